@@ -1,0 +1,89 @@
+"""Budget files: shipped ones load; each kind of mistake is a ConfigError naming file and key."""
+
+import re
+
+import pytest
+
+from conftest import BUDGETS, SHIPPED_BUDGETS
+from nas.cli import main
+from nas.config import load_budget
+from nas.errors import ConfigError
+
+
+@pytest.mark.parametrize("path", SHIPPED_BUDGETS, ids=lambda p: p.name)
+def test_shipped_budgets_load(path):
+    budget = load_budget(path)
+    assert budget.name == path.stem
+    assert budget.train.epochs <= budget.limits.max_epochs
+    assert 0 < budget.target.min <= 1
+
+
+def test_headline_budget_matches_seed_003_constraints():
+    b = load_budget(BUDGETS / "mnist_20k.toml")
+    assert (b.data.dataset, b.data.train, b.data.val) == ("mnist", 50000, 10000)
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min) == (20000, 20, 0.994)
+    assert b.train.schedule.at_epoch == (0, 5, 12, 18)
+    assert b.train.schedule.phase_lr == (3e-3, 1e-3, 3e-4, 1e-4)
+
+
+def test_mnist_8k_budget():
+    b = load_budget(BUDGETS / "mnist_8k.toml")
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min) == (8000, 15, 0.994)
+
+
+# (edit applied to the smoke budget, key named in the error, words the message must contain)
+MISTAKES = [
+    (lambda t: "bogus = 1\n" + t, "bogus", "unknown key"),
+    (lambda t: t + "\nbogus = 1\n", "search.bogus", "unknown key"),
+    (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space.width", "unknown key"),
+    (lambda t: t.replace('dataset = "digits"', 'dataset = "cifar"'), "data.dataset", "'cifar' is not one of"),
+    (lambda t: t.replace('metric = "val_accuracy"', 'metric = "f1"'), "target.metric", "'f1' is not one of"),
+    (lambda t: t.replace("min = 0.85", "min = 1.5"), "target.min", "above the maximum 1"),
+    (lambda t: t.replace("max_params = 3000", 'max_params = "3k"'), "budget.max_params", "must be an integer"),
+    (lambda t: t.replace("max_params = 3000", "max_params = 0"), "budget.max_params", "must be >= 1"),
+    (lambda t: t.replace("channels = [4, 8, 16, 24]", "channels = []"), "space.channels", "non-empty list"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = { min = 3, max = 1 }"), "space.stages", "min 3 > max 1"),
+    (lambda t: t.replace('norm = ["batch", "none"]', 'norm = ["layer"]'), "space.norm", "'layer' is not one of"),
+    (lambda t: t.replace("kernel = [3]", "kernel = [4]"), "space.kernel", "must be odd"),
+    (lambda t: t.replace("epochs = 6\noptimizer", "epochs = 9\noptimizer"), "train.epochs", "exceeds budget.max_epochs = 6"),
+    (lambda t: t.replace("at_epoch = [0, 4]", "at_epoch = [0, 7]"), "train.lr_phases.at_epoch", "longer than train.epochs"),
+    (lambda t: t.replace("lr = [1e-2, 3e-3]", "lr = [1e-2]"), "train.lr_phases.lr", "one lr per phase"),
+    (lambda t: t.replace('optimizer = ["adam"]', 'optimizer = ["lion"]'), "train.optimizer", "'lion' is not one of"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "grid"'), "search.sampler", "'grid' is not one of"),
+    (lambda t: t.replace("screen_epochs = 2", "screen_epochs = 9"), "search.screen_epochs", "exceeds train.epochs"),
+    (lambda t: t.replace("[target]", "[target"), "", "not valid TOML"),
+    (lambda t: t.replace("[budget]", "[limits]"), "budget", "is required"),
+]
+
+
+@pytest.mark.parametrize("edit,key,words", MISTAKES, ids=[m[1] or m[2] for m in MISTAKES])
+def test_each_mistake_names_file_key_and_value(edit, key, words, smoke_budget_text, write_budget):
+    text = edit(smoke_budget_text)
+    assert text != smoke_budget_text, "the edit must change the file"
+    path = write_budget(text)
+    with pytest.raises(ConfigError) as info:
+        load_budget(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert f": {key}: " in message or not key
+    assert words in message
+
+
+def test_cli_prints_one_line_and_exits_2_for_a_bad_budget(smoke_budget_text, write_budget, capsys, tmp_path):
+    path = write_budget(smoke_budget_text.replace("max_params = 3000", "max_params = -5"))
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert re.search(r"budget.max_params: must be >= 1, got -5", err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.toml"], "nothing is written for a bad budget"
+
+
+def test_cli_debug_shows_traceback(smoke_budget_text, write_budget, capsys):
+    path = write_budget(smoke_budget_text + "\nbogus = 1\n")
+    assert main(["--debug", "space", str(path)]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_budget(tmp_path / "absent.toml")
