@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -81,6 +82,207 @@ def cmd_data(args) -> int:
     return data.main_fetch(args.name)
 
 
+def _tracker(args):
+    from nas.tracking import Tracker
+
+    return Tracker(args.tracking_uri)
+
+
+class _SearchView:
+    """Live view of a search: a rich panel on a terminal, one plain line per event otherwise."""
+
+    def __init__(self):
+        self.live = None
+        self.last = ""
+        if console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=console, refresh_per_second=2, transient=False)
+            self.live.start()
+
+    def render(self, p) -> str:
+        rejected = sum(p.rejected.values())
+        best = f"{p.best_screen:.4f}" if p.best_screen is not None else "-"
+        if p.phase == "screening":
+            done = p.trained / max(p.target_trials, 1)
+            eta = (p.elapsed_s / done - p.elapsed_s) if done > 0 else None
+            eta_text = f", screening ends in ~{eta / 60:.0f} min" if eta is not None else ""
+            head = (f"screening: trained {p.trained}/{p.target_trials} ({p.running} running), "
+                    f"pruned {p.pruned}, rejected {rejected} of {p.sampled} sampled, best val {best}")
+        else:
+            head = f"finals: {p.finals_done}/{p.finals_total} trained from scratch, best screening val {best}"
+            eta_text = ""
+        return f"[{p.elapsed_s / 60:5.1f} min] {head}{eta_text} | {p.last_event}"
+
+    def __call__(self, p) -> None:
+        line = self.render(p)
+        if self.live is not None:
+            self.live.update(line)
+        elif p.last_event != self.last:
+            self.last = p.last_event
+            console.print(line, markup=False)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def cmd_search(args) -> int:
+    from nas.config import load_budget
+    from nas.report import write_report
+    from nas.search import Search
+
+    budget = load_budget(args.budget)
+    tracker = _tracker(args)
+    view = _SearchView()
+    command = "nas search " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["search"] else f"nas search {args.budget}"
+    search = Search(budget, tracker, args.storage, trials=args.trials,
+                    timeout_s=args.timeout * 60 if args.timeout else None, jobs=args.jobs,
+                    resume_run_id=args.resume, command=command, on_progress=view)
+    console.print(f"search {search.parent_id} ({budget.name}): {search.n_trials} candidates to screen, "
+                  f"{search.jobs} parallel job(s); Ctrl-C stops, `--resume {search.parent_id}` continues")
+    try:
+        result = search.run()
+    except KeyboardInterrupt:
+        view.stop()
+        err_console.print(f"nas: search interrupted; finished trials are kept. Continue with: "
+                          f"nas search {args.budget} --resume {search.parent_id}", markup=False)
+        return 130
+    finally:
+        view.stop()
+    path = write_report(tracker, result.parent_run_id)
+    s = result.summary
+    console.print(f"sampled {s['sampled']}, rejected {s['rejected_total']} {s['rejected']}, trained {s['trained']} "
+                  f"(pruned {s['pruned']}), finalists {s['finalists']}, wall {s['wall_seconds'] / 60:.1f} min")
+    if result.winner_run_id:
+        w = tracker.run(result.winner_run_id)
+        console.print(f"winner {result.winner_run_id}: {int(w.metrics.get('params', 0)):,} params, "
+                      f"val {w.metrics.get('final_val_accuracy', 0):.4f}, test {w.metrics.get('final_test_accuracy', 0):.4f}"
+                      f" -> target {'met' if result.met_target else 'NOT met'}")
+    console.print(f"report: {path}")
+    console.print(f"verify: nas verify {result.parent_run_id}")
+    return 0 if result.met_target else 1
+
+
+def cmd_verify(args) -> int:
+    from nas.verify import verify
+
+    result = verify(_tracker(args), args.run_id, args.budget)
+    table = Table(title=f"verification of run {result.run_id} against {result.budget.path}", header_style="bold")
+    for col in ("constraint", "limit", "measured", "counted by", "result"):
+        table.add_column(col)
+    for r in result.rows:
+        table.add_row(r.constraint, r.limit, r.measured, r.counted_by, "[green]PASS[/]" if r.ok else "[red]FAIL[/]")
+    console.print(table)
+    console.print("every claim holds" if result.ok else "[red]at least one claim fails[/]")
+    return result.exit_code
+
+
+def cmd_report(args) -> int:
+    from nas.report import write_report
+
+    tracker = _tracker(args)
+    run = tracker.run(args.run_id)
+    parent_id = run.tags.get("mlflow.parentRunId", args.run_id) if run.tags.get("nas_role") != "search" else args.run_id
+    console.print(f"report: {write_report(tracker, parent_id, Path(args.out))}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    tracker = _tracker(args)
+    searches = tracker.searches()
+    if not searches:
+        console.print(f"no searches in {tracker.uri}; start one with `nas search BUDGET`")
+        return 0
+    table = Table(header_style="bold")
+    for col in ("search run", "budget", "started", "state", "rejected", "pruned", "trained", "winner params",
+                "val acc", "test acc", "target"):
+        table.add_column(col)
+    import datetime
+
+    for r in searches:
+        m = r.metrics
+        started = datetime.datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
+        fmt = lambda k, f: f.format(m[k]) if k in m else "-"  # noqa: E731
+        table.add_row(r.run_id, r.tags.get("budget", "?"), started, r.tags.get("state", r.status.lower()),
+                      fmt("rejected", "{:.0f}"), fmt("pruned", "{:.0f}"), fmt("trained", "{:.0f}"),
+                      fmt("winner_params", "{:,.0f}"), fmt("winner_val_accuracy", "{:.4f}"),
+                      fmt("winner_test_accuracy", "{:.4f}"),
+                      {"True": "met", "False": "not met"}.get(r.tags.get("target_met", ""), "-"))
+    console.print(table)
+    return 0
+
+
+def cmd_ui(args) -> int:
+    import subprocess
+
+    from nas.tracking import Tracker
+
+    uri = Tracker(args.tracking_uri).uri
+    console.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
+    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                            "--host", "127.0.0.1", "--port", str(args.port)])
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from nas import data
+    from nas.config import load_budget
+    from nas.model import build
+    from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
+    from nas.space import ArchSpec
+    from nas.train import TrainOptions, evaluate, train
+
+    budget = load_budget(args.budget)
+    try:
+        spec = ArchSpec.from_json(Path(args.arch).read_text())
+    except OSError as exc:
+        from nas.errors import SpecError
+
+        raise SpecError(f"{args.arch}: cannot read the architecture spec ({exc.strerror})") from None
+    t = budget.train
+    epochs = args.epochs or t.epochs
+    if epochs > budget.limits.max_epochs:
+        from nas.errors import ConfigError
+
+        raise ConfigError(args.budget, "--epochs", f"{epochs} exceeds budget.max_epochs = {budget.limits.max_epochs}")
+    schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
+    options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
+                           batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
+                           weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
+                           momentum=t.momentum, nesterov=t.nesterov, seed=args.seed)
+    dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    torch.manual_seed(args.seed)
+    model = build(spec, dataset.input_shape, dataset.classes)
+    from nas.budget import check_model
+
+    verdict = check_model(model, spec, budget.limits, dataset.input_shape, epochs)
+    console.print(f"{spec.describe()}")
+    console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
+                  f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
+                  f"{schedule.describe()}")
+    for v in verdict.violations:
+        console.print(f"[yellow]warning: breaks the budget: {v.message}[/]")
+
+    def show(record) -> None:
+        console.print(f"Epoch {record.epoch:2d}/{epochs} | LR: {record.lr:.6f} | train loss {record.train_loss:.4f} "
+                      f"acc {record.train_accuracy:.4f} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.4f}"
+                      f" | {record.seconds:.1f} s", markup=False)
+
+    result = train(model, dataset, options, callbacks=[show],
+                   checkpoint_path=Path(args.checkpoint) if args.checkpoint else None)
+    _, test_acc, test_pred = evaluate(result.model, dataset.test, dataset)
+    wrong = int((test_pred != dataset.test.labels).sum())
+    console.print(f"final: val {result.final.val_accuracy:.4f}, test {test_acc:.4f} ({wrong} of "
+                  f"{len(dataset.test):,} test images wrong), {result.seconds / len(result.epochs):.1f} s/epoch")
+    if args.save:
+        torch.save(result.model.state_dict(), args.save)
+    met = result.final.val_accuracy >= budget.target.min
+    console.print(f"target {budget.target.metric} >= {budget.target.min}: {'met' if met else 'not met'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Constrained architecture search for small CNNs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -98,12 +300,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["mnist", "fashion_mnist"])
     p.set_defaults(func=cmd_data)
 
+    def tracking(p) -> None:
+        p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite under ./mlruns)")
+
+    p = sub.add_parser("search", help="search the budget's space; prints the winner and its report")
+    p.add_argument("budget")
+    p.add_argument("--trials", type=int, default=None, help="candidates to train (default: the budget's)")
+    p.add_argument("--timeout", type=float, default=None, help="minutes of screening before the finals start")
+    p.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the budget's)")
+    p.add_argument("--storage", default=None, help="Optuna RDB URL (default: sqlite under ./mlruns)")
+    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue an interrupted search")
+    tracking(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("verify", help="re-check every constraint of a winner from its stored artifacts")
+    p.add_argument("run_id", help="a search's run id (its winner is checked) or a final run's id")
+    p.add_argument("--budget", default=None, help="verify against this budget file instead of the stored one")
+    tracking(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("report", help="(re)write the markdown report of a search")
+    p.add_argument("run_id")
+    p.add_argument("--out", default="reports")
+    tracking(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("runs", help="list searches, winners and their verdicts")
+    tracking(p)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("ui", help="MLflow UI on the local store")
+    p.add_argument("--port", type=int, default=5000)
+    tracking(p)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("train", help="train one architecture with the budget's training settings")
+    p.add_argument("budget")
+    p.add_argument("--arch", required=True, help="architecture spec JSON file")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--optimizer", default=None)
+    p.add_argument("--augment", default=None, choices=["none", "affine"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
+    p.add_argument("--save", default=None, help="write the trained state_dict here")
+    p.set_defaults(func=cmd_train)
+
     for register in _EXTRA_COMMANDS:
         register(sub)
     return parser
 
 
-# Other modules' commands register here (see the bottom of this file) to keep this file flat.
+# Commands defined in their own modules (e.g. `nas study`) register here.
 _EXTRA_COMMANDS: list = []
 
 

@@ -1,0 +1,576 @@
+"""The constrained search: Optuna samples, the budget rejects, survivors are screened, finalists
+are trained from scratch with the whole budget, and the best that meets the target wins.
+
+Fidelity scheme (successive halving in three rungs):
+  rung 1  every feasible candidate trains `screen_epochs` epochs on `screen_fraction` of the
+          training images (the budget's schedule compressed to that length); after epoch 1
+          Optuna's MedianPruner stops the ones below the median of earlier trials;
+  rung 2  the end of screening: candidates are ranked by validation accuracy (ties: fewer params);
+  rung 3  the top `finalists` train from scratch: full schedule, all training images, evaluated on
+          validation and test. The winner meets the target with the best validation accuracy.
+
+The main process alone talks to Optuna's ask/tell and to MLflow; training runs in worker
+processes (`jobs`), each with cores/jobs threads, and reports epochs to its Optuna trial so the
+pruner works across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from typing import Any, Callable
+
+from nas.budget import check, check_analytic
+from nas.config import Budget
+from nas.errors import NasError, SpecError, TrainingFailed
+from nas.space import ArchSpec, sample
+from nas.tracking import BUDGET, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, Tracker, environment_tags
+
+ROLE_CANDIDATE, ROLE_FINAL = "candidate", "final"
+
+
+class SearchError(NasError):
+    """The search cannot go on (too many rejections in a row, nothing trainable)."""
+
+
+def default_storage() -> str:
+    from nas.tracking import STORE_DIR
+
+    STORE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(STORE_DIR / 'optuna.db').resolve()}"
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+def sample_candidate(trial, budget: Budget):
+    """An architecture and its training options, all drawn through the trial."""
+    from nas.train import TrainOptions
+
+    spec = sample(trial, budget.space)
+    t = budget.train
+    options = TrainOptions(
+        schedule=t.schedule.scaled(trial.suggest_categorical("lr_scale", t.lr_scale)),
+        optimizer=trial.suggest_categorical("optimizer", t.optimizer),
+        batch_size=trial.suggest_categorical("batch_size", t.batch_size),
+        augment=trial.suggest_categorical("augment", t.augment),
+        weight_decay=trial.suggest_categorical("weight_decay", t.weight_decay),
+        label_smoothing=t.label_smoothing,
+        momentum=t.momentum,
+        nesterov=t.nesterov,
+        seed=budget.search.seed,
+    )
+    return spec, options
+
+
+def candidate_key(spec: ArchSpec, options) -> str:
+    """Identity of a candidate, so the same one is never trained twice."""
+    text = spec.to_json() + json.dumps(options.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- training in a worker ----------------------------------------------------------------------
+
+_DATA_CACHE: dict = {}
+
+
+def _dataset(budget: Budget):
+    from nas import data
+
+    key = (budget.data.dataset, budget.data.train, budget.data.val, budget.data.seed)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    return _DATA_CACHE[key]
+
+
+def train_job(job: dict) -> dict:
+    """Train one candidate (screening or final). Runs in a worker process or inline.
+
+    Returns plain data: the epoch records, and for finals the weights and evaluations.
+    """
+    import optuna
+    import torch
+
+    from nas.model import build
+    from nas.train import TrainOptions, evaluate, train
+
+    budget: Budget = job["budget"]
+    spec = ArchSpec.from_json(job["spec"])
+    options = TrainOptions.from_dict(job["options"])
+    dataset = _dataset(budget)
+    torch.manual_seed(options.seed)
+    model = build(spec, dataset.input_shape, dataset.classes)
+
+    callbacks = []
+    pruned_at: list[int] = []
+    if job.get("storage") and job.get("prune"):
+        study = optuna.load_study(study_name=job["study"], storage=job["storage"])
+        trial = optuna.trial.Trial(study, job["trial_id"])
+
+        def report(record) -> bool:
+            trial.report(record.val_accuracy, record.epoch)
+            if trial.should_prune():
+                pruned_at.append(record.epoch)
+                return True
+            return False
+
+        callbacks.append(report)
+    out: dict[str, Any] = {"trial_number": job.get("trial_number"), "role": job["role"]}
+    try:
+        result = train(model, dataset, options, callbacks=callbacks)
+    except TrainingFailed as exc:
+        out.update(failed=exc.reason, epochs=[r.to_dict() for r in getattr(exc, "epochs", [])])
+        return out
+    out["epochs"] = [r.to_dict() for r in result.epochs]
+    out["pruned_at"] = pruned_at[0] if pruned_at else None
+    out["val_accuracy"] = result.final.val_accuracy
+    if job["role"] == ROLE_FINAL:
+        model = result.model
+        out["state_dict"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        train_loss, train_acc, _ = evaluate(model, dataset.train, dataset)
+        val_loss, val_acc, _ = evaluate(model, dataset.val, dataset)
+        test_loss, test_acc, test_pred = evaluate(model, dataset.test, dataset)
+        out.update(train_accuracy=train_acc, val_accuracy=val_acc, test_accuracy=test_acc,
+                   val_loss=val_loss, test_loss=test_loss, test_predictions=test_pred.tolist(),
+                   fingerprint=dataset.fingerprint)
+    return out
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+# -- the search ----------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """What a live view shows; updated by the search, rendered by the CLI."""
+
+    phase: str = "screening"
+    target_trials: int = 0
+    trained: int = 0
+    running: int = 0
+    sampled: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    pruned: int = 0
+    failed: int = 0
+    best_screen: float | None = None
+    finals_done: int = 0
+    finals_total: int = 0
+    started: float = field(default_factory=time.time)
+    last_event: str = ""
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.time() - self.started
+
+
+@dataclass
+class SearchResult:
+    parent_run_id: str
+    winner_run_id: str | None
+    met_target: bool
+    summary: dict
+
+
+def _make_sampler(budget: Budget):
+    import optuna
+
+    seed = budget.search.seed
+
+    def constraints(frozen) -> list[float]:
+        return [frozen.user_attrs.get("constraint_violation", 0.0)]
+
+    if budget.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if budget.search.sampler == "nsgaii":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
+    return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=8)
+
+
+def _violation_amount(verdict) -> float:
+    """How far over its limits a rejected candidate is (> 0), fed to the sampler as infeasibility."""
+    total = 0.0
+    for v in verdict.violations:
+        if isinstance(v.value, (int, float)) and isinstance(v.bound, (int, float)) and v.bound:
+            total += max(v.value / v.bound - 1.0, 0.0) + 1e-3
+        else:
+            total += 1.0
+    return total
+
+
+class Search:
+    """One search: create or resume, run rungs 1-3, and record everything."""
+
+    def __init__(self, budget: Budget, tracker: Tracker, storage: str | None = None, *,
+                 trials: int | None = None, timeout_s: float | None = None, jobs: int | None = None,
+                 resume_run_id: str | None = None, command: str = "",
+                 on_progress: Callable[[Progress], None] | None = None):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.budget, self.tracker = budget, tracker
+        self.storage = storage or default_storage()
+        self.n_trials = trials or budget.search.trials
+        if timeout_s is None and budget.search.timeout_minutes:
+            timeout_s = budget.search.timeout_minutes * 60
+        self.timeout_s = timeout_s
+        self.jobs = max(1, jobs or budget.search.jobs)
+        self.on_progress = on_progress or (lambda p: None)
+        self.progress = Progress(target_trials=self.n_trials, finals_total=budget.search.finalists)
+        self.multi = budget.search.sampler == "nsgaii"
+        if resume_run_id:
+            parent = tracker.run(resume_run_id)
+            if parent.tags.get("nas_role") != "search":
+                raise SearchError(f"run {resume_run_id} is not a search's parent run; `nas runs` lists searches")
+            self.parent_id = resume_run_id
+            self.study_name = parent.tags["optuna_study"]
+            self.storage = parent.tags.get("optuna_storage", self.storage) if storage is None else storage
+            self.study = optuna.load_study(study_name=self.study_name, storage=self.storage,
+                                           sampler=_make_sampler(budget), pruner=self._pruner())
+            tracker.set_tags(self.parent_id, {"state": "running"})
+            self._recover_stale_trials()
+        else:
+            self.parent_id = tracker.start_run(budget.name, f"search-{budget.name}", {
+                "nas_role": "search", "budget": budget.name, "state": "running", **environment_tags()})
+            self.study_name = f"{budget.name}-{self.parent_id}"
+            directions = ["maximize", "minimize"] if self.multi else ["maximize"]
+            self.study = optuna.create_study(study_name=self.study_name, storage=self.storage,
+                                             sampler=_make_sampler(budget), pruner=self._pruner(),
+                                             directions=directions)
+            tracker.set_tags(self.parent_id, {"optuna_study": self.study_name, "optuna_storage": self.storage,
+                                              "command": command})
+            tracker.log_params(self.parent_id, {
+                "budget": budget.name, "dataset": budget.data.dataset, "trials": self.n_trials,
+                "sampler": budget.search.sampler, "seed": budget.search.seed, "jobs": self.jobs,
+                "screen_epochs": budget.search.screen_epochs, "screen_fraction": budget.search.screen_fraction,
+                "finalists": budget.search.finalists, "max_params": budget.limits.max_params,
+                "max_epochs": budget.limits.max_epochs, "max_macs": budget.limits.max_macs,
+                "target_metric": budget.target.metric, "target_min": budget.target.min})
+            tracker.log_text(self.parent_id, BUDGET, open(budget.path).read())
+        self._refresh_counts()
+
+    def _pruner(self):
+        import optuna
+
+        if self.budget.search.sampler == "nsgaii" or self.budget.search.screen_epochs < 2:
+            return optuna.pruners.NopPruner()
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+
+    # -- bookkeeping in Optuna -------------------------------------------------------------------
+
+    def _recover_stale_trials(self) -> None:
+        """Trials left RUNNING by a killed process: mark them failed and queue their candidate again."""
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            if not t.user_attrs.get("retry_of"):
+                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+
+    def _refresh_counts(self) -> None:
+        from optuna.trial import TrialState
+
+        p = self.progress
+        p.trained = p.pruned = p.sampled = p.failed = 0
+        p.rejected = {}
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.RUNNING:
+                continue
+            p.sampled += 1
+            if "rejected_by" in t.user_attrs:
+                p.rejected[t.user_attrs["rejected_by"]] = p.rejected.get(t.user_attrs["rejected_by"], 0) + 1
+            elif t.state == TrialState.FAIL:
+                p.failed += 1
+            elif t.user_attrs.get("trained"):
+                p.trained += 1
+                if t.state == TrialState.PRUNED:
+                    p.pruned += 1
+                elif t.values:
+                    p.best_screen = max(p.best_screen or 0.0, t.values[0])
+
+    def _tell(self, trial, state, values=None, **attrs) -> None:
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        self.study.tell(trial, values if state is None else None, state=state)
+
+    def _trained_keys(self) -> set[str]:
+        from optuna.trial import TrialState
+
+        return {t.user_attrs["candidate_key"] for t in self.study.get_trials(deepcopy=False)
+                if t.user_attrs.get("candidate_key") and t.state in (TrialState.COMPLETE, TrialState.PRUNED,
+                                                                     TrialState.RUNNING)
+                and "rejected_by" not in t.user_attrs}
+
+    def _propose(self, consecutive: list[int]):
+        """Ask for candidates until one passes every check; returns (trial, spec, options, verdict)."""
+        from optuna.trial import TrialState
+
+        cap = self.budget.search.max_consecutive_rejections
+        seen = self._trained_keys()
+        while True:
+            trial = self.study.ask()
+            spec, options = sample_candidate(trial, self.budget)
+            try:
+                verdict = check_analytic(spec, self.budget)
+            except SpecError as exc:
+                reason, amount, detail = "invalid_geometry", 1.0, str(exc)
+            else:
+                if verdict.feasible:
+                    # The authoritative count decides for anything that trains.
+                    verdict = check(spec, self.budget)
+                reason, amount = verdict.rejected_by, _violation_amount(verdict)
+                detail = "; ".join(v.message for v in verdict.violations)
+            key = candidate_key(spec, options)
+            if reason is None and key in seen:
+                reason, amount, detail = "duplicate", 0.0, "already trained"
+            if reason is None:
+                consecutive[0] = 0
+                return trial, spec, options, verdict, key
+            consecutive[0] += 1
+            self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail,
+                       constraint_violation=amount, spec=spec.to_json())
+            self.progress.sampled += 1
+            self.progress.rejected[reason] = self.progress.rejected.get(reason, 0) + 1
+            if consecutive[0] >= cap:
+                worst = max(self.progress.rejected.items(), key=lambda kv: kv[1])[0]
+                raise SearchError(
+                    f"{cap} candidates in a row were rejected (most often by {worst}: "
+                    f"{self.progress.rejected[worst]} of {self.progress.sampled} sampled); "
+                    f"the {worst} limit is too tight for this [space]: relax it or shrink the space "
+                    f"(`nas space {self.budget.path}` shows the numbers)")
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _executor(self):
+        if self.jobs == 1:
+            return None
+        threads = max(1, cpu_count() // self.jobs)
+        return ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+                                   initargs=(threads,))
+
+    def _submit(self, pool, job: dict) -> Future:
+        if pool is None:
+            f: Future = Future()
+            try:
+                f.set_result(train_job(job))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by .result()
+                f.set_exception(exc)
+            return f
+        return pool.submit(train_job, job)
+
+    def run(self) -> SearchResult:
+        from optuna.trial import TrialState
+
+        pool = self._executor()
+        deadline = time.time() + self.timeout_s if self.timeout_s else None
+        running: dict[Future, tuple] = {}
+        consecutive = [0]
+        try:
+            self.progress.phase = "screening"
+            while True:
+                timed_out = deadline is not None and time.time() > deadline
+                while (not timed_out and len(running) < self.jobs
+                       and self.progress.trained + len(running) < self.n_trials):
+                    trial, spec, options, verdict, key = self._propose(consecutive)
+                    screen_options = replace(options, schedule=options.schedule.compressed(
+                        self.budget.search.screen_epochs), data_fraction=self.budget.search.screen_fraction,
+                        seed=self.budget.search.seed + trial.number)
+                    for k, v in {"spec": spec.to_json(), "params": verdict.params,
+                                 "macs_per_image": verdict.macs_per_image, "candidate_key": key,
+                                 "options": json.dumps(options.to_dict())}.items():
+                        trial.set_user_attr(k, v)
+                    job = {"budget": self.budget, "spec": spec.to_json(), "options": screen_options.to_dict(),
+                           "role": ROLE_CANDIDATE, "trial_number": trial.number, "trial_id": trial._trial_id,
+                           "study": self.study_name, "storage": self.storage,
+                           "prune": not self.multi}
+                    running[self._submit(pool, job)] = (trial, spec, options, verdict)
+                    self.progress.running = len(running)
+                    self.progress.last_event = f"trial {trial.number}: training {spec.describe()}"
+                    self.on_progress(self.progress)
+                if not running:
+                    break
+                done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    trial, spec, options, verdict = running.pop(future)
+                    self._finish_candidate(trial, spec, options, verdict, future.result())
+                self.progress.running = len(running)
+                self.on_progress(self.progress)
+            return self._finals(pool)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            for trial, *_ in running.values():
+                try:
+                    self.study.tell(trial, state=TrialState.FAIL)
+                except Exception:  # noqa: BLE001 - best effort while stopping
+                    pass
+            self.tracker.set_tags(self.parent_id, {"state": "killed"})
+            self.tracker.end_run(self.parent_id, "KILLED")
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+
+    def _finish_candidate(self, trial, spec, options, verdict, out: dict) -> None:
+        from optuna.trial import TrialState
+
+        records = out.get("epochs", [])
+        run_id = self._log_candidate(trial.number, spec, options, verdict, records, out, ROLE_CANDIDATE)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        if out.get("failed"):
+            self._tell(trial, TrialState.FAIL, failure=out["failed"])
+            self.progress.failed += 1
+            self.progress.last_event = f"trial {trial.number} failed: {out['failed']}"
+            return
+        self.progress.trained += 1
+        if out.get("pruned_at"):
+            self._tell(trial, TrialState.PRUNED, trained=True, pruned_at_epoch=out["pruned_at"],
+                       screen_val_accuracy=out["val_accuracy"])
+            self.progress.pruned += 1
+            self.progress.last_event = f"trial {trial.number} pruned at epoch {out['pruned_at']}"
+            return
+        values = [out["val_accuracy"], float(verdict.params)] if self.multi else [out["val_accuracy"]]
+        for k, v in {"trained": True, "screen_val_accuracy": out["val_accuracy"]}.items():
+            trial.set_user_attr(k, v)
+        self.study.tell(trial, values)
+        self.progress.best_screen = max(self.progress.best_screen or 0.0, out["val_accuracy"])
+        self.progress.last_event = f"trial {trial.number}: val {out['val_accuracy']:.4f}, {verdict.params:,} params"
+
+    def _log_candidate(self, number: int, spec, options, verdict, records, out, role: str) -> str:
+        tr = self.tracker
+        status = "failed" if out.get("failed") else ("pruned" if out.get("pruned_at") else "complete")
+        run_id = tr.start_run(self.budget.name, f"{role}-{number}", {
+            "nas_role": role, "trial_number": str(number), "status": status}, parent_id=self.parent_id)
+        tr.log_params(run_id, {"arch": spec.describe(), "params": verdict.params,
+                               "macs_per_image": verdict.macs_per_image, "optimizer": options.optimizer,
+                               "batch_size": options.batch_size, "augment": options.augment,
+                               "schedule": options.schedule.describe(), "norm": spec.norm,
+                               "dropout": spec.dropout, "head": spec.head, "head_dropout": spec.head_dropout,
+                               "stages": len(spec.stages)})
+        tr.log_json(run_id, SPEC, spec.to_dict())
+        tr.log_json(run_id, OPTIONS, options.to_dict())
+        tr.log_json(run_id, VERDICT, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
+                                      "epochs": verdict.epochs, "counted_by": verdict.counted_by,
+                                      "violations": [v.message for v in verdict.violations]})
+        tr.log_epochs(run_id, records)
+        final_metrics = {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
+                         "epochs_trained": len(records)}
+        for k in ("val_accuracy", "train_accuracy", "test_accuracy", "val_loss", "test_loss"):
+            if out.get(k) is not None:
+                final_metrics[f"final_{k}"] = out[k]
+        tr.log_metrics(run_id, final_metrics, step=len(records))
+        if out.get("failed"):
+            tr.set_tags(run_id, {"failure": out["failed"]})
+        if "state_dict" in out:
+            sha = tr.log_state_dict(run_id, out["state_dict"])
+            tr.log_json(run_id, PREDICTIONS, out["test_predictions"])
+            tr.set_tags(run_id, {"data_fingerprint": out["fingerprint"], "weights_sha256": sha})
+        tr.end_run(run_id, "FAILED" if out.get("failed") else "FINISHED")
+        return run_id
+
+    def _ranked(self) -> list:
+        from optuna.trial import TrialState
+
+        done = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        return sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("params", 0)))
+
+    def _finals(self, pool) -> SearchResult:
+        self.progress.phase = "finals"
+        ranked = self._ranked()[: self.budget.search.finalists]
+        if not ranked:
+            raise SearchError("no candidate finished screening, so there is nothing to train in full; "
+                              "see the failures with `nas runs` or raise [search] trials")
+        already = {c.tags.get("trial_number"): c for c in self.tracker.children(self.parent_id)
+                   if c.tags.get("nas_role") == ROLE_FINAL and c.status == "FINISHED"}
+        self.progress.finals_done = sum(1 for t in ranked if str(t.number) in already)
+        self.progress.finals_total = len(ranked)
+        self.on_progress(self.progress)
+        from nas.train import TrainOptions
+
+        futures = {}
+        for t in ranked:
+            if str(t.number) in already:
+                continue  # a resumed search keeps finals that finished
+            options = TrainOptions.from_dict(json.loads(t.user_attrs["options"]))
+            job = {"budget": self.budget, "spec": t.user_attrs["spec"], "options": options.to_dict(),
+                   "role": ROLE_FINAL, "trial_number": t.number}
+            futures[self._submit(pool, job)] = t
+        for future in (list(futures) if pool is None else _as_completed(futures)):
+            t = futures[future]
+            out = future.result()
+            spec = ArchSpec.from_json(t.user_attrs["spec"])
+            options = TrainOptions.from_dict(json.loads(t.user_attrs["options"]))
+            verdict = check(spec, self.budget)
+            self._log_candidate(t.number, spec, options, verdict, out.get("epochs", []), out, ROLE_FINAL)
+            self.progress.finals_done += 1
+            self.progress.last_event = (f"final {t.number}: val {out.get('val_accuracy', float('nan')):.4f}, "
+                                        f"test {out.get('test_accuracy', float('nan')):.4f}")
+            self.on_progress(self.progress)
+        return self._conclude()
+
+    def _conclude(self) -> SearchResult:
+        finals = [c for c in self.tracker.children(self.parent_id)
+                  if c.tags.get("nas_role") == ROLE_FINAL and c.status == "FINISHED"]
+        target = self.budget.target.min
+
+        def val(c) -> float:
+            return c.metrics.get("final_val_accuracy", -1.0)
+
+        ranked = sorted(finals, key=lambda c: (-val(c), c.metrics.get("params", math.inf)))
+        winner = next((c for c in ranked if val(c) >= target), ranked[0] if ranked else None)
+        met = winner is not None and val(winner) >= target
+        self._refresh_counts()
+        p = self.progress
+        summary = {
+            "sampled": p.sampled, "rejected": dict(sorted(p.rejected.items())),
+            "rejected_total": sum(p.rejected.values()), "trained": p.trained, "pruned": p.pruned,
+            "failed": p.failed, "finalists": len(finals), "target_met": met,
+            "wall_seconds": round(time.time() - self.tracker.run(self.parent_id).start_time_ms / 1000, 1),
+            "winner_run_id": winner.run_id if winner else None,
+            "candidates": self._candidate_table(),
+        }
+        self.tracker.log_json(self.parent_id, SUMMARY, summary)
+        self.tracker.log_metrics(self.parent_id, {
+            "sampled": p.sampled, "rejected": summary["rejected_total"], "trained": p.trained,
+            "pruned": p.pruned, "wall_seconds": summary["wall_seconds"],
+            **({"winner_val_accuracy": val(winner), "winner_params": winner.metrics.get("params", 0),
+                "winner_test_accuracy": winner.metrics.get("final_test_accuracy", 0)} if winner else {})})
+        self.tracker.set_tags(self.parent_id, {"state": "finished", "target_met": met,
+                                               "winner_run_id": winner.run_id if winner else ""})
+        self.tracker.end_run(self.parent_id, "FINISHED")
+        return SearchResult(self.parent_id, winner.run_id if winner else None, met, summary)
+
+    def _candidate_table(self) -> list[dict]:
+        """Every sampled candidate: number, params, state, why rejected/pruned, screening accuracy."""
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            rows.append({"number": t.number, "state": t.state.name.lower(),
+                         "params": t.user_attrs.get("params"), "macs_per_image": t.user_attrs.get("macs_per_image"),
+                         "rejected_by": t.user_attrs.get("rejected_by"),
+                         "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
+                         "screen_val_accuracy": t.user_attrs.get("screen_val_accuracy"),
+                         "mlflow_run_id": t.user_attrs.get("mlflow_run_id")})
+        return rows
+
+
+def _as_completed(futures):
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
