@@ -129,7 +129,6 @@ class _SearchView:
 
 def cmd_search(args) -> int:
     from nas.config import load_budget
-    from nas.report import write_report
     from nas.search import Search
 
     budget = load_budget(args.budget)
@@ -150,6 +149,8 @@ def cmd_search(args) -> int:
         return 130
     finally:
         view.stop()
+    from nas.report import write_report
+
     path = write_report(tracker, result.parent_run_id)
     s = result.summary
     console.print(f"sampled {s['sampled']}, rejected {s['rejected_total']} {s['rejected']}, trained {s['trained']} "
@@ -283,6 +284,41 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from nas.study import factors_from_runs, load_study, records_from_runs, run_study, study_runs
+    from nas.study_report import write_study_report
+
+    tracker = _tracker(args)
+    if args.from_mlflow:
+        runs = [r for r in study_runs(tracker, args.from_mlflow) if r.status == "FINISHED"]
+        if not runs:
+            from nas.errors import RunNotFound
+
+            raise RunNotFound(f"no finished runs in MLflow experiment {args.from_mlflow!r} at {tracker.uri}")
+        factors = args.factors.split(",") if args.factors else factors_from_runs(runs)
+        records = records_from_runs(runs, factors, args.metric)
+        if not records:
+            from nas.errors import NasError
+
+            raise NasError(f"no run of {args.from_mlflow!r} logs all of {factors} and the metric {args.metric!r}; "
+                           f"name them with --factors and --metric")
+        path = write_study_report(args.from_mlflow, "", records, factors, None, [], Path(args.out),
+                                  f"MLflow experiment `{args.from_mlflow}` ({tracker.uri})")
+    else:
+        if not args.file:
+            from nas.errors import NasError
+
+            raise NasError("give a study file (budgets/studies/*.toml) or --from-mlflow EXPERIMENT")
+        study = load_study(args.file)
+        console.print(f"study {study.name}: {len(study.cells())} cells x {study.repeats} seeds")
+        records = run_study(study, tracker, jobs=args.jobs, on_event=lambda m: console.print(m, markup=False))
+        path = write_study_report(study.name, study.description, records, list(study.factors), study.base_levels,
+                                  list(study.factorial), Path(args.out),
+                                  f"MLflow experiment `study-{study.name}` ({tracker.uri}), study file `{args.file}`")
+    console.print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Constrained architecture search for small CNNs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -345,6 +381,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
     p.add_argument("--save", default=None, help="write the trained state_dict here")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("study", help="hypothesis-driven ablation; writes reports/study-<name>.md")
+    p.add_argument("file", nargs="?", help="study TOML file (budgets/studies/*.toml)")
+    p.add_argument("--from-mlflow", metavar="EXPERIMENT", default=None,
+                   help="build the tables and plots from an existing MLflow experiment's runs")
+    p.add_argument("--factors", default=None, help="with --from-mlflow: comma-separated param names")
+    p.add_argument("--metric", default="final_val_accuracy", help="with --from-mlflow: the accuracy metric")
+    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--out", default="reports")
+    tracking(p)
+    p.set_defaults(func=cmd_study)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

@@ -33,6 +33,7 @@ from nas.space import ArchSpec, sample
 from nas.tracking import BUDGET, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, Tracker, environment_tags
 
 ROLE_CANDIDATE, ROLE_FINAL = "candidate", "final"
+CONSTRAINT = "budget_excess"  # Optuna constraint: relative excess over the broken limits, 0 if feasible
 
 
 class SearchError(NasError):
@@ -109,6 +110,8 @@ def train_job(job: dict) -> dict:
     budget: Budget = job["budget"]
     spec = ArchSpec.from_json(job["spec"])
     options = TrainOptions.from_dict(job["options"])
+    if job.get("threads"):
+        options = replace(options, threads=job["threads"])
     dataset = _dataset(budget)
     torch.manual_seed(options.seed)
     model = build(spec, dataset.input_shape, dataset.classes)
@@ -190,16 +193,13 @@ class SearchResult:
 def _make_sampler(budget: Budget):
     import optuna
 
+    # Infeasibility reaches the samplers through Trial.set_constraint (see Search._propose).
     seed = budget.search.seed
-
-    def constraints(frozen) -> list[float]:
-        return [frozen.user_attrs.get("constraint_violation", 0.0)]
-
     if budget.search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if budget.search.sampler == "nsgaii":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
-    return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=8)
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
 
 
 def _violation_amount(verdict) -> float:
@@ -338,12 +338,13 @@ class Search:
             key = candidate_key(spec, options)
             if reason is None and key in seen:
                 reason, amount, detail = "duplicate", 0.0, "already trained"
+            # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
+            trial.set_constraint(CONSTRAINT, amount if reason else 0.0)
             if reason is None:
                 consecutive[0] = 0
                 return trial, spec, options, verdict, key
             consecutive[0] += 1
-            self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail,
-                       constraint_violation=amount, spec=spec.to_json())
+            self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=spec.to_json())
             self.progress.sampled += 1
             self.progress.rejected[reason] = self.progress.rejected.get(reason, 0) + 1
             if consecutive[0] >= cap:
@@ -371,7 +372,7 @@ class Search:
             except BaseException as exc:  # noqa: BLE001 - re-raised by .result()
                 f.set_exception(exc)
             return f
-        return pool.submit(train_job, job)
+        return pool.submit(train_job, {**job, "threads": max(1, cpu_count() // self.jobs)})
 
     def run(self) -> SearchResult:
         from optuna.trial import TrialState
@@ -475,6 +476,10 @@ class Search:
         for k in ("val_accuracy", "train_accuracy", "test_accuracy", "val_loss", "test_loss"):
             if out.get(k) is not None:
                 final_metrics[f"final_{k}"] = out[k]
+        if out.get("screen_val_accuracy") is not None:
+            final_metrics["screen_val_accuracy"] = out["screen_val_accuracy"]
+        if out.get("candidate_run_id"):
+            tr.set_tags(run_id, {"candidate_run_id": out["candidate_run_id"]})
         tr.log_metrics(run_id, final_metrics, step=len(records))
         if out.get("failed"):
             tr.set_tags(run_id, {"failure": out["failed"]})
@@ -518,7 +523,11 @@ class Search:
             spec = ArchSpec.from_json(t.user_attrs["spec"])
             options = TrainOptions.from_dict(json.loads(t.user_attrs["options"]))
             verdict = check(spec, self.budget)
+            out["screen_val_accuracy"] = t.user_attrs.get("screen_val_accuracy")
+            out["candidate_run_id"] = t.user_attrs.get("mlflow_run_id", "")
             self._log_candidate(t.number, spec, options, verdict, out.get("epochs", []), out, ROLE_FINAL)
+            if out.get("fingerprint"):
+                self.tracker.set_tags(self.parent_id, {"data_fingerprint": out["fingerprint"]})
             self.progress.finals_done += 1
             self.progress.last_event = (f"final {t.number}: val {out.get('val_accuracy', float('nan')):.4f}, "
                                         f"test {out.get('test_accuracy', float('nan')):.4f}")

@@ -41,6 +41,8 @@ def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "mlflow.store", "mlflow.tracking"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    # A progress bar per downloaded artifact would flood the terminal during report and verify.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @dataclass

@@ -14,7 +14,7 @@ import optuna
 import pytest
 import torch
 
-from conftest import BUDGETS
+from conftest import BUDGETS, seed_store
 from nas.cli import main
 from nas.config import load_budget
 from nas.search import Search, SearchError
@@ -29,9 +29,10 @@ def artifact_file(tracker: Tracker, run_id: str, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished_search(tmp_path_factory):
+def finished_search(tmp_path_factory, mlflow_template):
     """One whole smoke search, shared by the tests that only read or copy it."""
     home = tmp_path_factory.mktemp("search")
+    seed_store(home, mlflow_template)
     cwd = os.getcwd()
     os.chdir(home)
     try:
@@ -41,7 +42,7 @@ def finished_search(tmp_path_factory):
         seconds = time.perf_counter() - started
         from nas.report import write_report
 
-        report = write_report(tracker, result.parent_run_id)
+        report = home / write_report(tracker, result.parent_run_id)
     finally:
         os.chdir(cwd)
     return home, tracker, result, seconds, report
@@ -128,8 +129,7 @@ def test_verify_fails_after_weights_or_epoch_log_are_altered(finished_search, ca
         epochs.write_text(original_epochs)
 
 
-def test_over_tight_budget_stops_with_the_cap_message(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_over_tight_budget_stops_with_the_cap_message(store):
     budget = load_budget(SMOKE)
     budget = replace(budget, limits=replace(budget.limits, max_params=60),
                      search=replace(budget.search, max_consecutive_rejections=25))
@@ -144,7 +144,8 @@ def _trained_numbers(storage: str) -> dict[int, float]:
             if t.state == optuna.trial.TrialState.COMPLETE}
 
 
-def test_sigkilled_search_resumes_without_retraining(tmp_path):
+def test_sigkilled_search_resumes_without_retraining(store):
+    tmp_path = store
     budget_path = tmp_path / "slow_smoke.toml"
     # More trials so the kill lands mid-screening.
     budget_path.write_text(SMOKE.read_text().replace("trials = 8", "trials = 12"))

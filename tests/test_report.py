@@ -1,0 +1,282 @@
+"""The report of a search, built from a fake but realistic tracked search in a throwaway MLflow store."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from nas import data
+from nas.budget import check
+from nas.config import parse_budget
+from nas.errors import ArtifactError, RunNotFound
+from nas.model import build
+from nas.report import report_path, write_report
+from nas.schedule import Schedule
+from nas.space import ArchSpec, ConvSpec, StageSpec
+from nas.tracking import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, Tracker,
+                          environment_tags)
+
+SPEC_SMALL = ArchSpec(stages=(StageSpec((ConvSpec(8),)), StageSpec((ConvSpec(16),))), norm="batch",
+                      head="gap_linear")
+SPEC_OTHER = ArchSpec(stages=(StageSpec((ConvSpec(4),)),), norm="none", head="flatten_linear")
+REJECTED = {"max_params": 3, "max_macs": 1}
+WRONG_TEST_LABELS = 7
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory, mlflow_template) -> Tracker:
+    """A real Tracker on a fresh SQLite store (copied from the migrated template)."""
+    store = tmp_path_factory.mktemp("store")
+    shutil.copy(mlflow_template, store / "mlflow.db")
+    return Tracker(f"sqlite:///{store}/mlflow.db")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", 1000, 400)
+
+
+def _epochs(n: int, final_val: float) -> list[dict]:
+    lrs = Schedule.phases([0, 4], [1e-2, 3e-3], 6).epoch_lrs()
+    out = []
+    for e in range(1, n + 1):
+        val = final_val - 0.05 * (n - e)
+        out.append({"epoch": e, "lr": lrs[e - 1], "train_loss": round(1.5 / e, 4), "train_accuracy": val + 0.03,
+                    "val_loss": round(1.6 / e, 4), "val_accuracy": val, "seconds": 0.25 + 0.01 * e})
+    return out
+
+
+@functools.cache
+def _verdict(spec, budget):
+    return check(spec, budget)  # the authoritative torchinfo+fvcore count, as the search logs it
+
+
+def _child(tracker, parent, budget, number, role, spec, epochs, status="complete"):
+    verdict = _verdict(spec, budget)
+    run = tracker.start_run(budget.name, f"{role}-{number}", {"nas_role": role, "trial_number": str(number),
+                                                               "status": status}, parent_id=parent)
+    options = {"schedule": budget.train.schedule.to_dict(), "optimizer": "adam", "batch_size": 32,
+               "augment": "none", "weight_decay": 0.0, "label_smoothing": 0.0, "momentum": 0.9,
+               "nesterov": True, "seed": 0, "data_fraction": 1.0, "threads": None, "device": None,
+               "compile": False}  # TrainOptions.to_dict() of nas.train
+    tracker.log_json(run, SPEC, spec.to_dict())
+    tracker.log_json(run, OPTIONS, options)
+    tracker.log_json(run, VERDICT, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
+                                    "epochs": verdict.epochs, "counted_by": verdict.counted_by, "violations": []})
+    tracker.log_epochs(run, epochs)
+    tracker.log_metrics(run, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
+                              "epochs_trained": len(epochs), "final_val_accuracy": epochs[-1]["val_accuracy"]},
+                        step=len(epochs))
+    return run, verdict
+
+
+def record_search(tracker, digits, budget_text, *, final_val=0.9125, wrong=WRONG_TEST_LABELS, skip=(),
+                  corrupt=(), fingerprint=None, command="nas search budgets/smoke.toml"):
+    """A parent run, two screened candidates (trial 0 complete, trial 1 pruned) and trial 0's final run."""
+    budget = parse_budget(tomllib.loads(budget_text), "smoke.toml")
+    parent = tracker.start_run(budget.name, "search-smoke", {"nas_role": "search", "budget": budget.name,
+                                                              "state": "running", **environment_tags()})
+    tracker.set_tags(parent, {"command": command})
+    tracker.log_params(parent, {"budget": budget.name, "dataset": "digits", "trials": 8, "sampler": "tpe",
+                                "seed": 0, "jobs": 1, "screen_epochs": 2, "screen_fraction": 1.0, "finalists": 1,
+                                "max_params": budget.limits.max_params, "max_epochs": budget.limits.max_epochs,
+                                "max_macs": budget.limits.max_macs})
+    tracker.log_text(parent, BUDGET, budget_text)
+
+    cand0, v0 = _child(tracker, parent, budget, 0, "candidate", SPEC_SMALL, _epochs(2, 0.84))
+    cand1, v1 = _child(tracker, parent, budget, 1, "candidate", SPEC_OTHER, _epochs(1, 0.41), status="pruned")
+    final, vf = _child(tracker, parent, budget, 0, "final", SPEC_SMALL, _epochs(3, final_val))
+
+    labels = digits.test.labels.tolist()
+    predictions = list(labels)
+    for i in range(wrong):
+        predictions[i * 11] = (labels[i * 11] + 3) % 10
+    test_accuracy = (len(labels) - wrong) / len(labels)
+    tracker.log_metrics(final, {"final_train_accuracy": 0.9731, "final_test_accuracy": test_accuracy,
+                                "final_val_loss": 0.31, "final_test_loss": 0.33}, step=3)
+    tracker.log_state_dict(final, build(SPEC_SMALL, budget.input_shape, budget.classes).state_dict())
+    tracker.log_json(final, PREDICTIONS, predictions)
+    tracker.set_tags(final, {"data_fingerprint": fingerprint or digits.fingerprint})
+
+    candidates = [
+        {"number": 0, "state": "complete", "params": v0.params, "macs_per_image": v0.macs_per_image,
+         "rejected_by": None, "pruned_at_epoch": None, "screen_val_accuracy": 0.84, "mlflow_run_id": cand0},
+        {"number": 1, "state": "pruned", "params": v1.params, "macs_per_image": v1.macs_per_image,
+         "rejected_by": None, "pruned_at_epoch": 1, "screen_val_accuracy": 0.41, "mlflow_run_id": cand1},
+    ]
+    number = 2
+    for limit, n in REJECTED.items():
+        for _ in range(n):
+            candidates.append({"number": number, "state": "pruned", "params": 5000 if limit == "max_params" else 2000,
+                               "macs_per_image": 200_000, "rejected_by": limit, "pruned_at_epoch": None,
+                               "screen_val_accuracy": None, "mlflow_run_id": None})
+            number += 1
+    summary = {"sampled": number, "rejected": REJECTED, "rejected_total": sum(REJECTED.values()), "trained": 2,
+               "pruned": 1, "failed": 0, "finalists": 1, "target_met": final_val >= budget.target.min,
+               "wall_seconds": 3725.4, "winner_run_id": final, "candidates": candidates}
+    tracker.log_json(parent, SUMMARY, summary)
+    tracker.set_tags(parent, {"state": "finished", "winner_run_id": final})
+    tracker.end_run(parent)
+
+    for run_id, name in skip:
+        _delete_artifact(tracker, {"parent": parent, "final": final}[run_id], name)
+    for run_id, name in corrupt:
+        tracker.log_text({"parent": parent, "final": final}[run_id], name, "{not json")
+    return {"parent": parent, "final": final, "verdict": vf, "budget": budget, "labels": labels}
+
+
+def _delete_artifact(tracker, run_id, name):
+    uri = tracker.client.get_run(run_id).info.artifact_uri
+    path = Path(uri.removeprefix("file://")) / name
+    path.unlink()
+
+
+def _row(text: str, first_cell: str) -> list[str]:
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no table row {first_cell!r} in the report")
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def passing(tracker, digits, tmp_path_factory):
+    text = (Path(__file__).resolve().parents[1] / "budgets" / "smoke.toml").read_text()
+    run = record_search(tracker, digits, text)
+    out = tmp_path_factory.mktemp("reports")
+    path = write_report(tracker, run["parent"], out)
+    return run, path, path.read_text()
+
+
+def test_report_lands_at_budget_and_parent_id(passing):
+    run, path, _ = passing
+    assert path == report_path("smoke", run["parent"], path.parent)
+    assert path.name == f"smoke-{run['parent']}.md" and path.is_file()
+
+
+def test_verdict_rows_show_logged_counts_and_pass(passing):
+    run, _, text = passing
+    v = run["verdict"]
+    assert _row(text, "parameters")[1:] == ["< 3,000", f"{v.params:,}", "torchinfo (trainable parameters)", "PASS"]
+    assert _row(text, "MACs per image")[1:3] == ["<= 150,000", f"{v.macs_per_image:,}"]
+    assert _row(text, "MACs per image")[4] == "PASS"
+    assert _row(text, "epochs")[1:3] == ["<= 6", "3"] and _row(text, "epochs")[4] == "PASS"
+    assert _row(text, "target: val_accuracy")[1:3] == [">= 85.00%", "91.25%"]
+    assert _row(text, "target: val_accuracy")[4] == "PASS"
+    assert "**Verdict: PASS**" in text
+
+
+def test_epoch_table_has_one_row_per_logged_epoch(passing):
+    _, _, text = passing
+    rows = [line for line in _section(text, "Training").splitlines() if re.match(r"\| \d+/3 \|", line)]
+    assert len(rows) == 3
+    assert rows[0].split("|")[2].strip() == "0.01"  # the LR of epoch 1
+
+
+def test_search_summary_counts_rejections_pruning_and_wall_time(passing):
+    _, _, text = passing
+    search = _section(text, "Search")
+    assert _row(search, "parameters (max_params)")[1] == "3"
+    assert _row(search, "MACs per image (max_macs)")[1] == "1"
+    assert _row(search, "1")[1] == "1"  # one candidate pruned after epoch 1
+    assert "Wall time 1:02:05" in search
+    assert "Sampled 6 candidates: 4 rejected" in search
+    assert "trial 0: 1st of 1 in screening, 1st of 1 after full training" in search
+
+
+def test_test_errors_count_the_changed_predictions(passing):
+    run, _, text = passing
+    accuracy = _section(text, "Accuracy")
+    assert f"Test errors: {WRONG_TEST_LABELS:,} of {len(run['labels']):,} test images" in accuracy
+    assert "Overfitting gap (train - validation): +6.06 percentage points." in accuracy
+    assert "Note:" not in accuracy  # logged test accuracy agrees with the predictions
+
+
+def test_every_linked_plot_exists_as_a_png(passing):
+    _, path, text = passing
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert {Path(link).name for link in links} == {"training_curves.png", "accuracy_vs_params.png",
+                                                   "misclassified.png", "confusion_matrix.png"}
+    for link in links:
+        png = path.parent / link
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+
+
+def test_report_has_no_placeholders_or_missing_values(passing):
+    _, _, text = passing
+    assert not re.search(r"\[[A-Z_ ]{3,}\]|\bTODO\b|\bTBD\b|\bNone\b|<[a-z_]+ ?id>", text)
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+
+
+def test_reproduce_names_the_command_verify_and_environment(passing):
+    run, _, text = passing
+    reproduce = _section(text, "Reproduce")
+    assert "nas search budgets/smoke.toml" in reproduce
+    assert f"nas verify {run['final']}" in reproduce
+    assert _row(reproduce, "torch version")[1] == environment_tags()["torch_version"]
+    assert run["parent"] in reproduce and "`model_state.pt`" in reproduce
+
+
+def test_report_and_plots_are_logged_to_the_parent_run(passing, tracker):
+    run, path, _ = passing
+    logged = {a.path for a in tracker.client.list_artifacts(run["parent"], "report")}
+    assert f"report/{path.name}" in logged
+    plots = {a.path for a in tracker.client.list_artifacts(run["parent"], f"report/{path.stem}")}
+    assert f"report/{path.stem}/confusion_matrix.png" in plots and len(plots) == 4
+
+
+def test_val_accuracy_below_target_and_missing_feature_fail(tracker, digits, smoke_budget_text, tmp_path):
+    text = smoke_budget_text.replace("max_macs = 150_000", 'max_macs = 150_000\nrequires = ["batch_norm", "dropout"]')
+    run = record_search(tracker, digits, text, final_val=0.8234)
+    report = write_report(tracker, run["parent"], tmp_path).read_text()
+    assert _row(report, "target: val_accuracy")[1:3] == [">= 85.00%", "82.34%"]
+    assert _row(report, "target: val_accuracy")[4] == "**FAIL**"
+    assert _row(report, "requires batch_norm")[2:] == ["present", "architecture spec (ArchSpec.features())", "PASS"]
+    assert _row(report, "requires dropout")[2] == "absent" and _row(report, "requires dropout")[4] == "**FAIL**"
+    assert _row(report, "parameters")[4] == "PASS"
+    assert "**Verdict: FAIL** - 2 of 6 constraints fail (target: val_accuracy, requires dropout)" in report
+
+
+def test_fingerprint_mismatch_is_noted_and_no_test_plots_drawn(tracker, digits, smoke_budget_text, tmp_path):
+    run = record_search(tracker, digits, smoke_budget_text, fingerprint="0" * 64, command="")
+    path = write_report(tracker, run["parent"], tmp_path)
+    text = path.read_text()
+    assert "Test errors are not counted here" in text and "not the same data" in text
+    assert not (path.with_suffix("") / "misclassified.png").exists()
+    assert not (path.with_suffix("") / "confusion_matrix.png").exists()
+    assert f"mlflow artifacts download -r {run['parent']} -a budget.toml" in text  # no recorded command
+
+
+@pytest.mark.parametrize("where, name", [("final", EPOCHS), ("final", PREDICTIONS), ("parent", SUMMARY)])
+def test_missing_artifact_raises_naming_it(tracker, digits, smoke_budget_text, tmp_path, where, name):
+    run = record_search(tracker, digits, smoke_budget_text, skip=[(where, name)])
+    with pytest.raises(ArtifactError, match=re.escape(f"run {run[where]}: artifact {name!r} is missing")):
+        write_report(tracker, run["parent"], tmp_path)
+
+
+def test_corrupt_artifact_raises_naming_it(tracker, digits, smoke_budget_text, tmp_path):
+    run = record_search(tracker, digits, smoke_budget_text, corrupt=[("final", SPEC)])
+    with pytest.raises(ArtifactError, match=re.escape(f"run {run['final']}: artifact 'spec.json' is corrupt")):
+        write_report(tracker, run["parent"], tmp_path)
+
+
+def test_unknown_run_raises_run_not_found(tracker, tmp_path):
+    with pytest.raises(RunNotFound):
+        write_report(tracker, "0" * 32, tmp_path)
+
+
+def test_accuracy_just_below_target_never_prints_equal_to_it():
+    from nas.report import _pct_vs
+
+    assert _pct_vs(0.84996, 0.85) == ("84.996%", "85.000%")
+    assert _pct_vs(0.9125, 0.85) == ("91.25%", "85.00%")

@@ -1,0 +1,67 @@
+"""Study statistics equal hand-computed values; findings follow the data."""
+
+import math
+
+import pytest
+
+from nas.stats import describe, effect, epochs_to_reach, factor_finding, interaction_finding
+
+
+def test_describe_matches_hand_computation():
+    c = describe([0.90, 0.92, 0.94])
+    assert c.n == 3
+    assert c.mean == pytest.approx(0.92)
+    assert c.std == pytest.approx(0.02)  # sqrt(((-.02)^2 + 0 + .02^2) / 2)
+    # t(0.975, 2) = 4.302653; half width = 4.302653 * 0.02 / sqrt(3)
+    assert c.half_width == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-5)
+    single = describe([0.5])
+    assert (single.n, single.std, single.ci_low, single.ci_high) == (1, 0.0, 0.5, 0.5)
+
+
+def test_welch_effect_matches_hand_computation():
+    a, b = [0.95, 0.96, 0.97], [0.90, 0.91, 0.92]
+    e = effect(a, b)
+    assert e.diff == pytest.approx(0.05)
+    # equal variances 1e-4, n=3 each: se = sqrt(2e-4/3), dof = 4, t(0.975, 4) = 2.776445
+    assert e.ci_high - e.diff == pytest.approx(2.776445 * math.sqrt(2e-4 / 3), rel=1e-5)
+    assert e.significant
+
+
+def test_epochs_to_reach():
+    assert epochs_to_reach([0.5, 0.8, 0.9], 0.8) == 2
+    assert epochs_to_reach([0.5, 0.6], 0.8) is None
+
+
+def records(dropout_means, norm="batch", seeds=3, spread=0.001):
+    out = []
+    for level, m in dropout_means.items():
+        for s in range(seeds):
+            v = m + (s - 1) * spread
+            out.append({"levels": {"dropout": level, "norm": norm}, "seed": s, "val_accuracy": v,
+                        "train_accuracy": v + 0.01 * level, "params": 1000, "curve": [v - 0.05, v - 0.01, v]})
+    return out
+
+
+def test_finding_names_the_best_level_and_flips_with_the_data():
+    base = {"dropout": 0.0, "norm": "batch"}
+    up = factor_finding(records({0.0: 0.95, 0.3: 0.97}), "dropout", base, 0.9)
+    assert up.best_level == 0.3 and not up.overlaps
+    assert "Best dropout: **0.3**" in up.sentences[0] and "clearly above" in up.sentences[0]
+    down = factor_finding(records({0.0: 0.97, 0.3: 0.95}), "dropout", base, 0.9)
+    assert down.best_level == 0.0
+    assert "Best dropout: **0.0**" in down.sentences[0]
+
+
+def test_overlapping_intervals_are_called_inseparable():
+    base = {"dropout": 0.0, "norm": "batch"}
+    f = factor_finding(records({0.0: 0.950, 0.3: 0.951}, spread=0.01), "dropout", base, 0.9)
+    assert f.overlaps and "do not separate them" in f.sentences[0]
+
+
+def test_interaction_is_detected_only_when_the_best_level_changes():
+    base = {"dropout": 0.0, "norm": "batch"}
+    same = records({0.0: 0.95, 0.3: 0.97}) + records({0.0: 0.90, 0.3: 0.93}, norm="none")
+    assert "no sign of an interaction" in interaction_finding(same, "dropout", "norm", base)[-1]
+    flipped = records({0.0: 0.95, 0.3: 0.97}) + records({0.0: 0.93, 0.3: 0.90}, norm="none")
+    assert "an interaction" in interaction_finding(flipped, "dropout", "norm", base)[-1]
+    assert "no sign" not in interaction_finding(flipped, "dropout", "norm", base)[-1]

@@ -1,0 +1,87 @@
+"""`nas study`: a digits study end to end, resume without rerunning, and strict study files."""
+
+import re
+import shutil
+
+import pytest
+
+from conftest import BUDGETS
+from nas.cli import main
+from nas.errors import ConfigError
+from nas.study import load_study, run_study, study_runs
+from nas.tracking import Tracker
+
+SMOKE_STUDY = BUDGETS / "studies" / "smoke_study.toml"
+
+
+@pytest.fixture
+def study_copy(tmp_path, store):
+    """The smoke study and its base arch, copied so tests can edit them."""
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "archs").mkdir()
+    shutil.copy(BUDGETS / "archs" / "digits_small.json", tmp_path / "archs")
+    path = tmp_path / "studies" / "smoke_study.toml"
+    path.write_text(SMOKE_STUDY.read_text())
+    return path
+
+
+def test_study_runs_every_cell_and_writes_a_report(study_copy, tmp_path, capsys):
+    assert main(["study", str(study_copy)]) == 0
+    tracker = Tracker()
+    runs = study_runs(tracker, "study-smoke_study")
+    assert len(runs) == 4 * 2  # 2x2 factorial, 2 seeds
+    report = (tmp_path / "reports" / "study-smoke_study.md").read_text()
+    assert "## Findings" in report and "Recommended configuration" in report
+    assert "[VALUE]" not in report and "nan" not in report.lower().replace("nanoseconds", "")
+    # every run's accuracy in the table is the tracked metric
+    for r in runs:
+        assert f"| `{r.run_id}` |" in report
+        assert f"{100 * r.metrics['final_val_accuracy']:.2f}%" in report
+    for png in re.findall(r"\]\(([^)]+\.png)\)", report):
+        assert (tmp_path / "reports" / png).stat().st_size > 1000
+
+
+def test_killed_study_resumes_without_rerunning_completed_cells(study_copy, tmp_path):
+    study = load_study(study_copy)
+    tracker = Tracker()
+    seen = []
+
+    def stop_after_three(message):
+        seen.append(message)
+        if sum(m.startswith("trained") for m in seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, tracker, on_event=stop_after_three)
+    first = {r.run_id for r in study_runs(tracker, "study-smoke_study")}
+    assert len(first) == 3
+    messages = []
+    records = run_study(study, tracker, on_event=messages.append)
+    assert messages[0] == "3 of 8 runs already in MLflow; 5 to train"
+    runs = study_runs(tracker, "study-smoke_study")
+    assert len(runs) == 8 and first <= {r.run_id for r in runs}
+    assert len(records) == 8
+
+
+def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path, capsys):
+    assert main(["study", str(study_copy)]) == 0
+    capsys.readouterr()
+    assert main(["study", "--from-mlflow", "study-smoke_study", "--out", "again"]) == 0
+    text = (tmp_path / "again" / "study-study-smoke_study.md").read_text()
+    assert "## factor.dropout" in text and "## factor.norm" in text
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda t: t.replace("dropout = [0.0, 0.3]", "dropuot = [0.0, 0.3]"), "factors.dropuot: unknown factor"),
+    (lambda t: t.replace('norm = ["batch", "none"]', 'norm = ["batch", "layer"]'), "factors.norm: option 'layer' is not one of"),
+    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 4]").replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'),
+     "leave no valid architecture"),
+    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 2]"), "factor 'depth' is listed in [factors] but no design uses it"),
+    (lambda t: t.replace('factorial = [["dropout", "norm"]]', 'factorial = [["dropout", "width"]]'), "'width' is not a factor"),
+])
+def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
+    study_copy.write_text(edit(study_copy.read_text()))
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_study(study_copy)
+    assert main(["study", str(study_copy)]) == 2
+    assert words in capsys.readouterr().err
