@@ -18,7 +18,8 @@ from rich.table import Table
 from nas.errors import NasError
 
 # soft_wrap: long lines stay whole when piped to a file or another program.
-console = Console(highlight=False, soft_wrap=True)
+# Piped output gets a wide fixed width so tables keep whole run ids instead of wrapping at 80.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 180)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -252,7 +253,7 @@ def cmd_train(args) -> int:
     options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
                            batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
                            weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
-                           momentum=t.momentum, nesterov=t.nesterov, seed=args.seed)
+                           momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
     dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
     torch.manual_seed(args.seed)
     model = build(spec, dataset.input_shape, dataset.classes)
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default=None)
     p.add_argument("--augment", default=None, choices=["none", "affine"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
     p.add_argument("--save", default=None, help="write the trained state_dict here")
     p.set_defaults(func=cmd_train)

@@ -13,7 +13,12 @@ class ConfigError(NasError):
     def __init__(self, path: str, key: str, message: str):
         self.path, self.key = path, key
         where = f"{path}: {key}: " if key else f"{path}: "
-        super().__init__(where + message)
+        super().__init__(one_line(where + message))
+
+
+def one_line(text: str) -> str:
+    """Control characters from hostile input would break the CLI's one-line error contract."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DataError(NasError):

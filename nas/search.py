@@ -385,8 +385,9 @@ class Search:
             self.progress.phase = "screening"
             while True:
                 timed_out = deadline is not None and time.time() > deadline
+                # A candidate whose training failed (NaN loss) used its slot too: no endless retries.
                 while (not timed_out and len(running) < self.jobs
-                       and self.progress.trained + len(running) < self.n_trials):
+                       and self.progress.trained + self.progress.failed + len(running) < self.n_trials):
                     trial, spec, options, verdict, key = self._propose(consecutive)
                     screen_options = replace(options, schedule=options.schedule.compressed(
                         self.budget.search.screen_epochs), data_fraction=self.budget.search.screen_fraction,

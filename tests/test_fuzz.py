@@ -1,0 +1,104 @@
+"""Hostile budget and study files: thousands of generated documents, always a ConfigError or a
+valid object, never a traceback."""
+
+import copy
+import tomllib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import BUDGETS
+from nas.config import Budget, load_budget, parse_budget
+from nas.errors import ConfigError
+from nas.study import Study, load_study
+
+SMOKE = tomllib.loads((BUDGETS / "smoke.toml").read_text())
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**9), st.floats(allow_nan=True),
+                    st.text(max_size=12), st.sampled_from(["adam", "batch", "max", "tpe", "digits", "same"]))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                      max_leaves=8)
+
+
+def paths(doc, prefix=()):
+    for k, v in doc.items():
+        yield prefix + (k,)
+        if isinstance(v, dict):
+            yield from paths(v, prefix + (k,))
+
+
+ALL_PATHS = list(paths(SMOKE))
+
+
+@st.composite
+def mutated_budgets(draw):
+    doc = copy.deepcopy(SMOKE)
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(ALL_PATHS))
+        parent = doc
+        for k in path[:-1]:
+            parent = parent.get(k) if isinstance(parent, dict) else None
+            if not isinstance(parent, dict):
+                break
+        if not isinstance(parent, dict):
+            continue
+        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "delete":
+            parent.pop(path[-1], None)
+        elif action == "replace":
+            parent[path[-1]] = draw(values)
+        else:
+            parent[draw(st.text(min_size=1, max_size=8))] = draw(values)
+    return doc
+
+
+FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(mutated_budgets())
+def test_mutated_budgets_load_or_fail_cleanly(doc):
+    try:
+        budget = parse_budget(doc, "fuzz.toml")
+    except ConfigError as exc:
+        assert str(exc).startswith("fuzz.toml: ")
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(budget, Budget)
+        assert budget.train.epochs <= budget.limits.max_epochs
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_are_a_config_error(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("fuzz") / "b.toml"
+    path.write_bytes(blob)
+    try:
+        load_budget(path)
+    except ConfigError:
+        pass
+
+
+STUDY_TEXT = (BUDGETS / "studies" / "smoke_study.toml").read_text()
+STUDY_LINES = STUDY_TEXT.splitlines()
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, len(STUDY_LINES) - 1), st.text(max_size=30)), min_size=1, max_size=3))
+def test_mutated_study_files_load_or_fail_cleanly(tmp_path_factory, edits):
+    lines = list(STUDY_LINES)
+    for index, text in edits:
+        lines[index] = text
+    folder = tmp_path_factory.mktemp("study")
+    (folder / "studies").mkdir()
+    (folder / "archs").mkdir()
+    (folder / "archs" / "digits_small.json").write_text((BUDGETS / "archs" / "digits_small.json").read_text())
+    path = folder / "studies" / "s.toml"
+    path.write_text("\n".join(lines))
+    try:
+        study = load_study(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(study, Study) and study.cells()
