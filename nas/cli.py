@@ -107,7 +107,7 @@ class _SearchView:
         if p.phase == "screening":
             done = p.trained / max(p.target_trials, 1)
             eta = (p.elapsed_s / done - p.elapsed_s) if done > 0 else None
-            eta_text = f", screening ends in ~{eta / 60:.0f} min" if eta is not None else ""
+            eta_text = f", screening ends in ~{max(eta, 0) / 60:.0f} min" if eta is not None else ""
             head = (f"screening: trained {p.trained}/{p.target_trials} ({p.running} running), "
                     f"pruned {p.pruned}, rejected {rejected} of {p.sampled} sampled, best val {best}")
         else:

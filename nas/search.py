@@ -426,8 +426,10 @@ class Search:
             raise
         finally:
             if pool is not None:
+                # Workers may be mid-epoch after Ctrl-C: stop them rather than wait for them.
+                workers = list((getattr(pool, "_processes", None) or {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
-                for proc in list(getattr(pool, "_processes", {}).values()):
+                for proc in workers:
                     proc.terminate()
 
     def _finish_candidate(self, trial, spec, options, verdict, out: dict) -> None:
