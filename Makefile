@@ -19,6 +19,7 @@ data: $(STAMP)
 	$(BIN)/nas data fetch mnist
 
 test: install
+	bash scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
 
 search: install
@@ -27,6 +28,7 @@ search: install
 bench: install
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/jobs_speed.py
 
 ui: install
 	$(BIN)/nas ui

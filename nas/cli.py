@@ -141,6 +141,8 @@ def cmd_search(args) -> int:
                     resume_run_id=args.resume, command=command, on_progress=view)
     console.print(f"search {search.parent_id} ({budget.name}): {search.n_trials} candidates to screen, "
                   f"{search.jobs} parallel job(s); Ctrl-C stops, `--resume {search.parent_id}` continues")
+    console.print(f"more machines join with: nas worker {args.budget} --search {search.parent_id} "
+                  f"--storage {search.storage} --tracking-uri {tracker.uri}", markup=False)
     try:
         result = search.run()
     except KeyboardInterrupt:
@@ -164,6 +166,28 @@ def cmd_search(args) -> int:
     console.print(f"report: {path}")
     console.print(f"verify: nas verify {result.parent_run_id}")
     return 0 if result.met_target else 1
+
+
+def cmd_worker(args) -> int:
+    from nas.config import load_budget
+    from nas.search import Search
+
+    budget = load_budget(args.budget)
+    tracker = _tracker(args)
+    view = _SearchView()
+    search = Search(budget, tracker, args.storage, jobs=args.jobs, worker_of=args.search, on_progress=view)
+    console.print(f"worker joined search {search.parent_id} (study {search.study_name}); "
+                  f"screens candidates until {search.n_trials} are trained")
+    try:
+        search.run()
+    except KeyboardInterrupt:
+        view.stop()
+        err_console.print("nas: worker interrupted; its cut-off candidate is queued for another worker", markup=False)
+        return 130
+    finally:
+        view.stop()
+    console.print(f"worker done: {search.progress.trained} candidates trained in the study")
+    return 0
 
 
 def cmd_verify(args) -> int:
@@ -349,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue an interrupted search")
     tracking(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("worker", help="join a running search and screen candidates (another core or machine)")
+    p.add_argument("budget")
+    p.add_argument("--search", required=True, metavar="RUN_ID", help="the search's parent run id")
+    p.add_argument("--storage", default=None, help="Optuna RDB URL (default: the one the search recorded)")
+    p.add_argument("--jobs", type=int, default=None)
+    tracking(p)
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("verify", help="re-check every constraint of a winner from its stored artifacts")
     p.add_argument("run_id", help="a search's run id (its winner is checked) or a final run's id")

@@ -217,6 +217,7 @@ class SearchConfig:
     screen_fraction: float = 1.0
     finalists: int = 2
     jobs: int = 1
+    heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,7 @@ def _parse_search(t: _Table) -> SearchConfig:
         screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
         finalists=t.integer("finalists", default=2, minimum=1),
         jobs=t.integer("jobs", default=1, minimum=1),
+        heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
     )
     t.done()
     return search

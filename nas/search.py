@@ -17,7 +17,10 @@ pruner works across processes.
 from __future__ import annotations
 
 import hashlib
+import warnings
 import json
+import platform
+from contextlib import contextmanager
 import math
 import os
 import time
@@ -47,11 +50,38 @@ def default_storage() -> str:
     return f"sqlite:///{(STORE_DIR / 'optuna.db').resolve()}"
 
 
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats and stale-trial retries are marked experimental, and Optuna warns when they are
+    # used with ask/tell instead of Study.optimize; both are used here on purpose.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+    # A retried trial inherits its original's constraint value, which is the right one.
+    warnings.filterwarnings("ignore", message="The constraint value is ignored")
+
+
+def make_storage(url: str, heartbeat_s: int):
+    """Optuna RDB storage with heartbeats: a worker killed mid-trial leaves no zombie RUNNING
+    trial; after the grace period another worker fails it and queues its candidate once more."""
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+def _retry(study, frozen) -> None:
+    """Queue a failed trial's candidate again (at most once), as Optuna's stale-trial callback does."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    RetryHeartbeatStaleTrialCallback(max_retry=1)(study, frozen)
+
+
 def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    from nas.train import available_cores
+
+    return available_cores()
 
 
 # -- sampling ------------------------------------------------------------------------------------
@@ -213,16 +243,45 @@ def _violation_amount(verdict) -> float:
     return total
 
 
+class _Heartbeat:
+    """Records a heartbeat for each running trial every interval, from a thread, so a trial that
+    trains inline (jobs = 1) still shows its worker is alive."""
+
+    def __init__(self, storage, interval_s: float):
+        import threading
+
+        self.storage, self.interval_s = storage, interval_s
+        self.trial_ids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for trial_id in list(self.trial_ids):
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+                    pass
+
+    def add(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)
+        self.trial_ids.add(trial_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class Search:
     """One search: create or resume, run rungs 1-3, and record everything."""
 
     def __init__(self, budget: Budget, tracker: Tracker, storage: str | None = None, *,
                  trials: int | None = None, timeout_s: float | None = None, jobs: int | None = None,
-                 resume_run_id: str | None = None, command: str = "",
+                 resume_run_id: str | None = None, worker_of: str | None = None, command: str = "",
                  on_progress: Callable[[Progress], None] | None = None):
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        _quiet_optuna()
         self.budget, self.tracker = budget, tracker
         self.storage = storage or default_storage()
         self.n_trials = trials or budget.search.trials
@@ -233,23 +292,29 @@ class Search:
         self.on_progress = on_progress or (lambda p: None)
         self.progress = Progress(target_trials=self.n_trials, finals_total=budget.search.finalists)
         self.multi = budget.search.sampler == "nsgaii"
-        if resume_run_id:
-            parent = tracker.run(resume_run_id)
+        self.worker = worker_of is not None
+        self.heartbeat_s = budget.search.heartbeat_seconds
+        joining = resume_run_id or worker_of
+        if joining:
+            parent = tracker.run(joining)
             if parent.tags.get("nas_role") != "search":
-                raise SearchError(f"run {resume_run_id} is not a search's parent run; `nas runs` lists searches")
-            self.parent_id = resume_run_id
+                raise SearchError(f"run {joining} is not a search's parent run; `nas runs` lists searches")
+            self.parent_id = joining
             self.study_name = parent.tags["optuna_study"]
             self.storage = parent.tags.get("optuna_storage", self.storage) if storage is None else storage
-            self.study = optuna.load_study(study_name=self.study_name, storage=self.storage,
+            self.storage_obj = make_storage(self.storage, self.heartbeat_s)
+            self.study = optuna.load_study(study_name=self.study_name, storage=self.storage_obj,
                                            sampler=_make_sampler(budget), pruner=self._pruner())
-            tracker.set_tags(self.parent_id, {"state": "running"})
-            self._recover_stale_trials()
+            if resume_run_id:
+                tracker.set_tags(self.parent_id, {"state": "running"})
+                self._recover_stale_trials()
         else:
             self.parent_id = tracker.start_run(budget.name, f"search-{budget.name}", {
                 "nas_role": "search", "budget": budget.name, "state": "running", **environment_tags()})
             self.study_name = f"{budget.name}-{self.parent_id}"
             directions = ["maximize", "minimize"] if self.multi else ["maximize"]
-            self.study = optuna.create_study(study_name=self.study_name, storage=self.storage,
+            self.storage_obj = make_storage(self.storage, self.heartbeat_s)
+            self.study = optuna.create_study(study_name=self.study_name, storage=self.storage_obj,
                                              sampler=_make_sampler(budget), pruner=self._pruner(),
                                              directions=directions)
             tracker.set_tags(self.parent_id, {"optuna_study": self.study_name, "optuna_storage": self.storage,
@@ -279,8 +344,7 @@ class Search:
 
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            if not t.user_attrs.get("retry_of"):
-                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            _retry(self.study, self.study._storage.get_trial(t._trial_id))
 
     def _refresh_counts(self) -> None:
         from optuna.trial import TrialState
@@ -302,6 +366,59 @@ class Search:
                     p.pruned += 1
                 elif t.values:
                     p.best_screen = max(p.best_screen or 0.0, t.values[0])
+
+    def _claimed(self, exclude: int | None = None) -> int:
+        """Candidates holding a training slot anywhere: running, trained, or failed in training.
+        A trial killed with its worker lost its slot; its retry claims one again."""
+        from optuna.trial import TrialState
+
+        # A queued retry (WAITING) carries its failed original's attributes, claim included:
+        # it holds no slot until a worker picks it up and claims again.
+        holding = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+        return sum(1 for t in self.study.get_trials(deepcopy=False)
+                   if t.user_attrs.get("claimed") and t._trial_id != exclude
+                   and (t.state in holding or t.user_attrs.get("training_failed")))
+
+    def _running_elsewhere(self) -> bool:
+        """Whether other workers still train candidates of this study."""
+        from optuna.trial import TrialState
+
+        return any(t.user_attrs.get("claimed")
+                   for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+    @contextmanager
+    def _quota_lock(self):
+        """Serialises slot claims across processes and machines, so exactly `trials` candidates train."""
+        if self.storage.startswith("sqlite:///"):
+            import fcntl
+
+            with open(self.storage[len("sqlite:///"):] + ".lock", "a+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        elif self.storage.startswith("postgresql"):
+            from sqlalchemy import text
+
+            key = int(hashlib.sha256(self.study_name.encode()).hexdigest()[:15], 16)
+            with self.storage_obj.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        else:  # other databases: claims are checked, but two workers may race for the last slot
+            yield
+
+    def _claim(self, trial) -> bool:
+        with self._quota_lock():
+            if self._claimed(exclude=trial._trial_id) >= self.n_trials:
+                return False
+            trial.set_user_attr("claimed", True)
+            trial.set_user_attr("worker", f"{platform.node()}:{os.getpid()}")
+            return True
 
     def _tell(self, trial, state, values=None, **attrs) -> None:
         for k, v in attrs.items():
@@ -381,14 +498,23 @@ class Search:
         deadline = time.time() + self.timeout_s if self.timeout_s else None
         running: dict[Future, tuple] = {}
         consecutive = [0]
+        heartbeat = _Heartbeat(self.storage_obj, self.heartbeat_s)
         try:
+            import optuna
+
             self.progress.phase = "screening"
+            last_stale_check = 0.0
             while True:
+                if time.time() - last_stale_check > self.heartbeat_s:
+                    optuna.storages.fail_stale_trials(self.study)  # other workers' dead trials
+                    last_stale_check = time.time()
                 timed_out = deadline is not None and time.time() > deadline
-                # A candidate whose training failed (NaN loss) used its slot too: no endless retries.
-                while (not timed_out and len(running) < self.jobs
-                       and self.progress.trained + self.progress.failed + len(running) < self.n_trials):
+                while not timed_out and len(running) < self.jobs and self._claimed() < self.n_trials:
                     trial, spec, options, verdict, key = self._propose(consecutive)
+                    if not self._claim(trial):
+                        self._tell(trial, TrialState.PRUNED, rejected_by="quota_reached",
+                                   rejection="another worker took the last training slot", spec=spec.to_json())
+                        break
                     screen_options = replace(options, schedule=options.schedule.compressed(
                         self.budget.search.screen_epochs), data_fraction=self.budget.search.screen_fraction,
                         seed=self.budget.search.seed + trial.number)
@@ -400,31 +526,49 @@ class Search:
                            "role": ROLE_CANDIDATE, "trial_number": trial.number, "trial_id": trial._trial_id,
                            "study": self.study_name, "storage": self.storage,
                            "prune": not self.multi}
+                    heartbeat.add(trial._trial_id)
                     running[self._submit(pool, job)] = (trial, spec, options, verdict)
                     self.progress.running = len(running)
                     self.progress.last_event = f"trial {trial.number}: training {spec.describe()}"
                     self.on_progress(self.progress)
                 if not running:
-                    break
+                    if self.worker or timed_out:
+                        break
+                    if self._claimed() < self.n_trials:
+                        continue  # a slot came free (a claim lost, a dead worker's trial failed)
+                    if not self._running_elsewhere():
+                        break
+                    # Other workers still train; wait for them (or for their heartbeats to stop).
+                    self.progress.last_event = "waiting for other workers' candidates"
+                    self.on_progress(self.progress)
+                    time.sleep(min(2.0, self.heartbeat_s))
+                    continue
                 done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in done:
                     trial, spec, options, verdict = running.pop(future)
+                    heartbeat.trial_ids.discard(trial._trial_id)
                     self._finish_candidate(trial, spec, options, verdict, future.result())
+                self._refresh_counts()
                 self.progress.running = len(running)
                 self.on_progress(self.progress)
+            if self.worker:
+                return None
             return self._finals(pool)
         except BaseException:
             for future in running:
                 future.cancel()
             for trial, *_ in running.values():
-                try:
+                try:  # the candidate was cut off, not judged: queue it again for a resume
                     self.study.tell(trial, state=TrialState.FAIL)
+                    _retry(self.study, self.study._storage.get_trial(trial._trial_id))
                 except Exception:  # noqa: BLE001 - best effort while stopping
                     pass
-            self.tracker.set_tags(self.parent_id, {"state": "killed"})
-            self.tracker.end_run(self.parent_id, "KILLED")
+            if not self.worker:
+                self.tracker.set_tags(self.parent_id, {"state": "killed"})
+                self.tracker.end_run(self.parent_id, "KILLED")
             raise
         finally:
+            heartbeat.stop()
             if pool is not None:
                 # Workers may be mid-epoch after Ctrl-C: stop them rather than wait for them.
                 workers = list((getattr(pool, "_processes", None) or {}).values())
@@ -439,7 +583,7 @@ class Search:
         run_id = self._log_candidate(trial.number, spec, options, verdict, records, out, ROLE_CANDIDATE)
         trial.set_user_attr("mlflow_run_id", run_id)
         if out.get("failed"):
-            self._tell(trial, TrialState.FAIL, failure=out["failed"])
+            self._tell(trial, TrialState.FAIL, failure=out["failed"], training_failed=True)
             self.progress.failed += 1
             self.progress.last_event = f"trial {trial.number} failed: {out['failed']}"
             return

@@ -9,6 +9,23 @@ Reproducibility: `train` seeds torch's global RNG with `options.seed` (dropout u
 batch order and augmentation from its own seeded generators, but the caller builds the model, so
 the caller must seed before building it (`seed_everything(seed)`); then two CPU runs with the same
 seed give identical weights, and a run resumed from a checkpoint equals an uninterrupted one.
+
+Speed (*measured* on the shared 2-core AMD EPYC, torch 2.14, 13k/20k BN/GAP nets on MNIST; see
+bench/train_speed.py): the loop's own overhead is ~0.8 ms a step (gather, float, normalise,
+bookkeeping, LR step), so training is bound by the convolutions and batch norms themselves
+(~30 GFLOP/s, i.e. 20-40% of this machine's SGEMM peak: small-channel convs and the BN/ReLU passes
+over 28x28 maps are memory-bound). What won and is kept: channels_last (below), fused optimizers,
+zero_grad(set_to_none=True), no .item() per batch, oneDNN (torch's default; disabling it is 3-5x
+slower), both cores (1 thread: 0.74x at batch 128, 0.85x at 32). What did not pay and is left out:
+torch.compile (1.07x at batch 128, 0.99x at 32, for ~20 s of compile per architecture and per
+batch size: a loss for screening runs, break-even at best for a 20-epoch run).
+
+Shared cores: torch's OpenMP (libgomp) spin-waits at every parallel region by default; when
+another process keeps one of the 2 cores busy, a 2-thread run becomes 10-30x slower (*measured*:
+~130 instead of ~2,800 images/s). OMP_WAIT_POLICY=PASSIVE, set before torch is first imported,
+avoids it (~1,500-1,700 images/s under the same load) without changing any result; this module
+cannot set it, since torch is loaded by then. Changing the thread count instead would change the
+numerics (see `TrainOptions.threads`).
 """
 
 from __future__ import annotations
@@ -41,9 +58,10 @@ _AFFINE_SCALE = (0.9, 1.1)
 _PROGRESS_EVERY = 20  # batches between progress calls, and between checks for a non-finite loss
 _CHECKPOINT_FORMAT = 1
 
-# Memory format of the model and batches. channels_last *measured* on the 2-core AMD EPYC, the
-# 20k BN/GAP net, Adam: ~1.2x faster at batch 128 and at batch 32 (oneDNN runs the convs and
-# batch norms in NHWC without reorders), so it is the default everywhere.
+# Memory format of the model and batches: channels_last. *Measured* (interleaved A/B runs, Adam):
+# 20k BN/GAP net 1.09x at batch 128 and 1.22x at 32; 13k net (8-channel first stage) 1.02-1.03x.
+# oneDNN's convs are 1.3-2.5x faster in NHWC, but torch's channels_last BatchNorm backward is ~3x
+# slower than NCHW at 8 channels, which eats most of the gain on nets whose first convs are thin.
 _MEMORY_FORMAT = torch.channels_last
 
 
@@ -53,8 +71,9 @@ class TrainOptions:
 
     `momentum`/`nesterov` apply to sgd only. `data_fraction` < 1 trains on the first fraction of a
     seeded permutation of the train split (cheap screening). `threads`: torch intra-op threads on
-    CPU, None = every core this process may use. `device`: None = cuda if available, else cpu.
-    `compile`: torch.compile the model (CPU: pays off only for long runs, see the module notes).
+    CPU, None = every core this process may use; results are bitwise reproducible for the same
+    seed and the same thread count (reductions split by thread). `device`: None = cuda if
+    available, else cpu.
     """
 
     schedule: Schedule
@@ -69,7 +88,6 @@ class TrainOptions:
     data_fraction: float = 1.0
     threads: int | None = None
     device: str | None = None
-    compile: bool = False
 
     def __post_init__(self):
         if not isinstance(self.schedule, Schedule):
@@ -131,7 +149,11 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    """The trained model (on CPU, eval mode), the epoch log, and whether a callback stopped it."""
+    """The trained model (on CPU, eval mode), the epoch log, and whether a callback stopped it.
+
+    `stopped_early` is True when a callback asked to stop before the schedule's last epoch.
+    `seconds` is the total wall time, including the part before a resume.
+    """
 
     model: nn.Module
     epochs: list[EpochRecord] = field(default_factory=list)
@@ -143,8 +165,8 @@ class TrainResult:
         return self.epochs[-1]
 
 
-Callback = Callable[[EpochRecord], "bool | None"]
-"""Called after every epoch (after its checkpoint is written); returning True stops training."""
+# Called after every epoch (after its checkpoint is written); returning True stops training.
+Callback = Callable[[EpochRecord], bool | None]
 
 
 def seed_everything(seed: int) -> None:
@@ -167,7 +189,10 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity), which os.cpu_count() overstates in containers."""
+    """The cores this process may run on (its CPU affinity), which os.cpu_count() overstates in
+    containers; the environment variable NAS_CORES caps it, to share a machine with other work."""
+    if os.environ.get("NAS_CORES", "").isdigit() and int(os.environ["NAS_CORES"]) > 0:
+        return int(os.environ["NAS_CORES"])
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -250,13 +275,16 @@ def affine_augment(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 def _make_optimizer(model: nn.Module, options: TrainOptions, lr: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     wd = options.weight_decay
+    # fused=True: one kernel for the whole update instead of a few per tensor; *measured* 3-10%
+    # faster steps on the 2-core CPU for these small nets (more at small batch sizes, where the
+    # optimizer is a larger share of the step). RMSprop has no fused kernel.
     if options.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
     if options.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=True)
     if options.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=options.momentum, nesterov=options.nesterov and options.momentum > 0,
-                               weight_decay=wd)
+        nesterov = options.nesterov and options.momentum > 0  # torch refuses nesterov without momentum
+        return torch.optim.SGD(params, lr=lr, momentum=options.momentum, nesterov=nesterov, weight_decay=wd, fused=True)
     return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
 
 
@@ -301,7 +329,9 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
     cuda = device.type == "cuda"
     torch.manual_seed(options.seed)  # dropout draws from the global generator
     # Separate streams, so the subset, the batch order and the augmentation do not depend on each
-    # other (changing the augmentation leaves the batch order alone).
+    # other (changing the augmentation leaves the batch order alone). The subset stream is used
+    # once, before the first epoch, so a resumed run re-derives it from the seed; the other two
+    # are in the checkpoint.
     subset_rng = torch.Generator().manual_seed(options.seed)
     batch_rng = torch.Generator().manual_seed(options.seed + 1)
     augment_rng = torch.Generator().manual_seed(options.seed + 2)
@@ -324,7 +354,6 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
     base_lr = schedule.lr if schedule.lr > 0 else 1.0
     optimizer = _make_optimizer(model, options, base_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule.lr_at(step / steps) / base_lr)
-    forward = torch.compile(model) if options.compile else model
 
     records: list[EpochRecord] = []
     seconds_before = 0.0
@@ -372,9 +401,7 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
                 x = affine_augment(x, augment_params[step * batch_size:(step + 1) * batch_size])
             x = _normalise_float(x, mean, std).contiguous(memory_format=_MEMORY_FORMAT)
             with autocast:
-                # The compiled graph is specialised to the full batch size; the odd last batch
-                # runs eagerly (same module, same weights) instead of triggering a recompile.
-                out = (forward if y.shape[0] == batch_size else model)(x)
+                out = model(x)
                 loss = F.cross_entropy(out.float(), y, label_smoothing=options.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
