@@ -373,10 +373,11 @@ class Search:
         from optuna.trial import TrialState
 
         # A queued retry (WAITING) carries its failed original's attributes, claim included:
-        # it holds no slot until a worker picks it up and claims again.
+        # it holds no slot until a worker picks it up and claims again, nor once it is rejected
+        # (its candidate may have been trained meanwhile by a fresh trial).
         holding = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
         return sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if t.user_attrs.get("claimed") and t._trial_id != exclude
+                   if t.user_attrs.get("claimed") and t._trial_id != exclude and "rejected_by" not in t.user_attrs
                    and (t.state in holding or t.user_attrs.get("training_failed")))
 
     def _running_elsewhere(self) -> bool:
@@ -425,12 +426,14 @@ class Search:
             trial.set_user_attr(k, v)
         self.study.tell(trial, values if state is None else None, state=state)
 
-    def _trained_keys(self) -> set[str]:
+    def _trained_keys(self, exclude: int) -> set[str]:
+        """Keys of candidates trained or training, other than trial `exclude` (a retry inherits
+        its original's attributes, key included, and is no duplicate of itself)."""
         from optuna.trial import TrialState
 
         return {t.user_attrs["candidate_key"] for t in self.study.get_trials(deepcopy=False)
-                if t.user_attrs.get("candidate_key") and t.state in (TrialState.COMPLETE, TrialState.PRUNED,
-                                                                     TrialState.RUNNING)
+                if t.user_attrs.get("candidate_key") and t._trial_id != exclude
+                and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
                 and "rejected_by" not in t.user_attrs}
 
     def _propose(self, consecutive: list[int]):
@@ -438,9 +441,11 @@ class Search:
         from optuna.trial import TrialState
 
         cap = self.budget.search.max_consecutive_rejections
-        seen = self._trained_keys()
         while True:
             trial = self.study.ask()
+            # Read after ask: another worker may have failed a dead worker's trial meanwhile,
+            # and its queued retry must not count as a duplicate of it.
+            seen = self._trained_keys(exclude=trial._trial_id)
             spec, options = sample_candidate(trial, self.budget)
             try:
                 verdict = check_analytic(spec, self.budget)
