@@ -27,12 +27,14 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+# nas first: it sets OMP_WAIT_POLICY (both loops below run under it) before torch is loaded.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import nas  # noqa: E402, F401, I001
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 from nas import data as nas_data  # noqa: E402
 from nas.data import Split  # noqa: E402
@@ -220,10 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  nas.train            {gflops:7.1f} GFLOP/s = {100 * gflops / peak:.1f}% of the SGEMM peak")
         print(f"  CPU pressure: {cpu_pressure()}", flush=True)
         if pressure_avg10() > 20:
-            # With libgomp's default spin-waiting, 2 threads on 2 shared cores slow down 10-30x
-            # when another process is busy; the figures above then measure the neighbours.
-            print("  WARNING: other processes compete for the CPU; these figures are unreliable "
-                  "(OMP_WAIT_POLICY=PASSIVE makes them far less sensitive)")
+            # Without OMP_WAIT_POLICY=PASSIVE, 2 threads on 2 shared cores slow down 10-30x when
+            # another process is busy; with it, still by about the neighbour's share.
+            print("  WARNING: other processes compete for the CPU; these figures measure the neighbours too")
     return 0
 
 

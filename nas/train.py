@@ -23,9 +23,9 @@ batch size: a loss for screening runs, break-even at best for a 20-epoch run).
 Shared cores: torch's OpenMP (libgomp) spin-waits at every parallel region by default; when
 another process keeps one of the 2 cores busy, a 2-thread run becomes 10-30x slower (*measured*:
 ~130 instead of ~2,800 images/s). OMP_WAIT_POLICY=PASSIVE, set before torch is first imported,
-avoids it (~1,500-1,700 images/s under the same load) without changing any result; this module
-cannot set it, since torch is loaded by then. Changing the thread count instead would change the
-numerics (see `TrainOptions.threads`).
+avoids it (~1,400-1,800 images/s under the same load) without changing any result; nas/__init__.py
+sets it, which works wherever nas is imported before torch. Changing the thread count instead
+would change the numerics (see `TrainOptions.threads`).
 """
 
 from __future__ import annotations

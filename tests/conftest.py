@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import nas  # noqa: F401 - first, so its OMP_WAIT_POLICY applies before any test imports torch
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

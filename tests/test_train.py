@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import nas  # noqa: F401  first: it sets OMP_WAIT_POLICY before torch is loaded (see nas/__init__.py)
 import pytest
 import torch
 from torch import nn
