@@ -169,8 +169,19 @@ def interaction_finding(records: list[dict], a: str, b: str, base_levels: dict) 
         spread = max(means.values()) - min(means.values())
         sentences.append(f"With {b}={lb}, the best {a} is {best_a[lb]} ({pct(means[best_a[lb]])}); "
                          f"{a} moves accuracy by {100 * spread:.2f} points across its levels.")
+    # The other direction: does the better level of b flip across the levels of a?
+    best_b = {}
+    for la in {la for cells in by_b.values() for la in cells}:
+        means = {lb: mean(cells[la]) for lb, cells in by_b.items() if la in cells}
+        if len(means) > 1:
+            best_b[la] = max(means, key=means.get)
     if len(set(best_a.values())) > 1:
         sentences.append(f"The best {a} depends on {b}: an interaction.")
+    elif len(set(best_b.values())) > 1:
+        flips = ", ".join(f"{a}={la}: {lb}" for la, lb in sorted(best_b.items(), key=lambda kv: str(kv[0])))
+        sentences.append(f"The best {a} is the same at every {b} level, but the better {b} depends on {a} "
+                         f"({flips}): an interaction.")
     else:
-        sentences.append(f"The best {a} is the same at every {b} level: no sign of an interaction on the best level.")
+        sentences.append(f"The best {a} is the same at every {b} level and the best {b} at every {a} level: "
+                         f"no sign of an interaction on the best levels.")
     return sentences

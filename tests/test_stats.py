@@ -62,6 +62,10 @@ def test_interaction_is_detected_only_when_the_best_level_changes():
     base = {"dropout": 0.0, "norm": "batch"}
     same = records({0.0: 0.95, 0.3: 0.97}) + records({0.0: 0.90, 0.3: 0.93}, norm="none")
     assert "no sign of an interaction" in interaction_finding(same, "dropout", "norm", base)[-1]
+    # same best dropout under both norms, but at dropout 0.3 no-norm beats batch: still an interaction
+    crossed = records({0.0: 0.97, 0.3: 0.60}) + records({0.0: 0.92, 0.3: 0.75}, norm="none")
+    last = interaction_finding(crossed, "dropout", "norm", base)[-1]
+    assert "the better norm depends on dropout" in last and "dropout=0.3: none" in last
     flipped = records({0.0: 0.95, 0.3: 0.97}) + records({0.0: 0.93, 0.3: 0.90}, norm="none")
     assert "an interaction" in interaction_finding(flipped, "dropout", "norm", base)[-1]
     assert "no sign" not in interaction_finding(flipped, "dropout", "norm", base)[-1]
