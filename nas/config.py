@@ -243,29 +243,39 @@ class Budget:
         return DATASET_SHAPES[self.data.dataset][1]
 
 
-def load_budget(path: str | Path) -> Budget:
-    """Read and validate a budget file; raises ConfigError naming file, key and allowed values."""
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict; ConfigError (naming the file) when it is missing or malformed."""
     path = str(path)
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(path, "", "no such file") from None
     except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, expected a .toml budget file") from None
+        raise ConfigError(path, "", "is a directory, expected a .toml file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(path, "", "is not UTF-8 text") from None
-    return parse_budget(raw, path)
+
+
+def load_budget(path: str | Path) -> Budget:
+    """Read and validate a budget file; raises ConfigError naming file, key and allowed values."""
+    return parse_budget(read_toml(path), str(path))
+
+
+def parse_name(top: _Table) -> str:
+    """The experiment name: it names the MLflow experiment and report files."""
+    name = top.string("name")
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise top.fail("name", f"{name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
+    return name
 
 
 def parse_budget(raw: dict, path: str = "<budget>") -> Budget:
     """Validate an already-parsed TOML document (see `load_budget`)."""
     top = _Table(path, "", raw)
-    name = top.string("name")
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise top.fail("name", f"{name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
+    name = parse_name(top)
     description = top.string("description", default="")
     data = _parse_data(top.table("data"))
     target = _parse_target(top.table("target"))

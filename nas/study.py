@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 from nas.config import (AUGMENTS, DOWNSAMPLES, NORMS, OPTIMIZERS, DataConfig, _parse_data, _parse_schedule,
-                        _Table)
+                        _Table, parse_name, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.schedule import Schedule
 from nas.space import ArchSpec, StageSpec
@@ -115,19 +114,8 @@ class Study:
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file; ConfigError names the file, key and allowed values."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
-    except (IsADirectoryError, UnicodeDecodeError):
-        raise ConfigError(path, "", "is not a readable TOML text file") from None
-    top = _Table(path, "", raw)
-    name = top.string("name")
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise top.fail("name", f"{name!r} must be non-empty and use only letters, digits, '-', '_', '.'")
+    top = _Table(path, "", read_toml(path))
+    name = parse_name(top)
     description = top.string("description", default="")
     data = _parse_data(top.table("data"))
 
