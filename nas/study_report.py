@@ -28,19 +28,25 @@ def _sort_levels(levels):
         return sorted(levels, key=str)
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, legend: bool = True, grid_axis: str = "both") -> None:
+    """The common end of every study plot: labels, grid, legend, save, close."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis=grid_axis, alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+
+
 def _curve_plot(records, factor, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for level, rs in sorted(group(records, factor).items(), key=lambda kv: str(kv[0])):
         n = min(len(r["curve"]) for r in rs)
         ax.plot(range(1, n + 1), [mean(r["curve"][i] for r in rs) for i in range(n)], marker="o", label=f"{factor}={level}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (mean over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path, "epoch", "validation accuracy (mean over seeds)")
 
 
 def _bar_plot(levels, cells, factor, path: Path) -> None:
@@ -54,12 +60,7 @@ def _bar_plot(levels, cells, factor, path: Path) -> None:
     hi = max(cells[lv].ci_high for lv in levels)
     pad = max((hi - lo) * 0.3, 0.002)
     ax.set_ylim(lo - pad, min(1.0, hi + pad))
-    ax.set_xlabel(factor)
-    ax.set_ylabel("validation accuracy (95% CI)")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path, factor, "validation accuracy (95% CI)", legend=False, grid_axis="y")
 
 
 def _params_plot(records, factor, path: Path) -> None:
@@ -67,13 +68,7 @@ def _params_plot(records, factor, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for level, rs in sorted(group(records, factor).items(), key=lambda kv: str(kv[0])):
         ax.scatter([r["params"] for r in rs], [r["val_accuracy"] for r in rs], label=f"{factor}={level}")
-    ax.set_xlabel("parameters")
-    ax.set_ylabel("validation accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path, "parameters", "validation accuracy")
 
 
 def _heatmap(grid, a_levels, b_levels, a, b, path: Path) -> None:
