@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from nas.config import AUGMENTS
 from nas.errors import NasError
 
 # soft_wrap: long lines stay whole when piped to a file or another program.
@@ -112,7 +113,8 @@ class _SearchView:
                     f"pruned {p.pruned}, rejected {rejected} of {p.sampled} sampled, best val {best}")
         else:
             head = f"finals: {p.finals_done}/{p.finals_total} trained from scratch, best screening val {best}"
-            eta_text = ""
+            eta = p.finals_eta_s()
+            eta_text = f", running finals end in ~{eta / 60:.0f} min" if eta is not None else ""
         return f"[{p.elapsed_s / 60:5.1f} min] {head}{eta_text} | {p.last_event}"
 
     def __call__(self, p) -> None:
@@ -409,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--optimizer", default=None)
-    p.add_argument("--augment", default=None, choices=["none", "affine"])
+    p.add_argument("--augment", default=None, choices=AUGMENTS,
+                   help="affine: rotation +-10 deg, shift +-8%%, scale 0.9-1.1; rotate: rotation +-7 deg only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")

@@ -115,6 +115,14 @@ def candidate_key(spec: ArchSpec, options) -> str:
 # -- training in a worker ----------------------------------------------------------------------
 
 _DATA_CACHE: dict = {}
+# Where a training job reports each finished epoch (a dict, see `_epoch_event`): a queue's `put`
+# in worker processes (the search drains it), the search's own handler when training inline.
+_EPOCH_SINK: Callable[[dict], None] | None = None
+
+
+def _epoch_event(job: dict, record, epochs: int) -> dict:
+    return {"trial_number": job.get("trial_number"), "role": job["role"], "epoch": record.epoch,
+            "epochs": epochs, "val_accuracy": record.val_accuracy, "seconds": record.seconds}
 
 
 def _dataset(budget: Budget):
@@ -160,6 +168,17 @@ def train_job(job: dict) -> dict:
             return False
 
         callbacks.append(report)
+    if _EPOCH_SINK is not None:
+        sink = _EPOCH_SINK
+
+        def tell_epoch(record) -> bool:
+            try:
+                sink(_epoch_event(job, record, options.schedule.epochs))
+            except Exception:  # noqa: BLE001 - progress is cosmetic; training goes on without it
+                pass
+            return False
+
+        callbacks.append(tell_epoch)
     out: dict[str, Any] = {"trial_number": job.get("trial_number"), "role": job["role"]}
     try:
         result = train(model, dataset, options, callbacks=callbacks)
@@ -181,10 +200,13 @@ def train_job(job: dict) -> dict:
     return out
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, events=None) -> None:
     import torch
 
+    global _EPOCH_SINK
     torch.set_num_threads(threads)
+    if events is not None:
+        _EPOCH_SINK = events.put
 
 
 # -- the search ----------------------------------------------------------------------------------
@@ -204,12 +226,22 @@ class Progress:
     best_screen: float | None = None
     finals_done: int = 0
     finals_total: int = 0
+    # (role, trial number) -> the last epoch event of each job still training (see `_epoch_event`)
+    training: dict[tuple[str, int], dict] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     last_event: str = ""
 
     @property
     def elapsed_s(self) -> float:
         return time.time() - self.started
+
+    def finals_eta_s(self) -> float | None:
+        """Seconds until the running finals end, from their mean epoch time so far (None before
+        the first epoch); finals not started yet are not counted."""
+        finals = [e for (role, _), e in self.training.items() if role == "final"]
+        if not finals:
+            return None
+        return max((e["epochs"] - e["epoch"]) * e["elapsed_s"] / e["epoch"] for e in finals)
 
 
 @dataclass
@@ -480,11 +512,39 @@ class Search:
     # -- running ---------------------------------------------------------------------------------
 
     def _executor(self):
+        global _EPOCH_SINK
         if self.jobs == 1:
+            _EPOCH_SINK = self._on_epoch  # inline training calls the handler itself
             return None
         threads = max(1, cpu_count() // self.jobs)
-        return ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
-                                   initargs=(threads,))
+        context = get_context("spawn")
+        self._events = context.Queue()
+        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_init,
+                                   initargs=(threads, self._events))
+
+    def _on_epoch(self, event: dict) -> None:
+        """A job finished an epoch: keep it for the live view (finals show each epoch)."""
+        key = (event["role"], event["trial_number"])
+        previous = self.progress.training.get(key)
+        before = previous["elapsed_s"] if previous and previous["epoch"] < event["epoch"] else 0.0
+        self.progress.training[key] = {**event, "elapsed_s": before + event["seconds"]}
+        if event["role"] == ROLE_FINAL:
+            self.progress.last_event = (f"final {event['trial_number']}: epoch {event['epoch']}/{event['epochs']}, "
+                                        f"val {event['val_accuracy']:.4f}")
+            self.on_progress(self.progress)
+
+    def _drain_events(self) -> None:
+        import queue
+
+        if self._events is None:
+            return
+        while True:
+            try:
+                self._on_epoch(self._events.get_nowait())
+            except queue.Empty:
+                return
+            except (OSError, EOFError, ValueError):  # the queue closed while stopping
+                return
 
     def _submit(self, pool, job: dict) -> Future:
         if pool is None:
@@ -499,6 +559,8 @@ class Search:
     def run(self) -> SearchResult:
         from optuna.trial import TrialState
 
+        global _EPOCH_SINK
+        self._events = None
         pool = self._executor()
         deadline = time.time() + self.timeout_s if self.timeout_s else None
         running: dict[Future, tuple] = {}
@@ -549,9 +611,11 @@ class Search:
                     time.sleep(min(2.0, self.heartbeat_s))
                     continue
                 done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                self._drain_events()
                 for future in done:
                     trial, spec, options, verdict = running.pop(future)
                     heartbeat.trial_ids.discard(trial._trial_id)
+                    self.progress.training.pop((ROLE_CANDIDATE, trial.number), None)
                     self._finish_candidate(trial, spec, options, verdict, future.result())
                 self._refresh_counts()
                 self.progress.running = len(running)
@@ -574,6 +638,7 @@ class Search:
             raise
         finally:
             heartbeat.stop()
+            _EPOCH_SINK = None
             if pool is not None:
                 # Workers may be mid-epoch after Ctrl-C: stop them rather than wait for them.
                 workers = list((getattr(pool, "_processes", None) or {}).values())
@@ -669,9 +734,10 @@ class Search:
             job = {"budget": self.budget, "spec": t.user_attrs["spec"], "options": options.to_dict(),
                    "role": ROLE_FINAL, "trial_number": t.number}
             futures[self._submit(pool, job)] = t
-        for future in (list(futures) if pool is None else _as_completed(futures)):
+        for future in (list(futures) if pool is None else self._as_completed(futures)):
             t = futures[future]
             out = future.result()
+            self.progress.training.pop((ROLE_FINAL, t.number), None)
             spec = ArchSpec.from_json(t.user_attrs["spec"])
             options = TrainOptions.from_dict(json.loads(t.user_attrs["options"]))
             verdict = check(spec, self.budget)
@@ -685,6 +751,14 @@ class Search:
                                         f"test {out.get('test_accuracy', float('nan')):.4f}")
             self.on_progress(self.progress)
         return self._conclude()
+
+    def _as_completed(self, futures):
+        """Futures as they finish, showing the workers' epoch events while waiting."""
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            self._drain_events()
+            yield from done
 
     def _conclude(self) -> SearchResult:
         finals = [c for c in self.tracker.children(self.parent_id)
@@ -729,9 +803,3 @@ class Search:
                          "screen_val_accuracy": t.user_attrs.get("screen_val_accuracy"),
                          "mlflow_run_id": t.user_attrs.get("mlflow_run_id")})
         return rows
-
-
-def _as_completed(futures):
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)

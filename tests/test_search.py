@@ -38,18 +38,25 @@ def finished_search(tmp_path_factory, mlflow_template):
     try:
         started = time.perf_counter()
         tracker = Tracker()
-        result = Search(load_budget(SMOKE), tracker, command=f"nas search {SMOKE}").run()
+        events: list[str] = []
+        result = Search(load_budget(SMOKE), tracker, command=f"nas search {SMOKE}",
+                        on_progress=lambda p: events.append(p.last_event)).run()
         seconds = time.perf_counter() - started
         from nas.report import write_report
 
         report = home / write_report(tracker, result.parent_run_id)
     finally:
         os.chdir(cwd)
-    return home, tracker, result, seconds, report
+    return home, tracker, result, seconds, report, events
+
+
+def final_epoch_events(events: list[str], trial_number: int) -> list[str]:
+    prefix = f"final {trial_number}: epoch "
+    return list(dict.fromkeys(e for e in events if e.startswith(prefix)))
 
 
 def test_smoke_search_finds_a_winner_and_reports_it(finished_search):
-    home, tracker, result, seconds, report = finished_search
+    home, tracker, result, seconds, report, _ = finished_search
     budget = load_budget(SMOKE)
     assert result.met_target, result.summary
     winner = tracker.run(result.winner_run_id)
@@ -64,8 +71,36 @@ def test_smoke_search_finds_a_winner_and_reports_it(finished_search):
     assert f"nas verify" in text
 
 
+def test_live_view_shows_every_epoch_of_the_finals(finished_search):
+    _, tracker, result, *_, events = finished_search
+    winner = tracker.run(result.winner_run_id)
+    epochs = load_budget(SMOKE).train.epochs
+    shown = final_epoch_events(events, int(winner.tags["trial_number"]))
+    assert [e.split(",")[0] for e in shown] == [f"final {winner.tags['trial_number']}: epoch {i}/{epochs}"
+                                                for i in range(1, epochs + 1)]
+    assert shown[-1].endswith(f"val {winner.metrics['final_val_accuracy']:.4f}")
+
+
+def test_parallel_jobs_train_exactly_the_quota_and_report_final_epochs(tmp_path, mlflow_template, monkeypatch):
+    """jobs = 2: worker processes train the candidates and stream the finals' epochs back."""
+    seed_store(tmp_path, mlflow_template)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAS_CORES", "2")
+    budget = load_budget(SMOKE)
+    budget = replace(budget, search=replace(budget.search, trials=4, jobs=2))
+    tracker = Tracker()
+    events: list[str] = []
+    result = Search(budget, tracker, on_progress=lambda p: events.append(p.last_event)).run()
+    assert result.summary["trained"] == 4
+    trained = [c for c in tracker.children(result.parent_run_id) if c.tags["nas_role"] == "candidate"]
+    assert len(trained) == 4 and len({c.tags["trial_number"] for c in trained}) == 4
+    final = tracker.run(result.winner_run_id)
+    shown = final_epoch_events(events, int(final.tags["trial_number"]))
+    assert len(shown) == budget.train.epochs, events
+
+
 def test_no_rejected_candidate_was_trained(finished_search):
-    _, tracker, result, _, _ = finished_search
+    _, tracker, result, *_ = finished_search
     study_trials = result.summary["candidates"]
     rejected = {c["number"] for c in study_trials if c["rejected_by"]}
     trained = {int(c.tags["trial_number"]) for c in tracker.children(result.parent_run_id)}
@@ -74,7 +109,7 @@ def test_no_rejected_candidate_was_trained(finished_search):
 
 
 def test_verify_passes_on_the_untouched_winner(finished_search, capsys, monkeypatch):
-    home, tracker, result, _, _ = finished_search
+    home, tracker, result, *_ = finished_search
     monkeypatch.chdir(home)
     assert main(["verify", result.parent_run_id]) == 0
     out = capsys.readouterr().out
@@ -82,7 +117,7 @@ def test_verify_passes_on_the_untouched_winner(finished_search, capsys, monkeypa
 
 
 def test_verify_fails_against_a_tighter_parameter_limit(finished_search, tmp_path, capsys, monkeypatch):
-    home, tracker, result, _, _ = finished_search
+    home, tracker, result, *_ = finished_search
     params = int(tracker.run(result.winner_run_id).metrics["params"])
     tight = tmp_path / "tight.toml"
     tight.write_text(SMOKE.read_text().replace("max_params = 3000", f"max_params = {params}"))
@@ -99,7 +134,7 @@ def test_verify_exit_2_for_an_unknown_run(finished_search, capsys, monkeypatch):
 
 
 def test_verify_fails_after_weights_or_epoch_log_are_altered(finished_search, capsys, monkeypatch):
-    home, tracker, result, _, _ = finished_search
+    home, tracker, result, *_ = finished_search
     monkeypatch.chdir(home)
     weights = artifact_file(tracker, result.winner_run_id, WEIGHTS)
     epochs = artifact_file(tracker, result.winner_run_id, EPOCHS)
