@@ -90,6 +90,13 @@ def _heatmap(grid, a_levels, b_levels, a, b, path: Path) -> None:
     plt.close(fig)
 
 
+def convergence_level(cells: dict) -> float:
+    """The accuracy a factor's levels are timed to: its worst level's mean, rounded down to 0.1
+    points, which every level reaches on average by its last epoch. Per factor, so one poor level
+    of another factor (depth 1, say) does not make the comparison trivial."""
+    return int(min(c.mean for c in cells.values()) * 1000) / 1000
+
+
 def write_study_report(name: str, description: str, records: list[dict], factors: list[str],
                        base_levels: dict | None, factorial: list[tuple[str, str]], out_dir: Path,
                        source: str) -> Path:
@@ -106,13 +113,9 @@ def write_study_report(name: str, description: str, records: list[dict], factors
             for r in records:
                 counts[r["levels"][f]] = counts.get(r["levels"][f], 0) + 1
             base_levels[f] = max(counts, key=counts.get)
-    # A level every cell's mean reaches by its last epoch: convergence is compared against it.
-    cell_means: dict = {}
+    cell_means: dict = {}  # every measured cell (all factors' levels) -> its runs' accuracies
     for r in records:
         cell_means.setdefault(tuple(sorted(r["levels"].items(), key=lambda kv: kv[0])), []).append(r["val_accuracy"])
-    threshold = min(mean(v) for v in cell_means.values())
-    threshold = int(threshold * 1000) / 1000  # round down to 0.1 points for a readable level
-
     lines = [f"# Study: {name}", ""]
     if description:
         lines += [description, ""]
@@ -128,6 +131,7 @@ def write_study_report(name: str, description: str, records: list[dict], factors
             continue
         levels = _sort_levels(groups)
         cells = {lv: describe([r["val_accuracy"] for r in groups[lv]]) for lv in levels}
+        threshold = convergence_level(cells)
         base_vals = [r["val_accuracy"] for r in groups.get(base_levels[factor], [])]
         lines += [f"## {factor}", "",
                   f"Other factors at their base level. ![{factor}]({plots.name}/{factor}_accuracy.png)", "",

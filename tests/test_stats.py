@@ -69,3 +69,17 @@ def test_interaction_is_detected_only_when_the_best_level_changes():
     flipped = records({0.0: 0.95, 0.3: 0.97}) + records({0.0: 0.93, 0.3: 0.90}, norm="none")
     assert "an interaction" in interaction_finding(flipped, "dropout", "norm", base)[-1]
     assert "no sign" not in interaction_finding(flipped, "dropout", "norm", base)[-1]
+
+
+def test_convergence_is_timed_per_factor_not_to_the_worst_cell_of_the_study(tmp_path):
+    from nas.study_report import write_study_report
+
+    # norm "none" is poor (60.55%); dropout's levels (95.55%, 97.55%) must be timed to 95.5%, not 60.5%.
+    data = records({0.0: 0.9555, 0.3: 0.9755}) + records({0.0: 0.6055}, norm="none")
+    path = write_study_report("t", "", data, ["dropout", "norm"], {"dropout": 0.0, "norm": "batch"}, [],
+                              tmp_path, source="a test")
+    text = path.read_text()
+    dropout_section = text.split("## dropout")[1].split("## norm")[0]
+    norm_section = text.split("## norm")[1]
+    assert "epochs to 95.50%" in dropout_section  # the worst level's mean, rounded down to 0.1 points
+    assert "epochs to 60.50%" in norm_section
