@@ -30,7 +30,7 @@ DOWNSAMPLES = ("max", "avg", "none")
 NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-AUGMENTS = ("none", "affine")
+AUGMENTS = ("none", "affine", "rotate")  # see nas.train.AFFINE_RANGES
 SAMPLERS = ("tpe", "random", "nsgaii")
 FEATURES = ("batch_norm", "dropout", "gap")
 

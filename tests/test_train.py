@@ -253,6 +253,19 @@ def test_affine_augment_keeps_shape_and_dtype_and_moves_pixels(digits):
     assert torch.allclose(identity, x, atol=1e-3)
 
 
+def test_rotate_augment_only_rotates(digits):
+    x = digits.train.images[:64].float()
+    extreme_shift_and_scale = torch.tensor([[0.5, 0.0, 1.0, 0.0]]).repeat(64, 1)  # angle 0
+    assert torch.allclose(affine_augment(x, extreme_shift_and_scale, "rotate"), x, atol=1e-3)
+    assert (affine_augment(x, extreme_shift_and_scale, "affine") - x).abs().mean() > 1.0
+    turned = affine_augment(x, torch.tensor([[1.0, 0.5, 0.5, 0.5]]).repeat(64, 1), "rotate")  # +7 degrees
+    assert (turned - x).abs().mean() > 0.5
+    # A rotation about the centre keeps the ink's centre of mass (up to what leaves the 8x8 frame).
+    rows = torch.arange(8.0).view(1, 1, 8, 1)
+    centre = lambda img: ((img * rows).sum() / img.sum()).item()  # noqa: E731
+    assert centre(turned) == pytest.approx(centre(x), abs=0.15)
+
+
 def test_affine_augmented_training_still_learns_digits(digits):
     options = TrainOptions(Schedule.phases([0, 5, 8], [3e-3, 1e-3, 3e-4], epochs=10), batch_size=64, augment="affine")
     result = trained(0, digits, options, build=small_cnn)
