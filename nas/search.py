@@ -9,6 +9,11 @@ Fidelity scheme (successive halving in three rungs):
   rung 3  the top `finalists` train from scratch: full schedule, all training images, evaluated on
           validation and test. The winner meets the target with the best validation accuracy.
 
+How well the rungs rank (*measured* with bench/rung_ranking.py on mnist_20k search c6cbd39c: the
+2 finalists plus 4 more candidates spread over the screening order, all trained in full): against
+final validation accuracy, rung 1 has Spearman +0.89 (Kendall +0.73), rung 2 Spearman +0.94
+(Kendall +0.87); rung 2's top 3 were the final top 3. So the short screening is a sound filter.
+
 The main process alone talks to Optuna's ask/tell and to MLflow; training runs in worker
 processes (`jobs`), each with cores/jobs threads, and reports epochs to its Optuna trial so the
 pruner works across processes.

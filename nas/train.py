@@ -52,8 +52,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 # Augmentation name -> (max rotation in degrees, max shift as a fraction of the image size, scale
 # range). "affine" is the seed notebooks' MNIST recipe (a shift of 0.08 is ~2 px on 28x28);
-# "rotate" is the milder one that small nets need: under "affine" a 7k-parameter net stays below
-# its own validation accuracy on the training images (it underfits).
+# "rotate" is the common milder recipe. *Measured* on the 7,070-parameter mnist_8k reference net
+# (15 epochs, onecycle 0.01): affine 99.31% validation (training accuracy below validation),
+# rotate 99.14% (training 99.63%: it overfits), so the shipped budgets use affine.
 AFFINE_RANGES = {"affine": (10.0, 0.08, (0.9, 1.1)), "rotate": (7.0, 0.0, (1.0, 1.0))}
 
 _PROGRESS_EVERY = 20  # batches between progress calls, and between checks for a non-finite loss
