@@ -90,6 +90,12 @@ def _tracker(args):
     return Tracker(args.tracking_uri)
 
 
+def _about(seconds: float) -> str:
+    """A rough duration for an estimate: '~40 s' below 90 seconds, '~12 min' above."""
+    seconds = max(seconds, 0.0)
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
 class _SearchView:
     """Live view of a search: a rich panel on a terminal, one plain line per event otherwise."""
 
@@ -108,13 +114,13 @@ class _SearchView:
         if p.phase == "screening":
             done = p.trained / max(p.target_trials, 1)
             eta = (p.elapsed_s / done - p.elapsed_s) if done > 0 else None
-            eta_text = f", screening ends in ~{max(eta, 0) / 60:.0f} min" if eta is not None else ""
+            eta_text = f", screening ends in {_about(eta)}" if eta is not None else ""
             head = (f"screening: trained {p.trained}/{p.target_trials} ({p.running} running), "
                     f"pruned {p.pruned}, rejected {rejected} of {p.sampled} sampled, best val {best}")
         else:
             head = f"finals: {p.finals_done}/{p.finals_total} trained from scratch, best screening val {best}"
             eta = p.finals_eta_s()
-            eta_text = f", running finals end in ~{eta / 60:.0f} min" if eta is not None else ""
+            eta_text = f", running finals end in {_about(eta)}" if eta is not None else ""
         return f"[{p.elapsed_s / 60:5.1f} min] {head}{eta_text} | {p.last_event}"
 
     def __call__(self, p) -> None:

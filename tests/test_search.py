@@ -214,3 +214,17 @@ def test_sigkilled_search_resumes_without_retraining(store):
     numbers = [int(c.tags["trial_number"]) for c in children]
     assert len(numbers) == len(set(numbers)), "a trial was trained twice"
     assert sum(1 for c in children if c.tags.get("status") != "failed") == 12
+
+
+def test_finals_estimate_comes_from_the_running_finals_epoch_times():
+    from nas.cli import _SearchView
+    from nas.search import Progress
+
+    p = Progress(phase="finals", finals_total=2)
+    p.training[("final", 3)] = {"epoch": 5, "epochs": 20, "elapsed_s": 100.0}  # 20 s/epoch, 15 to go
+    p.training[("final", 7)] = {"epoch": 10, "epochs": 20, "elapsed_s": 100.0}  # 10 s/epoch, 10 to go
+    p.training[("candidate", 9)] = {"epoch": 1, "epochs": 2, "elapsed_s": 9999.0}  # screening: ignored
+    assert p.finals_eta_s() == 300.0
+    assert "running finals end in ~5 min" in _SearchView().render(p)
+    p.training = {("final", 3): {"epoch": 19, "epochs": 20, "elapsed_s": 760.0}}
+    assert "running finals end in ~40 s" in _SearchView().render(p)
