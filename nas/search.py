@@ -450,13 +450,19 @@ class Search:
         else:  # other databases: claims are checked, but two workers may race for the last slot
             yield
 
-    def _claim(self, trial) -> bool:
+    def _claim(self, trial, key: str) -> str:
+        """Take a training slot for `trial`'s candidate: "ok", "quota" (none left) or "duplicate"
+        (another worker took the same candidate since `_propose` checked). The key is written
+        under the same lock, so two workers can never both train one candidate."""
         with self._quota_lock():
             if self._claimed(exclude=trial._trial_id) >= self.n_trials:
-                return False
+                return "quota"
+            if key in self._trained_keys(exclude=trial._trial_id):
+                return "duplicate"
+            trial.set_user_attr("candidate_key", key)
             trial.set_user_attr("claimed", True)
             trial.set_user_attr("worker", f"{platform.node()}:{os.getpid()}")
-            return True
+            return "ok"
 
     def _tell(self, trial, state, values=None, **attrs) -> None:
         for k, v in attrs.items():
@@ -583,7 +589,14 @@ class Search:
                 timed_out = deadline is not None and time.time() > deadline
                 while not timed_out and len(running) < self.jobs and self._claimed() < self.n_trials:
                     trial, spec, options, verdict, key = self._propose(consecutive)
-                    if not self._claim(trial):
+                    claim = self._claim(trial, key)
+                    if claim == "duplicate":
+                        self._tell(trial, TrialState.PRUNED, rejected_by="duplicate", rejection="already trained",
+                                   spec=spec.to_json())
+                        self.progress.sampled += 1
+                        self.progress.rejected["duplicate"] = self.progress.rejected.get("duplicate", 0) + 1
+                        continue
+                    if claim == "quota":
                         self._tell(trial, TrialState.PRUNED, rejected_by="quota_reached",
                                    rejection="another worker took the last training slot", spec=spec.to_json())
                         break
@@ -591,7 +604,7 @@ class Search:
                         self.budget.search.screen_epochs), data_fraction=self.budget.search.screen_fraction,
                         seed=self.budget.search.seed + trial.number)
                     for k, v in {"spec": spec.to_json(), "params": verdict.params,
-                                 "macs_per_image": verdict.macs_per_image, "candidate_key": key,
+                                 "macs_per_image": verdict.macs_per_image,
                                  "options": json.dumps(options.to_dict())}.items():
                         trial.set_user_attr(k, v)
                     job = {"budget": self.budget, "spec": spec.to_json(), "options": screen_options.to_dict(),
