@@ -469,6 +469,14 @@ class Search:
             trial.set_user_attr(k, v)
         self.study.tell(trial, values if state is None else None, state=state)
 
+    def _reject(self, trial, spec, reason: str, detail: str) -> None:
+        """Record a candidate that will not train: PRUNED with `rejected_by`, counted in the progress."""
+        from optuna.trial import TrialState
+
+        self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=spec.to_json())
+        self.progress.sampled += 1
+        self.progress.rejected[reason] = self.progress.rejected.get(reason, 0) + 1
+
     def _trained_keys(self, exclude: int) -> set[str]:
         """Keys of candidates trained or training, other than trial `exclude` (a retry inherits
         its original's attributes, key included, and is no duplicate of itself)."""
@@ -509,9 +517,7 @@ class Search:
                 consecutive[0] = 0
                 return trial, spec, options, verdict, key
             consecutive[0] += 1
-            self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=spec.to_json())
-            self.progress.sampled += 1
-            self.progress.rejected[reason] = self.progress.rejected.get(reason, 0) + 1
+            self._reject(trial, spec, reason, detail)
             if consecutive[0] >= cap:
                 worst = max(self.progress.rejected.items(), key=lambda kv: kv[1])[0]
                 raise SearchError(
@@ -591,10 +597,7 @@ class Search:
                     trial, spec, options, verdict, key = self._propose(consecutive)
                     claim = self._claim(trial, key)
                     if claim == "duplicate":
-                        self._tell(trial, TrialState.PRUNED, rejected_by="duplicate", rejection="already trained",
-                                   spec=spec.to_json())
-                        self.progress.sampled += 1
-                        self.progress.rejected["duplicate"] = self.progress.rejected.get("duplicate", 0) + 1
+                        self._reject(trial, spec, "duplicate", "already trained")
                         continue
                     if claim == "quota":
                         self._tell(trial, TrialState.PRUNED, rejected_by="quota_reached",
