@@ -1,6 +1,8 @@
 """Training throughput of `nas.train.train` against a plain per-sample torchvision DataLoader loop.
 
-Both train the same BN/GAP reference net from the same initial weights with Adam (lr 1e-3) on the
+Both train the same BN/GAP reference net (nas.train with nas.batchnorm's BatchNorm2d, as
+nas.model.build makes it; a third line trains it with torch's BatchNorm2d, to show that kernel's
+share) from the same initial weights with Adam (lr 1e-3) on the
 first --images MNIST training images, at each batch size of --batch-sizes. The DataLoader loop is
 what the seed notebooks do: a torchvision-style Dataset that makes a PIL image per sample and runs
 ToTensor + Normalize on it, DataLoader(shuffle=True, num_workers=0), NCHW model, default Adam,
@@ -36,7 +38,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from nas import batchnorm  # noqa: E402
 from nas import data as nas_data  # noqa: E402
+from nas.allocator import keep_freed_memory  # noqa: E402
 from nas.data import Split  # noqa: E402
 from nas.schedule import Schedule  # noqa: E402
 from nas.train import TrainOptions, available_cores, seed_everything, train  # noqa: E402
@@ -98,10 +102,15 @@ def pressure_avg10() -> float:
         return 0.0
 
 
-def rate_nas_train(dataset, width: str, batch_size: int) -> float:
-    """Images/s after the warm-up of one nas.train epoch (timed between progress calls)."""
+def rate_nas_train(dataset, width: str, batch_size: int, nas_batchnorm: bool = True) -> float:
+    """Images/s after the warm-up of one nas.train epoch (timed between progress calls).
+
+    With `nas_batchnorm` the net's BatchNorm2d layers are nas.batchnorm's, as nas.model.build
+    makes them; without, torch's (to show what the kernel contributes)."""
     seed_everything(0)
     model = reference_net(width)
+    if nas_batchnorm:
+        model = batchnorm.convert(model)
     stamps: list[tuple[int, float]] = []
 
     def progress(epoch, epochs, batch, batches):
@@ -191,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     small_val = Split(mnist.val.images[:256], mnist.val.labels[:256])  # keeps the untimed eval short
     subset = dataclasses.replace(mnist, train=split, val=small_val, test=small_val)
 
+    # Process-wide, so the DataLoader loop gets it too: the ratio does not count it (see nas/allocator.py).
+    keep_freed_memory()
     model = reference_net(args.net)
     params = sum(p.numel() for p in model.parameters())
     macs = forward_macs(model)
@@ -205,16 +216,20 @@ def main(argv: list[str] | None = None) -> int:
           f"timed after {WARMUP_BATCHES} warm-up batches\n")
 
     for batch_size in batch_sizes:
-        ours, theirs = [], []
+        ours, ours_torch_bn, theirs = [], [], []
         for _ in range(args.rounds):
             ours.append(rate_nas_train(subset, args.net, batch_size))
+            ours_torch_bn.append(rate_nas_train(subset, args.net, batch_size, nas_batchnorm=False))
             theirs.append(rate_dataloader(split, args.net, batch_size))
         data_only = rate_dataloader_data_only(split, batch_size)
         a, b = statistics.median(ours), statistics.median(theirs)
+        a_torch_bn = statistics.median(ours_torch_bn)
         gflops = a * train_flops / 1e9
         print(f"batch {batch_size}:")
         print(f"  nas.train            {a:7.0f} images/s  (rounds: {', '.join(f'{r:.0f}' for r in ours)}; "
               f"{50_000 / a:.1f} s per 50k-image epoch)")
+        print(f"  ... torch BatchNorm  {a_torch_bn:7.0f} images/s  (rounds: "
+              f"{', '.join(f'{r:.0f}' for r in ours_torch_bn)}; nas.batchnorm gives {a / a_torch_bn:.2f}x)")
         print(f"  DataLoader loop      {b:7.0f} images/s  (rounds: {', '.join(f'{r:.0f}' for r in theirs)}; "
               f"{50_000 / b:.1f} s per 50k-image epoch)")
         print(f"  ratio                {a / b:7.2f}x")

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.allocator import keep_freed_memory
 from nas.data import Dataset, Split
 from nas.errors import TrainingFailed
 from nas.schedule import Schedule
@@ -323,6 +324,7 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     previous_threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(options.threads or available_cores())
+        keep_freed_memory()
     try:
         return _train(model, data, options, device, schedule, callbacks, checkpoint_path, progress)
     finally:

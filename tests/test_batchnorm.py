@@ -1,0 +1,183 @@
+"""nas.batchnorm: the CPU kernel matches torch's BatchNorm2d, is deterministic, and falls back cleanly."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nas  # noqa: F401  first: it sets OMP_WAIT_POLICY before torch is loaded
+import pytest
+import torch
+from torch import nn
+
+from nas import batchnorm
+from nas.data import load
+from nas.model import build
+from nas.schedule import Schedule
+from nas.space import ArchSpec
+from nas.train import TrainOptions, seed_everything, train
+
+BUDGETS = Path(__file__).resolve().parents[1] / "budgets"
+
+
+def pair(channels: int, **kwargs) -> tuple[nn.BatchNorm2d, batchnorm.BatchNorm2d]:
+    torch.manual_seed(channels)
+    ref = nn.BatchNorm2d(channels, **kwargs)
+    if ref.affine:
+        ref.weight.data.uniform_(0.5, 1.5)
+        ref.bias.data.normal_()
+    return ref, batchnorm.convert(copy.deepcopy(ref))
+
+
+def channels_last(*shape: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    # an offset mean, so a variance formula that cancels badly would show
+    return (torch.randn(*shape, generator=gen) * 2 + 3).contiguous(memory_format=torch.channels_last)
+
+
+def test_kernel_builds_here():
+    # The rest of this file would pass on the fallback too; CI must prove the kernel itself.
+    assert batchnorm.kernel_available(), "the nas batch-norm kernel did not build (is a C compiler installed?)"
+
+
+@pytest.mark.parametrize("shape, kwargs", [
+    ((16, 8, 14, 14), {}),
+    ((5, 24, 7, 7), {}),               # rows not a multiple of the kernel's span
+    ((3, 5, 2, 3), {}),                # odd channel count
+    ((4, 300, 3, 3), {}),              # more channels than one span holds
+    ((8, 16, 6, 6), {"affine": False}),
+    ((8, 16, 6, 6), {"momentum": None}),
+])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_training_pass_matches_torch_in_double(shape, kwargs, threads):
+    """Outputs, gradients and running statistics against torch's layer run in float64.
+
+    (The kernel sums in double, so it is closer to the float64 truth than torch's float32 layer:
+    on (16, 8, 14, 14) the weight gradient is off by 3e-4 against torch-float32's 3e-2.)"""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ref, fast = pair(shape[1], **kwargs)
+        ref = ref.double()
+        grad = channels_last(*shape, seed=1)
+        for step in range(2):  # two steps: the running statistics compound
+            x_ref = channels_last(*shape, seed=10 + step).double().requires_grad_()
+            x_fast = x_ref.detach().float().requires_grad_()
+            y_ref, y_fast = ref(x_ref), fast(x_fast)
+            assert y_fast.grad_fn.name() == "_BatchNormFunctionBackward"  # the kernel ran, not the fallback
+            assert y_fast.is_contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(y_fast.double(), y_ref, rtol=1e-5, atol=1e-5)
+            (y_ref * grad.double()).sum().backward()
+            (y_fast * grad).sum().backward()
+            torch.testing.assert_close(x_fast.grad.double(), x_ref.grad, rtol=1e-5, atol=1e-5)
+        for (name, a), b in zip(ref.named_parameters(), fast.parameters()):
+            scale = a.grad.abs().max().item()  # these are sums over thousands of values
+            torch.testing.assert_close(b.grad.double(), a.grad, rtol=0, atol=1e-5 * scale, msg=name)
+        for (name, a), b in zip(ref.named_buffers(), fast.buffers()):
+            torch.testing.assert_close(b.double(), a.double(), rtol=1e-5, atol=1e-6, msg=name)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("shape", [(16, 8, 14, 14), (5, 24, 7, 7), (3, 5, 2, 3)])
+def test_fused_relu_matches_batchnorm_then_relu(shape):
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.BatchNorm2d(shape[1]), nn.ReLU(inplace=True), nn.Conv2d(shape[1], 4, 1)).double()
+    ref[0].bias.data.normal_()  # so that a good share of the values are cut by the ReLU
+    fast = batchnorm.convert(copy.deepcopy(ref).float())
+    assert fast[0].fuse_relu and type(fast[1]) is batchnorm.ReLU
+    x_ref = channels_last(*shape).double().requires_grad_()
+    x_fast = x_ref.detach().float().requires_grad_()
+    y_ref, y_fast = ref(x_ref), fast(x_fast)
+    torch.testing.assert_close(y_fast.double(), y_ref, rtol=1e-5, atol=1e-5)
+    y_ref.square().sum().backward()
+    y_fast.square().sum().backward()
+    torch.testing.assert_close(x_fast.grad.double(), x_ref.grad, rtol=1e-4, atol=1e-4)
+    for (name, a), b in zip(ref.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(b.grad.double(), a.grad, rtol=0, atol=1e-5 * a.grad.abs().max().item(), msg=name)
+
+
+def test_fused_relu_keeps_nan():
+    # the trainer's NaN check must still see a NaN that reaches a BatchNorm + ReLU
+    fast = batchnorm.convert(nn.Sequential(nn.BatchNorm2d(4), nn.ReLU()))
+    x = channels_last(2, 4, 3, 3)
+    x[0, 1, 0, 0] = float("nan")
+    y = fast(x)
+    assert y.grad_fn.name() == "_BatchNormFunctionBackward"
+    assert torch.isnan(y[:, 1]).all() and not torch.isnan(y[:, 0]).any()
+
+
+def test_same_state_dict_and_eval_output_as_torch():
+    ref, fast = pair(12)
+    x = channels_last(4, 12, 5, 5)
+    ref(x), fast(x)  # one training step moves the running statistics
+    assert list(fast.state_dict()) == list(ref.state_dict())
+    ref.eval(), fast.eval()
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-5, atol=1e-5)
+    assert fast(x).grad_fn is None or fast(x).grad_fn.name() != "_BatchNormFunctionBackward"
+
+
+def test_deterministic_for_a_thread_count():
+    _, fast = pair(8)
+    x = channels_last(32, 8, 28, 28).requires_grad_()
+    outs = []
+    for _ in range(2):
+        x.grad = None
+        y = fast(x)
+        (y * y).sum().backward()
+        outs.append((y.detach().clone(), x.grad.clone()))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+def test_other_layouts_and_dtypes_use_torch():
+    ref, fast = pair(4)
+    nchw = torch.randn(2, 4, 3, 3, requires_grad=True)
+    assert fast(nchw).grad_fn.name() != "_BatchNormFunctionBackward"
+    torch.testing.assert_close(fast(nchw), ref(nchw))
+    double = channels_last(2, 4, 3, 3).double().requires_grad_()
+    assert fast.double()(double).grad_fn.name() != "_BatchNormFunctionBackward"
+
+
+def test_build_uses_it_and_resume_equals_uninterrupted(tmp_path):
+    """Through nas.train on a built net: the kernel runs, and a resumed run ends with the same weights."""
+    spec = ArchSpec.from_json((BUDGETS / "archs" / "digits_small.json").read_text())
+    data = load("digits")
+    assert any(type(m) is batchnorm.BatchNorm2d for m in build(spec, (1, 8, 8), 10).modules())
+    options = TrainOptions(Schedule.phases([0, 2], [3e-3, 1e-3], epochs=3), batch_size=64, seed=4)
+
+    def run(stop_after: int | None, checkpoint=None):
+        seed_everything(4)
+        model = build(spec, (1, 8, 8), 10)
+        stop = [] if stop_after is None else [lambda record: record.epoch == stop_after]
+        return train(model, data, options, callbacks=stop, checkpoint_path=checkpoint)
+
+    full = run(None)
+    checkpoint = tmp_path / "ckpt.pt"
+    run(1, checkpoint)
+    resumed = run(None, checkpoint)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.final.val_accuracy > 0.5
+
+
+def test_without_a_compiler_warns_and_falls_back(tmp_path):
+    script = textwrap.dedent("""
+        import warnings, torch, nas
+        from nas import batchnorm
+        layer = batchnorm.BatchNorm2d(4)
+        x = torch.randn(2, 4, 3, 3).contiguous(memory_format=torch.channels_last)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y = layer(x)
+        assert y.grad_fn is None or "BatchNormFunction" not in y.grad_fn.name()
+        assert not batchnorm.kernel_available()
+        print(caught[0].message)
+    """)
+    env = {**os.environ, "NAS_CACHE": str(tmp_path), "CC": "/nonexistent/cc"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "could not be built" in result.stdout and "C compiler" in result.stdout
