@@ -166,13 +166,16 @@ static void tile(const double *v, int64_t channels, float *out) {
 }
 
 /* y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's mean and biased variance,
- * then max(0, y) when relu is set. weight and bias may be NULL (affine=False). Writes y and, per
- * channel in double, mean, var, scale = weight / sqrt(var + eps) and shift = bias - mean * scale
- * (the backward needs all four). Returns non-zero when scratch memory cannot be allocated. */
+ * then max(0, y) when relu is set. weight and bias may be NULL (affine=False). Writes y and the
+ * per-channel block stats = [mean, var, scale = weight / sqrt(var + eps), shift = bias - mean *
+ * scale] (4 x channels doubles, for the backward). When running_mean is not NULL, also updates
+ * running_mean and running_var (unbiased) with `momentum`, as torch does.
+ * Returns non-zero when scratch memory cannot be allocated. */
 int nas_bn_forward(const float *x, int64_t rows, int64_t channels, const float *weight, const float *bias,
-                   double eps, int relu, float *y, double *mean, double *var, double *scale, double *shift,
-                   int threads) {
+                   double eps, int relu, float *y, double *stats, float *running_mean, float *running_var,
+                   double momentum, int threads) {
     const int64_t span = span_rows(channels) * channels;
+    double *mean = stats, *var = stats + channels, *scale = var + channels, *shift = scale + channels;
     float *k = malloc(2 * span * sizeof(float));
     if (k == NULL || sums(x, x, NULL, NULL, rows, channels, mean, var, threads)) {
         free(k);
@@ -184,6 +187,10 @@ int nas_bn_forward(const float *x, int64_t rows, int64_t channels, const float *
         var[c] = v > 0.0 ? v : 0.0; /* rounding can make a constant channel's variance negative */
         scale[c] = (weight ? weight[c] : 1.0) / sqrt(var[c] + eps);
         shift[c] = (bias ? bias[c] : 0.0) - mean[c] * scale[c];
+        if (running_mean != NULL) {
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * var[c] * rows / (rows - 1));
+        }
     }
     tile(scale, channels, k);
     tile(shift, channels, k + span);
@@ -194,45 +201,43 @@ int nas_bn_forward(const float *x, int64_t rows, int64_t channels, const float *
     return 0;
 }
 
-/* Backward of nas_bn_forward (same x, relu, and its mean, var, scale, shift) for the output
- * gradient g. Writes dx (unless NULL) and, per channel in double, dweight = sum gm * (x - mean) /
- * sqrt(var + eps) and dbias = sum gm, where gm is g under the ReLU mask.
- * Returns non-zero when scratch memory cannot be allocated. */
+/* Backward of nas_bn_forward (same x, relu and stats block) for the output gradient g. Writes dx
+ * and, unless NULL, dweight = sum gm * (x - mean) / sqrt(var + eps) and dbias = sum gm, where gm
+ * is g under the ReLU mask. Returns non-zero when scratch memory cannot be allocated. */
 int nas_bn_backward(const float *g, const float *x, int64_t rows, int64_t channels, int relu, double eps,
-                    const double *mean, const double *var, const double *scale, const double *shift, float *dx,
-                    double *dweight, double *dbias, int threads) {
+                    const double *stats, float *dx, float *dweight, float *dbias, int threads) {
     const int64_t span = span_rows(channels) * channels;
-    double *gx = malloc(4 * channels * sizeof(double));
+    const double *mean = stats, *var = stats + channels, *scale = var + channels, *shift = scale + channels;
+    double *sum_g = malloc(5 * channels * sizeof(double));
     float *k = malloc(5 * span * sizeof(float));
-    if (gx == NULL || k == NULL) {
-        free(gx), free(k);
+    if (sum_g == NULL || k == NULL) {
+        free(sum_g), free(k);
         return 1;
     }
+    double *sum_gx = sum_g + channels, *ka = sum_gx + channels, *kb = ka + channels, *kc = kb + channels;
     float *mscale = relu ? k + 3 * span : NULL, *mshift = relu ? k + 4 * span : NULL;
     tile(scale, channels, k + 3 * span); /* the forward's float constants, for the ReLU mask */
     tile(shift, channels, k + 4 * span);
-    if (sums(g, x, mscale, mshift, rows, channels, dbias, gx, threads)) {
-        free(gx), free(k);
+    if (sums(g, x, mscale, mshift, rows, channels, sum_g, sum_gx, threads)) {
+        free(sum_g), free(k);
         return 1;
     }
-    double *ka = gx + channels, *kb = ka + channels, *kc = kb + channels;
     for (int64_t c = 0; c < channels; c++) {
         double invstd = 1.0 / sqrt(var[c] + eps);
-        double centred = gx[c] - mean[c] * dbias[c]; /* sum gm * (x - mean) */
-        dweight[c] = centred * invstd;
+        double centred = sum_gx[c] - mean[c] * sum_g[c]; /* sum gm * (x - mean) */
+        if (dweight != NULL) dweight[c] = (float)(centred * invstd);
+        if (dbias != NULL) dbias[c] = (float)sum_g[c];
         ka[c] = scale[c];
         kb[c] = -scale[c] * invstd * invstd * centred / rows;
-        kc[c] = -scale[c] * dbias[c] / rows - kb[c] * mean[c];
+        kc[c] = -scale[c] * sum_g[c] / rows - kb[c] * mean[c];
     }
-    if (dx != NULL) {
-        tile(ka, channels, k);
-        tile(kb, channels, k + span);
-        tile(kc, channels, k + 2 * span);
+    tile(ka, channels, k);
+    tile(kb, channels, k + span);
+    tile(kc, channels, k + 2 * span);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int t = 0; t < threads; t++)
-            backward_block(g, x, mscale, mshift, rows * t / threads, rows * (t + 1) / threads, channels, k,
-                           k + span, k + 2 * span, dx);
-    }
-    free(gx), free(k);
+    for (int t = 0; t < threads; t++)
+        backward_block(g, x, mscale, mshift, rows * t / threads, rows * (t + 1) / threads, channels, k, k + span,
+                       k + 2 * span, dx);
+    free(sum_g), free(k);
     return 0;
 }

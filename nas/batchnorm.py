@@ -10,8 +10,8 @@ affine output, the gradient sums, the input gradient.
 It is a drop-in subclass: same parameters, buffers and state_dict keys as nn.BatchNorm2d, same
 running-statistics update, and evaluation (and anything that is not CPU float32 channels_last in
 training mode) goes to torch's own kernel, so parameter and MAC counts and stored weights are
-unaffected. The C source is compiled once per machine with the system C compiler into the nas
-cache; without a compiler the layer falls back to torch's kernel, with one warning saying so.
+unaffected. The C source is compiled once per machine (nas/kernels.py); without a C compiler the
+layer falls back to torch's kernel, with one warning saying so.
 
 Maths (M = N*H*W values per channel): mean = S1/M, var = S2/M - mean^2 (sums in double);
 y = x * scale + shift with scale = weight/sqrt(var + eps). Backward, with Sg = sum g and
@@ -22,62 +22,28 @@ dx = scale * (g - Sg/M - (x - mean) * Sgx / (M (var + eps))).
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
-import sys
-import tempfile
-import warnings
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-_SOURCE = Path(__file__).with_name("batchnorm.c")
-_CFLAGS = ("-O3", "-fopenmp", "-shared", "-fPIC", "-std=c11")  # no -march: the cache may be shared
+from nas import kernels
 
-_library: ctypes.CDLL | None = None
-_unavailable: str | None = None  # why the kernel could not be built, once known
-
-
-def _compile(target: Path) -> None:
-    compiler = os.environ.get("CC", "cc")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        subprocess.run([compiler, *_CFLAGS, str(_SOURCE), "-o", str(built)], check=True, capture_output=True,
-                       text=True, timeout=120)
-        os.replace(built, target)  # atomic: parallel workers never load a half-written library
+_library: ctypes.CDLL | None = None  # nas/batchnorm.c, with its signatures declared; see _load
 
 
 def _load() -> ctypes.CDLL | None:
-    """The compiled kernel, building it on first use; None (and one warning) when that fails."""
-    global _library, _unavailable
-    if _library is not None or _unavailable is not None:
-        return _library
-    from nas.data import cache_dir
-
-    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_CFLAGS).encode() + sys.platform.encode())
-    target = cache_dir() / "kernels" / f"batchnorm-{key.hexdigest()[:16]}.so"
-    try:
-        if not target.exists():
-            _compile(target)
-        library = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", None) or str(exc)
-        _unavailable = f"{type(exc).__name__}: {detail.strip().splitlines()[-1] if detail.strip() else exc}"
-        warnings.warn(f"nas: the CPU batch-norm kernel could not be built ({_unavailable}); training uses "
-                      "torch's slower kernel. Install a C compiler (cc, or set CC) to get it.", stacklevel=3)
-        return None
-    i64, ptr, flag, threads = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int, ctypes.c_int
-    library.nas_bn_forward.argtypes = [ptr, i64, i64, ptr, ptr, ctypes.c_double, flag, ptr, ptr, ptr, ptr, ptr,
-                                       threads]
-    library.nas_bn_backward.argtypes = [ptr, ptr, i64, i64, flag, ctypes.c_double, ptr, ptr, ptr, ptr, ptr, ptr,
-                                        ptr, threads]
-    library.nas_bn_forward.restype = library.nas_bn_backward.restype = ctypes.c_int
-    _library = library
-    return library
+    global _library
+    if _library is None:
+        library = kernels.load("batchnorm")
+        if library is None:
+            return None
+        i64, ptr, flag, f64 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+        library.nas_bn_forward.argtypes = [ptr, i64, i64, ptr, ptr, f64, flag, ptr, ptr, ptr, ptr, f64, flag]
+        library.nas_bn_backward.argtypes = [ptr, ptr, i64, i64, flag, f64, ptr, ptr, ptr, ptr, flag]
+        library.nas_bn_forward.restype = library.nas_bn_backward.restype = ctypes.c_int
+        _library = library
+    return _library
 
 
 def kernel_available() -> bool:
@@ -92,41 +58,38 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 class _BatchNormFunction(torch.autograd.Function):
     """Batch-statistics normalisation (then ReLU if `relu`) of a channels_last float32 tensor.
 
-    Returns (y, mean, biased var); only y is differentiable."""
+    Updates `running_mean` and `running_var` in place with `momentum` when they are given."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps, relu):
+    def forward(ctx, x, weight, bias, eps, relu, running_mean, running_var, momentum):
         channels = x.shape[1]
         rows = x.numel() // channels
         y = torch.empty_like(x, memory_format=torch.channels_last)
         stats = torch.empty(4, channels, dtype=torch.float64)  # mean, var, scale, shift (see batchnorm.c)
-        weight = weight.detach().contiguous() if weight is not None else None
-        bias_ = bias.detach().contiguous() if bias is not None else None
-        if _library.nas_bn_forward(x.data_ptr(), rows, channels, _ptr(weight), _ptr(bias_), eps, int(relu),
-                                   y.data_ptr(), *(row.data_ptr() for row in stats), torch.get_num_threads()):
+        # (one C call per pass and no small torch ops: at batch 32 those cost as much as the sweeps)
+        if _library.nas_bn_forward(x.data_ptr(), rows, channels, _ptr(weight), _ptr(bias), eps, int(relu),
+                                   y.data_ptr(), stats.data_ptr(), _ptr(running_mean), _ptr(running_var),
+                                   momentum, torch.get_num_threads()):
             raise MemoryError("nas batch norm: out of memory for the kernel's scratch space")
-        ctx.save_for_backward(x, stats, weight)
-        ctx.eps, ctx.relu, ctx.has_bias = eps, relu, bias is not None
-        mean, var = stats[0].float(), stats[1].float()
-        ctx.mark_non_differentiable(mean, var)
-        return y, mean, var
+        ctx.save_for_backward(x, stats)
+        ctx.eps, ctx.relu, ctx.has_weight, ctx.has_bias = eps, relu, weight is not None, bias is not None
+        return y
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad, _grad_mean, _grad_var):
-        x, stats, weight = ctx.saved_tensors
+    def backward(ctx, grad):
+        x, stats = ctx.saved_tensors
         channels = x.shape[1]
         rows = x.numel() // channels
         grad = grad.contiguous(memory_format=torch.channels_last)
-        grad_x = torch.empty_like(x, memory_format=torch.channels_last) if ctx.needs_input_grad[0] else None
-        sums = torch.empty(2, channels, dtype=torch.float64)  # dweight, dbias
+        grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+        grad_weight = x.new_empty(channels) if ctx.has_weight else None
+        grad_bias = x.new_empty(channels) if ctx.has_bias else None
         if _library.nas_bn_backward(grad.data_ptr(), x.data_ptr(), rows, channels, int(ctx.relu), ctx.eps,
-                                    *(row.data_ptr() for row in stats), _ptr(grad_x), sums[0].data_ptr(),
-                                    sums[1].data_ptr(), torch.get_num_threads()):
+                                    stats.data_ptr(), grad_x.data_ptr(), _ptr(grad_weight), _ptr(grad_bias),
+                                    torch.get_num_threads()):
             raise MemoryError("nas batch norm: out of memory for the kernel's scratch space")
-        grad_weight = sums[0].float() if weight is not None else None
-        grad_bias = sums[1].float() if ctx.has_bias else None
-        return grad_x, grad_weight, grad_bias, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 
 class BatchNorm2d(nn.BatchNorm2d):
@@ -146,21 +109,18 @@ class BatchNorm2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_batch_stats = self.training or not self.track_running_stats
-        if not (use_batch_stats and _fast_path_applies(x) and _load() is not None):
+        if not (use_batch_stats and _fast_path_applies(x, self) and _load() is not None):
             return super().forward(x)
         self._check_input_dim(x)
+        update = self.training and self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if update:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average, as torch does
                 momentum = 1.0 / float(self.num_batches_tracked)
-        y, mean, var = _BatchNormFunction.apply(x, self.weight, self.bias, self.eps, self.fuse_relu)
-        if self.training and self.track_running_stats:
-            count = x.numel() // x.shape[1]
-            with torch.no_grad():
-                self.running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
-                # torch keeps the unbiased variance in running_var
-                self.running_var.mul_(1 - momentum).add_(var * (count / (count - 1)), alpha=momentum)
+        y = _BatchNormFunction.apply(x, self.weight, self.bias, self.eps, self.fuse_relu,
+                                     self.running_mean if update else None,
+                                     self.running_var if update else None, momentum)
         if self.fuse_relu:
             y._nas_rectified = True
         return y
@@ -175,8 +135,11 @@ class ReLU(nn.ReLU):
         return super().forward(x)
 
 
-def _fast_path_applies(x: torch.Tensor) -> bool:
+def _fast_path_applies(x: torch.Tensor, layer: nn.BatchNorm2d) -> bool:
+    # the kernel reads parameters and buffers through raw pointers: they must be contiguous float32 too
+    tensors = [t for t in (layer.weight, layer.bias, layer.running_mean, layer.running_var) if t is not None]
     return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+            and all(t.dtype == torch.float32 and t.is_contiguous() and t.device.type == "cpu" for t in tensors)
             and x.numel() // max(x.shape[1], 1) > 1  # one value per channel: torch's own error
             and x.is_contiguous(memory_format=torch.channels_last)
             and not torch.jit.is_tracing() and not torch.jit.is_scripting())
