@@ -12,13 +12,15 @@ seed give identical weights, and a run resumed from a checkpoint equals an unint
 
 Speed (*measured* on the shared 2-core AMD EPYC, torch 2.14, 13k/20k BN/GAP nets on MNIST; see
 bench/train_speed.py): the loop's own overhead is ~0.8 ms a step (gather, float, normalise,
-bookkeeping, LR step), so training is bound by the convolutions and batch norms themselves
-(~30 GFLOP/s, i.e. 20-40% of this machine's SGEMM peak: small-channel convs and the BN/ReLU passes
-over 28x28 maps are memory-bound). What won and is kept: channels_last (below), fused optimizers,
-zero_grad(set_to_none=True), no .item() per batch, oneDNN (torch's default; disabling it is 3-5x
-slower), both cores (1 thread: 0.74x at batch 128, 0.85x at 32). What did not pay and is left out:
-torch.compile (1.07x at batch 128, 0.99x at 32, for ~20 s of compile per architecture and per
-batch size: a loss for screening runs, break-even at best for a 20-epoch run).
+bookkeeping, LR step), so training is bound by the layers themselves. What won and is kept:
+channels_last (below), nas.batchnorm's BatchNorm + ReLU kernel (1.2-1.5x over torch's layer in
+the same loop: torch's was 43% of a step), the kept heap of nas.allocator (~10%), fused
+optimizers, zero_grad(set_to_none=True), no .item() per batch, oneDNN convolutions (torch's
+default; disabling it is 3-5x slower), both cores (1 thread: 0.74x at batch 128, 0.85x at 32).
+What is left is oneDNN's convolutions (about half of a step) and memory traffic: at 28x28 with
+8-32 channels every layer is memory-bound. What did not pay and is left out: torch.compile (1.07x
+at batch 128, 0.99x at 32, for ~20 s of compile per architecture and batch size; its generated
+BatchNorm was slower than torch's own), a C max-pool with a one-byte argmax (slower than torch's).
 
 Shared cores: torch's OpenMP (libgomp) spin-waits at every parallel region by default; when
 another process keeps one of the 2 cores busy, a 2-thread run becomes 10-30x slower (*measured*:
@@ -63,10 +65,10 @@ AFFINE_RANGES = {"affine": (10.0, 0.08, (0.9, 1.1)), "rotate": (7.0, 0.0, (1.0, 
 _PROGRESS_EVERY = 20  # batches between progress calls, and between checks for a non-finite loss
 _CHECKPOINT_FORMAT = 1
 
-# Memory format of the model and batches: channels_last. *Measured* (interleaved A/B runs, Adam):
-# 20k BN/GAP net 1.09x at batch 128 and 1.22x at 32; 13k net (8-channel first stage) 1.02-1.03x.
-# oneDNN's convs are 1.3-2.5x faster in NHWC, but torch's channels_last BatchNorm backward is ~3x
-# slower than NCHW at 8 channels, which eats most of the gain on nets whose first convs are thin.
+# Memory format of the model and batches: channels_last. oneDNN's convs are 1.3-2.5x faster in NHWC.
+# With torch's BatchNorm it gained little (*measured*, interleaved A/B runs, Adam: 20k BN/GAP net
+# 1.09x at batch 128 and 1.22x at 32, 13k net 1.02-1.03x), because torch's channels_last BatchNorm
+# backward is ~3x slower than NCHW at 8 channels; nas.batchnorm's kernel exists for that layout.
 _MEMORY_FORMAT = torch.channels_last
 
 
