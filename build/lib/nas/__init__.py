@@ -1,0 +1,10 @@
+"""nas: constrained neural-architecture search for small CNNs."""
+
+import os
+
+__version__ = "0.1.0"
+
+# torch's OpenMP threads spin-wait by default; when another process holds one of the cores, a
+# 2-thread run becomes 10-30x slower (measured, see nas/train.py). Passive waiting avoids that.
+# It must be set before torch is first imported, which every nas entry point does after this.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -1,0 +1,467 @@
+"""Command line: argument parsing, exit codes and output. Logic lives in the modules it calls.
+
+Exit codes: 0 success; 1 a claim failed (verify) or a run failed; 2 bad input; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from nas.config import AUGMENTS
+from nas.errors import NasError
+
+# soft_wrap: long lines stay whole when piped to a file or another program.
+# Piped output gets a wide fixed width so tables keep whole run ids instead of wrapping at 80.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 180)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fmt_dist(d: dict) -> str:
+    if not d:
+        return "-"
+    return "  ".join(f"{k} {v:,}" for k, v in d.items())
+
+
+def cmd_space(args) -> int:
+    from nas.config import load_budget
+    from nas.spacestats import survey
+
+    budget = load_budget(args.budget)
+    stats = survey(budget, samples=args.samples, seed=args.seed)
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
+        return 0
+    lim = budget.limits
+    console.print(f"[bold]{budget.name}[/]: {budget.description}")
+    console.print(f"sampled {stats.sampled:,} architectures from the grammar (seed {args.seed})")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("check")
+    table.add_column("candidates", justify="right")
+    table.add_column("share", justify="right")
+
+    def row(name: str, n: int) -> None:
+        table.add_row(name, f"{n:,}", f"{n / max(stats.sampled, 1):.1%}")
+
+    row("valid geometry (map stays >= 1x1)", stats.sampled - stats.invalid)
+    row(f"params < {lim.max_params:,}", stats.within("max_params"))
+    if lim.max_macs is not None:
+        row(f"MACs/image <= {lim.max_macs:,}", stats.within("max_macs"))
+    row(f"epochs {budget.train.epochs} <= {lim.max_epochs}", stats.within("max_epochs"))
+    if lim.requires:
+        row(f"has {', '.join(lim.requires)}", stats.within("requires"))
+    row("[bold]feasible (all limits)[/]", stats.feasible)
+    console.print(table)
+    if stats.rejected:
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(stats.rejected.items(), key=lambda x: -x[1]))
+        console.print(f"rejections by limit (a candidate may break several): {reasons}")
+    d = stats.to_dict()
+    console.print(f"feasible parameters:  {_fmt_dist(d['params'])}")
+    console.print(f"feasible MACs/image:  {_fmt_dist(d['macs_per_image'])}")
+    if stats.examples:
+        console.print("examples (smallest, middle, largest feasible):")
+        for spec, params, macs in stats.examples:
+            console.print(f"  {params:>7,} params {macs:>11,} MACs  {spec.describe()}")
+    console.print(f"one check costs {d['analytic_us_per_check']:.0f} us analytic, "
+                  f"{d['torchinfo_fvcore_ms_per_check']:.0f} ms with torchinfo+fvcore "
+                  f"(only candidates that pass the analytic check are recounted)")
+    if stats.feasible == 0:
+        console.print("[red]no sampled candidate fits the budget: widen [space] or relax [budget][/]")
+        return 1
+    return 0
+
+
+def cmd_data(args) -> int:
+    from nas import data
+
+    return data.main_fetch(args.name)
+
+
+def _tracker(args):
+    from nas.tracking import Tracker
+
+    return Tracker(args.tracking_uri)
+
+
+def _about(seconds: float) -> str:
+    """A rough duration for an estimate: '~40 s' below 90 seconds, '~12 min' above."""
+    seconds = max(seconds, 0.0)
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
+class _SearchView:
+    """Live view of a search: a rich panel on a terminal, one plain line per event otherwise."""
+
+    def __init__(self):
+        self.live = None
+        self.last = ""
+        if console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=console, refresh_per_second=2, transient=False)
+            self.live.start()
+
+    def render(self, p) -> str:
+        rejected = sum(p.rejected.values())
+        best = f"{p.best_screen:.4f}" if p.best_screen is not None else "-"
+        if p.phase == "screening":
+            done = p.trained / max(p.target_trials, 1)
+            eta = (p.elapsed_s / done - p.elapsed_s) if done > 0 else None
+            eta_text = f", screening ends in {_about(eta)}" if eta is not None else ""
+            head = (f"screening: trained {p.trained}/{p.target_trials} ({p.running} running), "
+                    f"pruned {p.pruned}, rejected {rejected} of {p.sampled} sampled, best val {best}")
+        else:
+            head = f"finals: {p.finals_done}/{p.finals_total} trained from scratch, best screening val {best}"
+            eta = p.finals_eta_s()
+            eta_text = f", running finals end in {_about(eta)}" if eta is not None else ""
+        return f"[{p.elapsed_s / 60:5.1f} min] {head}{eta_text} | {p.last_event}"
+
+    def __call__(self, p) -> None:
+        line = self.render(p)
+        if self.live is not None:
+            self.live.update(line)
+        elif p.last_event != self.last:
+            self.last = p.last_event
+            console.print(line, markup=False)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def cmd_search(args) -> int:
+    from nas.config import load_budget
+    from nas.search import Search
+
+    budget = load_budget(args.budget)
+    tracker = _tracker(args)
+    view = _SearchView()
+    command = "nas search " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["search"] else f"nas search {args.budget}"
+    search = Search(budget, tracker, args.storage, trials=args.trials,
+                    timeout_s=args.timeout * 60 if args.timeout else None, jobs=args.jobs,
+                    resume_run_id=args.resume, command=command, on_progress=view)
+    console.print(f"search {search.parent_id} ({budget.name}): {search.n_trials} candidates to screen, "
+                  f"{search.jobs} parallel job(s); Ctrl-C stops, `--resume {search.parent_id}` continues")
+    console.print(f"more machines join with: nas worker {args.budget} --search {search.parent_id} "
+                  f"--storage {search.storage} --tracking-uri {tracker.uri}", markup=False)
+    try:
+        result = search.run()
+    except KeyboardInterrupt:
+        view.stop()
+        err_console.print(f"nas: search interrupted; finished trials are kept. Continue with: "
+                          f"nas search {args.budget} --resume {search.parent_id}", markup=False)
+        return 130
+    finally:
+        view.stop()
+    from nas.report import write_report
+
+    path = write_report(tracker, result.parent_run_id)
+    s = result.summary
+    console.print(f"sampled {s['sampled']}, rejected {s['rejected_total']} {s['rejected']}, trained {s['trained']} "
+                  f"(pruned {s['pruned']}), finalists {s['finalists']}, wall {s['wall_seconds'] / 60:.1f} min")
+    if result.winner_run_id:
+        w = tracker.run(result.winner_run_id)
+        console.print(f"winner {result.winner_run_id}: {int(w.metrics.get('params', 0)):,} params, "
+                      f"val {w.metrics.get('final_val_accuracy', 0):.4f}, test {w.metrics.get('final_test_accuracy', 0):.4f}"
+                      f" -> target {'met' if result.met_target else 'NOT met'}")
+    console.print(f"report: {path}")
+    console.print(f"verify: nas verify {result.parent_run_id}")
+    return 0 if result.met_target else 1
+
+
+def cmd_worker(args) -> int:
+    from nas.config import load_budget
+    from nas.search import Search
+
+    budget = load_budget(args.budget)
+    tracker = _tracker(args)
+    view = _SearchView()
+    search = Search(budget, tracker, args.storage, jobs=args.jobs, worker_of=args.search, on_progress=view)
+    console.print(f"worker joined search {search.parent_id} (study {search.study_name}); "
+                  f"screens candidates until {search.n_trials} are trained")
+    try:
+        search.run()
+    except KeyboardInterrupt:
+        view.stop()
+        err_console.print("nas: worker interrupted; its cut-off candidate is queued for another worker", markup=False)
+        return 130
+    finally:
+        view.stop()
+    console.print(f"worker done: {search.progress.trained} candidates trained in the study")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from nas.verify import verify
+
+    result = verify(_tracker(args), args.run_id, args.budget)
+    table = Table(title=f"verification of run {result.run_id} against {result.budget.path}", header_style="bold")
+    for col in ("constraint", "limit", "measured", "counted by", "result"):
+        table.add_column(col)
+    for r in result.rows:
+        table.add_row(r.constraint, r.limit, r.measured, r.counted_by, "[green]PASS[/]" if r.ok else "[red]FAIL[/]")
+    console.print(table)
+    console.print("every claim holds" if result.ok else "[red]at least one claim fails[/]")
+    return result.exit_code
+
+
+def cmd_report(args) -> int:
+    from nas.report import write_report
+
+    tracker = _tracker(args)
+    run = tracker.run(args.run_id)
+    parent_id = run.tags.get("mlflow.parentRunId", args.run_id) if run.tags.get("nas_role") != "search" else args.run_id
+    console.print(f"report: {write_report(tracker, parent_id, Path(args.out))}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    tracker = _tracker(args)
+    searches = tracker.searches()
+    if not searches:
+        console.print(f"no searches in {tracker.uri}; start one with `nas search BUDGET`")
+        return 0
+    table = Table(header_style="bold")
+    for col in ("search run", "budget", "started", "state", "rejected", "pruned", "trained", "winner params",
+                "val acc", "test acc", "target"):
+        table.add_column(col)
+    import datetime
+
+    for r in searches:
+        m = r.metrics
+        started = datetime.datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
+        fmt = lambda k, f: f.format(m[k]) if k in m else "-"  # noqa: E731
+        table.add_row(r.run_id, r.tags.get("budget", "?"), started, r.tags.get("state", r.status.lower()),
+                      fmt("rejected", "{:.0f}"), fmt("pruned", "{:.0f}"), fmt("trained", "{:.0f}"),
+                      fmt("winner_params", "{:,.0f}"), fmt("winner_val_accuracy", "{:.4f}"),
+                      fmt("winner_test_accuracy", "{:.4f}"),
+                      {"True": "met", "False": "not met"}.get(r.tags.get("target_met", ""), "-"))
+    console.print(table)
+    return 0
+
+
+def cmd_ui(args) -> int:
+    import subprocess
+
+    from nas.tracking import Tracker
+
+    uri = Tracker(args.tracking_uri).uri
+    console.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
+    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                            "--host", "127.0.0.1", "--port", str(args.port)])
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from nas import data
+    from nas.config import load_budget
+    from nas.model import build
+    from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
+    from nas.space import ArchSpec
+    from nas.train import TrainOptions, evaluate, train
+
+    budget = load_budget(args.budget)
+    try:
+        spec = ArchSpec.from_json(Path(args.arch).read_text())
+    except OSError as exc:
+        from nas.errors import SpecError
+
+        raise SpecError(f"{args.arch}: cannot read the architecture spec ({exc.strerror})") from None
+    t = budget.train
+    epochs = args.epochs or t.epochs
+    if epochs > budget.limits.max_epochs:
+        from nas.errors import ConfigError
+
+        raise ConfigError(args.budget, "--epochs", f"{epochs} exceeds budget.max_epochs = {budget.limits.max_epochs}")
+    schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
+    options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
+                           batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
+                           weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
+                           momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
+    dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    torch.manual_seed(args.seed)
+    model = build(spec, dataset.input_shape, dataset.classes)
+    from nas.budget import check_model
+
+    verdict = check_model(model, spec, budget.limits, dataset.input_shape, epochs)
+    console.print(f"{spec.describe()}")
+    console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
+                  f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
+                  f"{schedule.describe()}")
+    for v in verdict.violations:
+        console.print(f"[yellow]warning: breaks the budget: {v.message}[/]")
+
+    def show(record) -> None:
+        console.print(f"Epoch {record.epoch:2d}/{epochs} | LR: {record.lr:.6f} | train loss {record.train_loss:.4f} "
+                      f"acc {record.train_accuracy:.4f} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.4f}"
+                      f" | {record.seconds:.1f} s", markup=False)
+
+    result = train(model, dataset, options, callbacks=[show],
+                   checkpoint_path=Path(args.checkpoint) if args.checkpoint else None)
+    _, test_acc, test_pred = evaluate(result.model, dataset.test, dataset)
+    wrong = int((test_pred != dataset.test.labels).sum())
+    console.print(f"final: val {result.final.val_accuracy:.4f}, test {test_acc:.4f} ({wrong} of "
+                  f"{len(dataset.test):,} test images wrong), {result.seconds / len(result.epochs):.1f} s/epoch")
+    if args.save:
+        torch.save(result.model.state_dict(), args.save)
+    met = result.final.val_accuracy >= budget.target.min
+    console.print(f"target {budget.target.metric} >= {budget.target.min}: {'met' if met else 'not met'}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from nas.study import factors_from_runs, load_study, records_from_runs, run_study, study_runs
+    from nas.study_report import write_study_report
+
+    tracker = _tracker(args)
+    if args.from_mlflow:
+        runs = [r for r in study_runs(tracker, args.from_mlflow) if r.status == "FINISHED"]
+        if not runs:
+            from nas.errors import RunNotFound
+
+            raise RunNotFound(f"no finished runs in MLflow experiment {args.from_mlflow!r} at {tracker.uri}")
+        factors = args.factors.split(",") if args.factors else factors_from_runs(runs)
+        records = records_from_runs(runs, factors, args.metric)
+        if not records:
+            from nas.errors import NasError
+
+            raise NasError(f"no run of {args.from_mlflow!r} logs all of {factors} and the metric {args.metric!r}; "
+                           f"name them with --factors and --metric")
+        path = write_study_report(args.from_mlflow, "", records, factors, None, [], Path(args.out),
+                                  f"MLflow experiment `{args.from_mlflow}` ({tracker.uri})")
+    else:
+        if not args.file:
+            from nas.errors import NasError
+
+            raise NasError("give a study file (budgets/studies/*.toml) or --from-mlflow EXPERIMENT")
+        study = load_study(args.file)
+        console.print(f"study {study.name}: {len(study.cells())} cells x {study.repeats} seeds")
+        records = run_study(study, tracker, jobs=args.jobs, on_event=lambda m: console.print(m, markup=False))
+        path = write_study_report(study.name, study.description, records, list(study.factors), study.base_levels,
+                                  list(study.factorial), Path(args.out),
+                                  f"MLflow experiment `study-{study.name}` ({tracker.uri}), study file `{args.file}`")
+    console.print(f"report: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas", description="Constrained architecture search for small CNNs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("space", help="what the grammar can build and how much the budget rejects")
+    p.add_argument("budget", help="budget TOML file")
+    p.add_argument("--samples", type=int, default=1000, help="architectures to sample (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_space)
+
+    p = sub.add_parser("data", help="fetch a dataset into the cache")
+    p.add_argument("action", choices=["fetch"])
+    p.add_argument("name", choices=["mnist", "fashion_mnist"])
+    p.set_defaults(func=cmd_data)
+
+    def tracking(p) -> None:
+        p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite under ./mlruns)")
+
+    p = sub.add_parser("search", help="search the budget's space; prints the winner and its report")
+    p.add_argument("budget")
+    p.add_argument("--trials", type=int, default=None, help="candidates to train (default: the budget's)")
+    p.add_argument("--timeout", type=float, default=None, help="minutes of screening before the finals start")
+    p.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the budget's)")
+    p.add_argument("--storage", default=None, help="Optuna RDB URL (default: sqlite under ./mlruns)")
+    p.add_argument("--resume", metavar="RUN_ID", default=None, help="continue an interrupted search")
+    tracking(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("worker", help="join a running search and screen candidates (another core or machine)")
+    p.add_argument("budget")
+    p.add_argument("--search", required=True, metavar="RUN_ID", help="the search's parent run id")
+    p.add_argument("--storage", default=None, help="Optuna RDB URL (default: the one the search recorded)")
+    p.add_argument("--jobs", type=int, default=None)
+    tracking(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("verify", help="re-check every constraint of a winner from its stored artifacts")
+    p.add_argument("run_id", help="a search's run id (its winner is checked) or a final run's id")
+    p.add_argument("--budget", default=None, help="verify against this budget file instead of the stored one")
+    tracking(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("report", help="(re)write the markdown report of a search")
+    p.add_argument("run_id")
+    p.add_argument("--out", default="reports")
+    tracking(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("runs", help="list searches, winners and their verdicts")
+    tracking(p)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("ui", help="MLflow UI on the local store")
+    p.add_argument("--port", type=int, default=5000)
+    tracking(p)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("train", help="train one architecture with the budget's training settings")
+    p.add_argument("budget")
+    p.add_argument("--arch", required=True, help="architecture spec JSON file")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--optimizer", default=None)
+    p.add_argument("--augment", default=None, choices=AUGMENTS,
+                   help="affine: rotation +-10 deg, shift +-8%%, scale 0.9-1.1; rotate: rotation +-7 deg only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
+    p.add_argument("--save", default=None, help="write the trained state_dict here")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("study", help="hypothesis-driven ablation; writes reports/study-<name>.md")
+    p.add_argument("file", nargs="?", help="study TOML file (budgets/studies/*.toml)")
+    p.add_argument("--from-mlflow", metavar="EXPERIMENT", default=None,
+                   help="build the tables and plots from an existing MLflow experiment's runs")
+    p.add_argument("--factors", default=None, help="with --from-mlflow: comma-separated param names")
+    p.add_argument("--metric", default="final_val_accuracy", help="with --from-mlflow: the accuracy metric")
+    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--out", default="reports")
+    tracking(p)
+    p.set_defaults(func=cmd_study)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Commands defined in their own modules (e.g. `nas study`) register here.
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NasError as exc:
+        if args.debug:
+            traceback.print_exc()
+        err_console.print(f"nas: error: {exc}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("nas: interrupted; finished work is kept", markup=False)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

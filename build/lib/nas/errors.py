@@ -1,0 +1,47 @@
+"""The error hierarchy. The CLI prints any NasError as one line and exits with its `exit_code`."""
+
+
+class NasError(Exception):
+    """Base of every error a user can cause or fix; `exit_code` is what the CLI returns."""
+
+    exit_code = 2
+
+
+class ConfigError(NasError):
+    """A budget or study file is malformed: names the file, the key path, the value and what is allowed."""
+
+    def __init__(self, path: str, key: str, message: str):
+        self.path, self.key = path, key
+        where = f"{path}: {key}: " if key else f"{path}: "
+        super().__init__(one_line(where + message))
+
+
+def one_line(text: str) -> str:
+    """Control characters from hostile input would break the CLI's one-line error contract."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class DataError(NasError):
+    """A dataset cannot be loaded (missing, corrupt, wrong hash); says which command fixes it."""
+
+
+class SpecError(NasError):
+    """An architecture spec is malformed or geometrically invalid (feature map shrinks below 1x1)."""
+
+
+class TrainingFailed(NasError):
+    """A training run ended without a result (NaN loss, divergence); `reason` says why."""
+
+    exit_code = 1
+
+    def __init__(self, reason: str, epoch: int | None = None):
+        self.reason, self.epoch = reason, epoch
+        super().__init__(reason if epoch is None else f"epoch {epoch}: {reason}")
+
+
+class RunNotFound(NasError):
+    """A run id does not exist in the tracking store."""
+
+
+class ArtifactError(NasError):
+    """A stored artifact is missing or corrupt."""

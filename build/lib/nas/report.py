@@ -1,0 +1,814 @@
+"""The markdown report of a search's winner, with plots, from tracked data only.
+
+`write_report(tracker, parent_run_id)` reads what `nas.search` recorded (the parent run's
+budget.toml and search_summary.json, the winner's spec, options, verdict, epoch log, metrics and
+test predictions, the finalists' metrics) and writes `reports/<budget>-<run-id>.md` with its
+plots in `reports/<budget>-<run-id>/`, then logs both to the parent run under `report/`.
+
+Nothing is trained or recounted here: every number is a logged one. The only data read is the
+test split, to draw misclassified images and the confusion matrix from the logged predictions,
+and only once its fingerprint matches the one the winner was evaluated on. The torchinfo layer
+table formats the architecture; its total is compared with the logged count, not used instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.config import Budget, parse_budget
+from nas.errors import ArtifactError, ConfigError, NasError, SpecError
+from nas.schedule import Schedule
+from nas.space import ArchSpec
+from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, RunData, Tracker
+
+REPORT_FOLDER = "report"  # artifact folder of the parent run
+PLOT_FILES = {
+    "curves": "training_curves.png",
+    "scatter": "accuracy_vs_params.png",
+    "misclassified": "misclassified.png",
+    "confusion": "confusion_matrix.png",
+}
+MAX_MISCLASSIFIED = 36
+EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                      "Bag", "Ankle boot"),
+}
+_FEATURE_TEXT = {"batch_norm": "batch normalisation", "dropout": "dropout", "gap": "global average pooling"}
+
+
+def report_path(budget_name: str, parent_run_id: str, out_dir: Path = Path("reports")) -> Path:
+    """Where the report of a search goes: `<out_dir>/<budget>-<parent_run_id>.md`."""
+    return Path(out_dir) / f"{budget_name}-{parent_run_id}.md"
+
+
+def write_report(tracker: Tracker, parent_run_id: str, out_dir: Path = Path("reports")) -> Path:
+    """Write the markdown report and plots of a finished search; log them to its parent run.
+
+    Raises RunNotFound for an unknown run and ArtifactError for a missing or corrupt artifact.
+    """
+    s = _load(tracker, parent_run_id)
+    path = report_path(s.budget.name, parent_run_id, out_dir)
+    plot_dir = path.with_suffix("")
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    plots = _draw_plots(s, plot_dir)
+    path.write_text(_markdown(s, {k: f"{plot_dir.name}/{v.name}" for k, v in plots.items()}))
+    tracker.log_file(parent_run_id, path, REPORT_FOLDER)
+    for png in plots.values():
+        tracker.log_file(parent_run_id, png, f"{REPORT_FOLDER}/{plot_dir.name}")
+    return path
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+@dataclass
+class _TestData:
+    """The test split as loaded now, and whether it is the one the winner was evaluated on."""
+
+    labels: list[int] = field(default_factory=list)
+    images: Any = None  # uint8 tensor [N, C, H, W]
+    note: str = ""  # why the images cannot be used; empty when they can
+
+    @property
+    def usable(self) -> bool:
+        return not self.note
+
+
+@dataclass
+class _Search:
+    parent: RunData
+    budget: Budget
+    summary: dict
+    winner: RunData
+    spec: ArchSpec
+    options: dict
+    schedule: Schedule
+    verdict: dict
+    epochs: list[dict]
+    predictions: list[int]
+    finals: list[RunData]
+    candidate_runs: dict[int, RunData]
+    test: _TestData
+    uri: str
+
+
+def _corrupt(run_id: str, name: str, why: str) -> ArtifactError:
+    return ArtifactError(f"run {run_id}: artifact {name!r} is corrupt: {why}")
+
+
+def _require_keys(run_id: str, name: str, obj: Any, keys: tuple[str, ...]) -> None:
+    if not isinstance(obj, dict):
+        raise _corrupt(run_id, name, f"expected a JSON object, got {type(obj).__name__}")
+    missing = [k for k in keys if k not in obj or obj[k] is None]
+    if missing:
+        raise _corrupt(run_id, name, f"lacks {', '.join(missing)}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric(run: RunData, key: str) -> float:
+    value = run.metrics.get(key)
+    if value is None:
+        raise ArtifactError(f"run {run.run_id}: metric {key!r} is missing; the run did not finish its evaluation")
+    if not math.isfinite(value):
+        raise ArtifactError(f"run {run.run_id}: metric {key!r} is {value}, not a finite number")
+    return value
+
+
+def _load(tracker: Tracker, parent_run_id: str) -> _Search:
+    parent = tracker.run(parent_run_id)
+    if parent.tags.get("nas_role") != "search":
+        raise ArtifactError(f"run {parent_run_id} is not a search's parent run (nas_role = "
+                            f"{parent.tags.get('nas_role', 'unset')!r}); `nas runs` lists the searches")
+    budget_text = parent.artifact(BUDGET).read_text()
+    try:
+        budget = parse_budget(tomllib.loads(budget_text), f"{BUDGET} of run {parent_run_id}")
+    except (tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise _corrupt(parent_run_id, BUDGET, str(exc)) from None
+
+    summary = parent.json_artifact(SUMMARY)
+    _require_keys(parent_run_id, SUMMARY, summary,
+                  ("sampled", "rejected", "trained", "pruned", "failed", "wall_seconds", "candidates"))
+    if not isinstance(summary["rejected"], dict) or not isinstance(summary["candidates"], list):
+        raise _corrupt(parent_run_id, SUMMARY, "'rejected' must be an object and 'candidates' a list")
+    winner_id = parent.tags.get("winner_run_id") or summary.get("winner_run_id")
+    if not winner_id:
+        raise ArtifactError(f"run {parent_run_id}: the search names no winner (state "
+                            f"{parent.tags.get('state', 'unknown')!r}); no final run finished, so there is "
+                            f"nothing to report")
+    winner = tracker.run(winner_id)
+
+    spec_dict = winner.json_artifact(SPEC)
+    try:
+        spec = ArchSpec.from_dict(spec_dict)
+    except SpecError as exc:
+        raise _corrupt(winner_id, SPEC, str(exc)) from None
+    options = winner.json_artifact(OPTIONS)
+    _require_keys(winner_id, OPTIONS, options, ("schedule", "optimizer", "batch_size", "augment"))
+    try:
+        schedule = Schedule.from_dict(options["schedule"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(winner_id, OPTIONS, f"schedule: {exc!r}") from None
+    verdict = winner.json_artifact(VERDICT)
+    _require_keys(winner_id, VERDICT, verdict, ("params", "macs_per_image", "counted_by"))
+    epochs = winner.json_artifact(EPOCHS)
+    if not isinstance(epochs, list) or not epochs:
+        raise _corrupt(winner_id, EPOCHS, "expected a non-empty list of epoch records")
+    for i, record in enumerate(epochs):
+        _require_keys(winner_id, EPOCHS, record, EPOCH_KEYS)
+        bad = [k for k in EPOCH_KEYS if not _finite(record[k])]
+        if bad:
+            raise _corrupt(winner_id, EPOCHS, f"record {i} has non-numeric {', '.join(bad)}")
+    predictions = winner.json_artifact(PREDICTIONS)
+    if not isinstance(predictions, list) or not all(isinstance(p, int) and not isinstance(p, bool)
+                                                    and 0 <= p < budget.classes for p in predictions):
+        raise _corrupt(winner_id, PREDICTIONS, f"expected a list of class indices 0..{budget.classes - 1}")
+    for key in ("final_train_accuracy", "final_val_accuracy", "final_test_accuracy"):
+        _metric(winner, key)
+
+    children = tracker.children(parent_run_id)
+    finals = sorted((c for c in children if c.tags.get("nas_role") == "final"), key=_trial_number)
+    candidate_runs = {_trial_number(c): c for c in children if c.tags.get("nas_role") == "candidate"}
+    return _Search(parent, budget, summary, winner, spec, options, schedule, verdict, epochs, predictions,
+                   finals, candidate_runs, _load_test(budget, winner, len(predictions)), tracker.uri)
+
+
+def _trial_number(run: RunData) -> int:
+    try:
+        return int(run.tags.get("trial_number", -1))
+    except ValueError:
+        return -1
+
+
+def _trial_label(run: RunData) -> str:
+    n = _trial_number(run)
+    return f"trial {n}" if n >= 0 else f"run {run.run_id[:8]}"
+
+
+def _load_test(budget: Budget, winner: RunData, n_predictions: int) -> _TestData:
+    from nas import data
+
+    d = budget.data
+    try:
+        dataset = data.load(d.dataset, d.train, d.val, seed=d.seed)
+    except NasError as exc:
+        return _TestData(note=f"the {d.dataset} data could not be loaded here ({exc})")
+    expected = winner.tags.get("data_fingerprint")
+    labels = dataset.test.labels.tolist()
+    if not expected:
+        return _TestData(labels, note="the winner run has no data_fingerprint tag, so the data loaded here "
+                                      "cannot be proved to be the data it was evaluated on")
+    if expected != dataset.fingerprint:
+        return _TestData(labels, note=f"the {d.dataset} data loaded here has fingerprint "
+                                      f"{dataset.fingerprint[:12]}, the winner was evaluated on "
+                                      f"{expected[:12]}: not the same data")
+    if n_predictions != len(labels):
+        return _TestData(labels, note=f"{PREDICTIONS} holds {n_predictions} predictions for "
+                                      f"{len(labels)} test images")
+    return _TestData(labels, dataset.test.images)
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+def _pct(value: float, digits: int = 2) -> str:
+    return f"{value * 100:.{digits}f}%"
+
+
+def _pct_vs(value: float, bound: float) -> tuple[str, str]:
+    """Both as percentages, with enough digits that a value below the bound never prints equal to it."""
+    for digits in (2, 3, 4, 6):
+        a, b = _pct(value, digits), _pct(bound, digits)
+        if a != b or value == bound:
+            return a, b
+    return f"{value!r}", f"{bound!r}"
+
+
+def _hms(seconds: float) -> str:
+    total = int(round(seconds))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else _hms(seconds)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _int(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+    """A markdown table; `align` has one letter per column (l, r), default left."""
+    marks = [("---:" if (align[i:i + 1] == "r") else "---") for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines
+
+
+def _class_name(dataset: str, index: int) -> str:
+    names = CLASS_NAMES.get(dataset)
+    return names[index] if names and 0 <= index < len(names) else str(index)
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Row:
+    constraint: str
+    limit: str
+    measured: str
+    counted_by: str
+    result: str  # PASS | FAIL | "not limited"
+
+
+def _verdict_rows(s: _Search) -> list[_Row]:
+    lim, v = s.budget.limits, s.verdict
+    counted = str(v["counted_by"])
+    params_by = "torchinfo" if counted == "torchinfo+fvcore" else counted
+    macs_by = "fvcore" if counted == "torchinfo+fvcore" else counted
+    params, macs = int(v["params"]), int(v["macs_per_image"])
+    rows = [_Row("parameters", f"< {lim.max_params:,}", f"{params:,}", f"{params_by} (trainable parameters)",
+                 "PASS" if params < lim.max_params else "FAIL")]
+    if lim.max_macs is not None:
+        rows.append(_Row("MACs per image", f"<= {lim.max_macs:,}", f"{macs:,}", f"{macs_by} (eval mode, one image)",
+                         "PASS" if macs <= lim.max_macs else "FAIL"))
+    else:
+        rows.append(_Row("MACs per image", "none set", f"{macs:,}", f"{macs_by} (eval mode, one image)",
+                         "not limited"))
+    n_epochs = len(s.epochs)
+    rows.append(_Row("epochs", f"<= {lim.max_epochs}", str(n_epochs),
+                     f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
+                     "PASS" if n_epochs <= lim.max_epochs else "FAIL"))
+    val = _metric(s.winner, "final_val_accuracy")
+    shown, bound = _pct_vs(val, s.budget.target.min)
+    rows.append(_Row(f"target: {s.budget.target.metric}", f">= {bound}", shown,
+                     "evaluated after the final epoch", "PASS" if val >= s.budget.target.min else "FAIL"))
+    features = s.spec.features()
+    for feature in lim.requires:
+        present = feature in features
+        rows.append(_Row(f"requires {feature}", "present", "present" if present else "absent",
+                         "architecture spec (ArchSpec.features())", "PASS" if present else "FAIL"))
+    return rows
+
+
+# -- markdown ------------------------------------------------------------------------------------
+
+def _markdown(s: _Search, plots: dict[str, str]) -> str:
+    rows = _verdict_rows(s)
+    lines: list[str] = []
+    lines += _headline(s, rows)
+    lines += _verdict_section(s, rows)
+    lines += _architecture_section(s)
+    lines += _training_section(s)
+    lines += _accuracy_section(s)
+    lines += _search_section(s)
+    lines += _plots_section(s, plots)
+    lines += _reproduce_section(s)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _headline(s: _Search, rows: list[_Row]) -> list[str]:
+    b = s.budget
+    title = f"# {b.name}: {b.description}" if b.description else f"# {b.name}"
+    judged = [r for r in rows if r.result in ("PASS", "FAIL")]
+    failed = [r for r in judged if r.result == "FAIL"]
+    if failed:
+        verdict = (f"**Verdict: FAIL** - {len(failed)} of {len(judged)} constraints fail "
+                   f"({', '.join(r.constraint for r in failed)}); the best finalist is reported.")
+    else:
+        verdict = f"**Verdict: PASS** - all {len(judged)} constraints of budget `{b.name}` hold."
+    test_acc = _metric(s.winner, "final_test_accuracy")
+    return [title, "", verdict, "",
+            f"Winner: {_trial_label(s.winner)} (MLflow run `{s.winner.run_id}`), `{s.spec.describe()}`: "
+            f"{int(s.verdict['params']):,} parameters, {_pct(_metric(s.winner, 'final_val_accuracy'))} validation "
+            f"and {_pct(test_acc)} test accuracy after {len(s.epochs)} epochs. Search: parent run "
+            f"`{s.parent.run_id}`, {s.summary['sampled']} candidates sampled, {s.summary['trained']} trained.", ""]
+
+
+def _verdict_section(s: _Search, rows: list[_Row]) -> list[str]:
+    lines = ["## Verdict", ""]
+    lines += _table(["constraint", "limit", "measured", "counted by", "result"],
+                    [[r.constraint, r.limit, r.measured, r.counted_by, f"**{r.result}**" if r.result == "FAIL"
+                      else r.result] for r in rows])
+    notes = []
+    logged_params = s.winner.metrics.get("params")
+    if logged_params is not None and int(logged_params) != int(s.verdict["params"]):
+        notes.append(f"the run's `params` metric ({int(logged_params):,}) differs from {VERDICT} "
+                     f"({int(s.verdict['params']):,})")
+    logged_epochs = s.winner.metrics.get("epochs_trained")
+    if logged_epochs is not None and int(logged_epochs) != len(s.epochs):
+        notes.append(f"the run's `epochs_trained` metric ({int(logged_epochs)}) differs from the "
+                     f"{len(s.epochs)} records of {EPOCHS}")
+    numbers = [int(r["epoch"]) for r in s.epochs]
+    if numbers != list(range(1, len(numbers) + 1)):
+        notes.append(f"the epoch log is not numbered 1..{len(numbers)} ({numbers}): it may not start from scratch")
+    last_val = float(s.epochs[-1]["val_accuracy"])
+    final_val = _metric(s.winner, "final_val_accuracy")
+    if abs(last_val - final_val) > 1e-9:
+        notes.append(f"the last epoch's val accuracy ({_pct(last_val, 3)}) differs from the final "
+                     f"evaluation ({_pct(final_val, 3)})")
+    lines += ["", f"Limits from the budget file (`{BUDGET}` of the parent run); parameters and MACs from the "
+                  f"winner's `{VERDICT}`, epochs from its `{EPOCHS}`. Parameters are strict (<), MACs and "
+                  f"epochs inclusive (<=). `nas verify {s.winner.run_id}` recounts all of them."]
+    if notes:
+        lines += ["", "Inconsistencies in the tracked data:", ""] + [f"- {n}" for n in notes]
+    return lines + [""]
+
+
+def _layer_detail(module) -> str:
+    import torch.nn as nn
+
+    if isinstance(module, nn.Conv2d):
+        k = "x".join(str(x) for x in module.kernel_size)
+        pad = module.padding if isinstance(module.padding, str) else ",".join(str(p) for p in module.padding)
+        return (f"{k}, {module.in_channels} -> {module.out_channels}, padding {pad}"
+                + ("" if module.bias is not None else ", no bias"))
+    if isinstance(module, nn.Linear):
+        return f"{module.in_features} -> {module.out_features}"
+    if isinstance(module, nn.BatchNorm2d):
+        return str(module.num_features)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        return f"{module.kernel_size}x{module.kernel_size}" if isinstance(module.kernel_size, int) else ""
+    if isinstance(module, (nn.Dropout, nn.Dropout2d)):
+        return f"p = {module.p:g}"
+    return ""
+
+
+def _architecture_section(s: _Search) -> list[str]:
+    from torchinfo import summary
+
+    from nas.model import build
+
+    b = s.budget
+    model = build(s.spec, b.input_shape, b.classes)
+    info = summary(model, input_size=(1, *b.input_shape), verbose=0, device="cpu")
+    rows = []
+    for layer in info.summary_list:
+        if layer.depth == 0:
+            continue
+        shape = " x ".join(str(x) for x in list(layer.output_size)[1:])
+        detail = _layer_detail(layer.module)
+        name = layer.class_name + (f" ({detail})" if detail else "")
+        rows.append([str(len(rows) + 1), name, shape, f"{layer.trainable_params:,}"])
+    total = int(info.trainable_params)
+    rows.append(["", "**total**", "", f"**{total:,}**"])
+    c, h, w = b.input_shape
+    lines = ["## Architecture", "", f"`{s.spec.describe()}`", "",
+             f"Features: {', '.join(_FEATURE_TEXT[f] for f in sorted(s.spec.features())) or 'none'}. "
+             f"Input {c} x {h} x {w}, {b.classes} classes. Layer table from torchinfo "
+             f"(output shape per image, channels x height x width):", ""]
+    lines += _table(["#", "layer", "output shape", "params"], rows, "llrr")
+    if total != int(s.verdict["params"]):
+        lines += ["", f"The layer table sums to {total:,} parameters but the run logged "
+                      f"{int(s.verdict['params']):,}: the spec and the counted model differ."]
+    lines += ["", "<details><summary>Architecture spec (spec.json)</summary>", "", "```json",
+              json.dumps(s.spec.to_dict(), indent=1, sort_keys=True), "```", "", "</details>", ""]
+    return lines
+
+
+def _training_section(s: _Search) -> list[str]:
+    o = s.options
+    settings = [f"optimizer {o['optimizer']}", f"batch size {o['batch_size']}", f"augmentation {o['augment']}"]
+    for key, text in (("weight_decay", "weight decay"), ("label_smoothing", "label smoothing")):
+        if _finite(o.get(key)):
+            settings.append(f"{text} {o[key]:g}")
+    if o["optimizer"] == "sgd" and _finite(o.get("momentum")):
+        settings.append(f"momentum {o['momentum']:g}" + (" (Nesterov)" if o.get("nesterov") else ""))
+    if _finite(o.get("seed")):
+        settings.append(f"seed {o['seed']}")
+    seconds = [float(r["seconds"]) for r in s.epochs]
+    d = s.budget.data
+    split = (f"{d.train:,} training / {d.val:,} validation images" if d.train and d.val
+             else "the dataset's default split")
+    fraction = o.get("data_fraction")
+    used = (f"{fraction:.0%} of the training images" if _finite(fraction) and fraction < 1
+            else "all training images")
+    lines = ["## Training", "",
+             f"- Data: {d.dataset}, {split}; {used}, trained from scratch.",
+             f"- Settings: {', '.join(settings)}.",
+             f"- LR schedule: {s.schedule.describe()}.",
+             f"- Time: {sum(seconds) / len(seconds):.2f} s per epoch on average, {_duration(sum(seconds))} in total.",
+             "", "Epoch log (`epochs.json` of the winner; lr is the rate the epoch trained at):", ""]
+    n = len(s.epochs)
+    rows = [[f"{int(r['epoch'])}/{n}", f"{r['lr']:.6g}", f"{r['train_loss']:.4f}", _pct(r["train_accuracy"]),
+             f"{r['val_loss']:.4f}", _pct(r["val_accuracy"]), f"{r['seconds']:.2f}"] for r in s.epochs]
+    lines += _table(["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "seconds"], rows, "rrrrrrr")
+    best = max(s.epochs, key=lambda r: r["val_accuracy"])
+    lines += ["", f"Best epoch by validation accuracy: {int(best['epoch'])} ({_pct(best['val_accuracy'])}); "
+                  f"the reported model is the one after the last epoch, not the best one.", ""]
+    return lines
+
+
+def _test_errors(s: _Search) -> list[tuple[int, int, int]]:
+    """(index, true, predicted) of every misclassified test image."""
+    return [(i, t, p) for i, (t, p) in enumerate(zip(s.test.labels, s.predictions)) if t != p]
+
+
+def _accuracy_section(s: _Search) -> list[str]:
+    w = s.winner
+    train, val, test = (_metric(w, f"final_{k}_accuracy") for k in ("train", "val", "test"))
+    lines = ["## Accuracy", "", "Of the final model, evaluated after the last epoch:", ""]
+    lines += _table(["split", "accuracy"], [["train", _pct(train)], ["validation", _pct(val)],
+                                            ["test", _pct(test)]], "lr")
+    gap = (train - val) * 100
+    lines += ["", f"- Overfitting gap (train - validation): {gap:+.2f} percentage points."]
+    if s.test.usable:
+        errors = _test_errors(s)
+        n = len(s.test.labels)
+        lines += [f"- Test errors: {len(errors):,} of {n:,} test images (from `{PREDICTIONS}` against the "
+                  f"test labels; data fingerprint matches the run's)."]
+        if round((1 - test) * n) != len(errors):
+            lines += [f"- Note: the logged test accuracy {_pct(test, 3)} implies {round((1 - test) * n):,} errors, "
+                      f"the logged predictions give {len(errors):,}."]
+        pairs: dict[tuple[int, int], int] = {}
+        for _, t, p in errors:
+            pairs[(t, p)] = pairs.get((t, p), 0) + 1
+        top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        if top:
+            ds = s.budget.data.dataset
+            lines += ["- Most frequent confusions (true -> predicted): " + ", ".join(
+                f"{_class_name(ds, t)} -> {_class_name(ds, p)} ({c})" for (t, p), c in top) + "."]
+    else:
+        lines += [f"- Test errors are not counted here: {s.test.note}."]
+    return lines + [""]
+
+
+_REJECTION_TEXT = {
+    "max_params": "parameters (max_params)",
+    "max_macs": "MACs per image (max_macs)",
+    "max_epochs": "epochs (max_epochs)",
+    "requires": "required features (requires)",
+    "invalid_geometry": "invalid geometry (feature map below 1x1)",
+    "duplicate": "duplicate of a trained candidate",
+}
+
+
+def _screening(s: _Search) -> dict[int, dict]:
+    """Trial number -> {params, macs, screen_val_accuracy, state} from the summary, else the child runs."""
+    out: dict[int, dict] = {}
+    for row in s.summary["candidates"]:
+        if isinstance(row, dict) and isinstance(row.get("number"), int):
+            out[row["number"]] = dict(row)
+    for number, run in s.candidate_runs.items():
+        row = out.setdefault(number, {"number": number, "state": run.tags.get("status", "")})
+        if row.get("params") is None and "params" in run.metrics:
+            row["params"] = int(run.metrics["params"])
+        if row.get("macs_per_image") is None and "macs_per_image" in run.metrics:
+            row["macs_per_image"] = int(run.metrics["macs_per_image"])
+        if row.get("screen_val_accuracy") is None and _finite(run.metrics.get("final_val_accuracy")):
+            row["screen_val_accuracy"] = run.metrics["final_val_accuracy"]
+        if row.get("pruned_at_epoch") is None and run.tags.get("status") == "pruned":
+            row["pruned_at_epoch"] = int(run.metrics.get("epochs_trained", 0)) or None
+    return out
+
+
+def _search_section(s: _Search) -> list[str]:
+    sm, p = s.summary, s.parent.params
+    cfg = s.budget.search
+    rejected = {k: int(v) for k, v in sm["rejected"].items()}
+    lines = ["## Search", ""]
+    trained, pruned = int(sm["trained"]), int(sm["pruned"])
+    lines += [f"- Sampled {int(sm['sampled']):,} candidates: {sum(rejected.values()):,} rejected before training, "
+              f"{trained:,} trained ({pruned:,} of them pruned during screening), {int(sm['failed']):,} failed; "
+              f"{_plural(len(s.finals), 'finalist')} trained in full.",
+              f"- Wall time {_hms(float(sm['wall_seconds']))}; sampler {p.get('sampler', cfg.sampler)}, "
+              f"seed {p.get('seed', cfg.seed)}, jobs {p.get('jobs', cfg.jobs)}, "
+              f"trials {p.get('trials', cfg.trials)}.",
+              f"- Screening: {p.get('screen_epochs', cfg.screen_epochs)} epochs on "
+              f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
+              f"compressed to that length); finalists retrain from scratch with the full schedule.", ""]
+    if rejected:
+        lines += ["Rejected before training, by the first limit broken:", ""]
+        rows = [[_REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
+        lines += _table(["limit", "candidates"], rows, "lr") + [""]
+    else:
+        lines += ["No candidate was rejected before training.", ""]
+    screening = _screening(s)
+    pruned_at: dict[int, int] = {}
+    for row in screening.values():
+        if isinstance(row.get("pruned_at_epoch"), int) and not row.get("rejected_by"):
+            pruned_at[row["pruned_at_epoch"]] = pruned_at.get(row["pruned_at_epoch"], 0) + 1
+    if pruned_at:
+        lines += ["Pruned during screening (median pruner), by the epoch (rung) at which they stopped:", ""]
+        lines += _table(["pruned after epoch", "candidates"],
+                        [[str(e), f"{c:,}"] for e, c in sorted(pruned_at.items())], "rr") + [""]
+    elif pruned:
+        lines += [f"{_plural(pruned, 'candidate')} pruned; the summary does not record at which epoch.", ""]
+    else:
+        lines += ["No candidate was pruned during screening.", ""]
+    lines += _finalists(s, screening)
+    return lines
+
+
+def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
+    def params_of(n: int) -> float:
+        return screening[n].get("params") or math.inf
+
+    completed = sorted((n for n, r in screening.items() if r.get("state") == "complete"
+                        and _finite(r.get("screen_val_accuracy")) and not r.get("rejected_by")),
+                       key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
+    screen_rank = {n: i + 1 for i, n in enumerate(completed)}
+    done = [f for f in s.finals if _finite(f.metrics.get("final_val_accuracy"))]
+    final_order = sorted(done, key=lambda f: (-f.metrics["final_val_accuracy"], f.metrics.get("params", math.inf)))
+    final_rank = {f.run_id: i + 1 for i, f in enumerate(final_order)}
+    rows = []
+    for f in s.finals:
+        n = _trial_number(f)
+        sc = screening.get(n, {})
+        m = f.metrics
+        screen_acc = _pct(sc["screen_val_accuracy"]) if _finite(sc.get("screen_val_accuracy")) else "not recorded"
+        if f.run_id in final_rank:
+            val, test = _pct(m["final_val_accuracy"]), (_pct(m["final_test_accuracy"])
+                                                        if _finite(m.get("final_test_accuracy")) else "not evaluated")
+        else:
+            val = test = f"failed: {f.tags.get('failure', f.status.lower())}"
+        mark = " (winner)" if f.run_id == s.winner.run_id else ""
+        rows.append([f"{n}{mark}", _int(m["params"]) if "params" in m else "not recorded",
+                     _int(m["macs_per_image"]) if "macs_per_image" in m else "not recorded", screen_acc, val, test])
+    lines = ["Finalists (screening accuracy after the short schedule; final accuracies after the full one):", ""]
+    lines += _table(["trial", "params", "MACs/image", "screening val acc", "final val acc", "test acc"], rows,
+                    "lrrrrr")
+    notes = []
+    for f in final_order:
+        n = _trial_number(f)
+        where = (f"{_ordinal(screen_rank[n])} of {len(completed)} in screening" if n in screen_rank
+                 else "unranked in screening")
+        notes.append(f"trial {n}: {where}, {_ordinal(final_rank[f.run_id])} of {len(final_order)} after full "
+                     f"training")
+    if notes:
+        kept = all(screen_rank.get(_trial_number(f)) == final_rank[f.run_id] for f in final_order)
+        verdict = ("screening predicted the final order" if kept and len(final_order) > 1
+                   else "the full schedule reordered the finalists" if len(final_order) > 1 else "")
+        lines += ["", "Ranking: " + "; ".join(notes) + (f". So {verdict}." if verdict else ".")]
+    return lines + [""]
+
+
+def _plots_section(s: _Search, plots: dict[str, str]) -> list[str]:
+    lines = ["## Plots", ""]
+    alts = {"curves": "training curves", "scatter": "accuracy vs parameters",
+            "misclassified": "misclassified test images", "confusion": "confusion matrix"}
+    captions = {
+        "curves": "Training curves of the winner: accuracy and loss per epoch, the LR on the right axis.",
+        "scatter": (f"Screening validation accuracy vs parameters of every trained candidate, the "
+                    f"max_params line at {s.budget.limits.max_params:,}; finalists ringed, their final "
+                    f"validation accuracy starred."),
+        "misclassified": "Misclassified test images of the winner (true -> predicted).",
+        "confusion": "Confusion matrix of the winner on the test set (rows: true class, columns: predicted).",
+    }
+    for key in ("curves", "scatter", "misclassified", "confusion"):
+        if key in plots:
+            lines += [f"![{alts[key]}]({plots[key]})", "", f"*{captions[key]}*", ""]
+    if not s.test.usable:
+        lines += [f"No misclassified-image grid or confusion matrix: {s.test.note}.", ""]
+    elif "misclassified" not in plots:
+        lines += ["No misclassified-image grid: every test image is classified correctly.", ""]
+    return lines
+
+
+def _reproduce_section(s: _Search) -> list[str]:
+    t = s.parent.tags
+    command = t.get("command", "").strip()
+    lines = ["## Reproduce", ""]
+    if command:
+        lines += ["The search, as it was run, and the independent check of its winner:", "", "```bash",
+                  command, f"nas verify {s.winner.run_id}", "```"]
+    else:
+        lines += [f"The command line was not recorded; the budget file is stored with the parent run:", "",
+                  "```bash", f"mlflow artifacts download -r {s.parent.run_id} -a {BUDGET} -d .",
+                  f"nas search {BUDGET}", f"nas verify {s.winner.run_id}", "```"]
+    store = re.sub(r"//[^/@]+@", "//", s.uri)  # never print credentials of a tracking server
+    lines += ["", f"Tracking store: `{store}`.", ""]
+    env = [("git commit", "git_commit"), ("nas version", "nas_version"), ("torch version", "torch_version"),
+           ("python version", "python_version"), ("hardware", "hardware"), ("host", "host")]
+    lines += _table(["environment", "value"], [[name, f"`{t[key]}`" if key == "git_commit" else t[key]]
+                                               for name, key in env if t.get(key)])
+    missing = [name for name, key in env if not t.get(key)]
+    if missing:
+        lines += ["", f"Not recorded on the parent run: {', '.join(missing)}."]
+    rows = [["search (parent)", f"`{s.parent.run_id}`"], ["winner (final)", f"`{s.winner.run_id}`"]]
+    rows += [[f"finalist, trial {_trial_number(f)}", f"`{f.run_id}`"] for f in s.finals if f.run_id != s.winner.run_id]
+    lines += ["", "MLflow runs (experiment `" + s.budget.name + "`):", ""]
+    lines += _table(["role", "run id"], rows)
+    artifacts = sorted(a.path for a in s.winner.tracker.client.list_artifacts(s.winner.run_id))
+    lines += ["", f"Artifacts of the winner run: {', '.join(f'`{a}`' for a in artifacts)}.", ""]
+    return lines
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)  # Agg without touching pyplot's global backend
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, format="png")
+    return path
+
+
+def _draw_plots(s: _Search, plot_dir: Path) -> dict[str, Path]:
+    plots = {"curves": _plot_curves(s, plot_dir / PLOT_FILES["curves"])}
+    scatter = _plot_scatter(s, plot_dir / PLOT_FILES["scatter"])
+    if scatter is not None:
+        plots["scatter"] = scatter
+    if s.test.usable:
+        errors = _test_errors(s)
+        if errors:
+            plots["misclassified"] = _plot_misclassified(s, errors, plot_dir / PLOT_FILES["misclassified"])
+        plots["confusion"] = _plot_confusion(s, plot_dir / PLOT_FILES["confusion"])
+    for name in PLOT_FILES.values():  # a plot that no longer applies must not linger from an earlier run
+        if name not in {p.name for p in plots.values()}:
+            (plot_dir / name).unlink(missing_ok=True)
+    return plots
+
+
+def _plot_curves(s: _Search, path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    epochs = [int(r["epoch"]) for r in s.epochs]
+    lrs = [r["lr"] for r in s.epochs]
+    fig = _figure(12, 4.2)
+    panels = [("accuracy", "train_accuracy", "val_accuracy"), ("loss", "train_loss", "val_loss")]
+    for i, (what, train_key, val_key) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.plot(epochs, [r[train_key] for r in s.epochs], "o-", color="tab:blue", label=f"train {what}")
+        ax.plot(epochs, [r[val_key] for r in s.epochs], "s-", color="tab:orange", label=f"val {what}")
+        if what == "accuracy":
+            ax.axhline(s.budget.target.min, color="tab:green", ls="--", lw=1,
+                       label=f"target {_pct(s.budget.target.min)}")
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        lr_ax = ax.twinx()
+        lr_ax.step(epochs, lrs, where="mid", color="grey", alpha=0.7, lw=1.2, label="learning rate")
+        lr_ax.set_ylabel("learning rate", color="grey")
+        lr_ax.tick_params(axis="y", colors="grey", labelsize=8)
+        if min(lrs) > 0 and max(lrs) / min(lrs) > 20:
+            lr_ax.set_yscale("log")
+        else:
+            lr_ax.set_ylim(0, max(lrs) * 1.1 or 1.0)  # from zero, so a constant LR reads as one
+        handles = ax.get_legend_handles_labels()
+        lr_handles = lr_ax.get_legend_handles_labels()
+        ax.legend(handles[0] + lr_handles[0], handles[1] + lr_handles[1], loc="best", fontsize=8)
+        ax.set_title(f"{what} by epoch")
+    fig.suptitle(f"{s.budget.name}: {_trial_label(s.winner)}, {s.spec.describe()}",
+                 fontsize=9)
+    return _save(fig, path)
+
+
+def _plot_scatter(s: _Search, path: Path) -> Path | None:
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    screening = _screening(s)
+    points = {n: r for n, r in screening.items()
+              if _finite(r.get("screen_val_accuracy")) and _finite(r.get("params")) and not r.get("rejected_by")}
+    if not points:
+        return None
+    finals = {_trial_number(f): f for f in s.finals}
+    fig = _figure(7.5, 4.8)
+    ax = fig.add_subplot(1, 1, 1)
+    for state, marker, label in (("complete", "o", "screened"), ("pruned", "x", "pruned early")):
+        chosen = [r for r in points.values() if (r.get("state") == "pruned") == (state == "pruned")]
+        if chosen:
+            ax.scatter([r["params"] for r in chosen], [r["screen_val_accuracy"] for r in chosen], marker=marker,
+                       color="tab:blue" if state == "complete" else "tab:grey", alpha=0.8, label=label)
+    ringed = [n for n in finals if n in points]
+    if ringed:
+        ax.scatter([points[n]["params"] for n in ringed], [points[n]["screen_val_accuracy"] for n in ringed],
+                   s=160, facecolors="none", edgecolors="tab:red", lw=1.5, label="finalist (screening)")
+    for n, f in finals.items():
+        acc = f.metrics.get("final_val_accuracy")
+        if not _finite(acc) or not _finite(f.metrics.get("params")):
+            continue
+        winner = f.run_id == s.winner.run_id
+        ax.scatter([f.metrics["params"]], [acc], marker="*", s=220 if winner else 140,
+                   color="gold" if winner else "tab:red", edgecolors="black", lw=0.7, zorder=5,
+                   label="winner (final)" if winner else None)
+        if n in points:
+            start = (points[n]["params"], points[n]["screen_val_accuracy"])
+            ax.annotate("", xy=(f.metrics["params"], acc), xytext=start,
+                        arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 0.8})
+        ax.annotate(f"trial {n}", (f.metrics["params"], acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if any(f.run_id != s.winner.run_id for f in finals.values()):
+        ax.scatter([], [], marker="*", s=140, color="tab:red", edgecolors="black", lw=0.7, label="finalist (final)")
+    ax.axvline(s.budget.limits.max_params, color="tab:red", ls="--", lw=1.2,
+               label=f"max_params {s.budget.limits.max_params:,}")
+    ax.axhline(s.budget.target.min, color="tab:green", ls=":", lw=1, label=f"target {_pct(s.budget.target.min)}")
+    ax.set_xlabel("parameters (torchinfo)")
+    ax.set_ylabel("validation accuracy")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.set_title(f"{s.budget.name}: {len(points)} trained candidates")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Path) -> Path:
+    shown = errors[:MAX_MISCLASSIFIED]
+    cols = min(6, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig = _figure(1.3 * cols + 0.4, 1.45 * rows + 0.5)
+    ds = s.budget.data.dataset
+    for k, (index, true, pred) in enumerate(shown):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        image = s.test.images[index]
+        if image.shape[0] == 1:
+            ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(f"{_class_name(ds, true)} -> {_class_name(ds, pred)}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{len(shown)} of {len(errors)} misclassified test images (true -> predicted)", fontsize=9)
+    return _save(fig, path)
+
+
+def _plot_confusion(s: _Search, path: Path) -> Path:
+    import numpy as np
+
+    k = max(s.budget.classes, max(s.test.labels) + 1, max(s.predictions) + 1)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    for t, p in zip(s.test.labels, s.predictions):
+        matrix[t, p] += 1
+    size = 2.5 + 0.5 * k
+    fig = _figure(size, size)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    threshold = np.log1p(matrix).max() * 0.6
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j]:
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if np.log1p(matrix[i, j]) > threshold else "black")
+    names = [_class_name(s.budget.data.dataset, i) for i in range(k)]
+    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
+                  if max(map(len, names)) > 2 else "center", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    wrong = int(matrix.sum() - np.trace(matrix))
+    ax.set_title(f"test set: {wrong} of {int(matrix.sum())} wrong", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,107 @@
+"""Learning-rate schedules as pure functions of training progress (no torch here).
+
+The trainer wraps `Schedule.lr_at` in a `torch.optim.lr_scheduler.LambdaLR`, so one definition
+serves training, the epoch log, the budget check (epochs of the schedule) and the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+KINDS = ("phases", "cosine", "onecycle", "constant")
+
+# One-cycle shape, as torch's OneCycleLR defaults: 30% warm-up from lr/25, anneal to lr/1e4.
+_ONECYCLE_WARMUP_FRACTION = 0.3
+_ONECYCLE_START_DIV = 25.0
+_ONECYCLE_FINAL_DIV = 1e4
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An LR schedule over `epochs` epochs.
+
+    kind "phases": piecewise constant, `phase_lr[i]` from epoch `at_epoch[i]` (0-based) on;
+    "cosine": `lr` annealed to 0; "onecycle": warm-up to `lr` then anneal; "constant": `lr`.
+    """
+
+    kind: str
+    epochs: int
+    lr: float
+    at_epoch: tuple[int, ...] = ()
+    phase_lr: tuple[float, ...] = ()
+
+    @classmethod
+    def phases(cls, at_epoch, phase_lr, epochs: int) -> Schedule:
+        return cls("phases", epochs, float(phase_lr[0]), tuple(int(e) for e in at_epoch),
+                   tuple(float(v) for v in phase_lr))
+
+    def lr_at(self, epoch: float) -> float:
+        """LR at a (fractional) epoch position; epoch 0.0 is the first step of training."""
+        if self.kind == "constant":
+            return self.lr
+        if self.kind == "phases":
+            current = self.phase_lr[0]
+            for start, value in zip(self.at_epoch, self.phase_lr):
+                if math.floor(epoch + 1e-9) >= start:
+                    current = value
+            return current
+        progress = min(max(epoch / self.epochs, 0.0), 1.0)
+        if self.kind == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+        if self.kind == "onecycle":
+            start, final = self.lr / _ONECYCLE_START_DIV, self.lr / _ONECYCLE_FINAL_DIV
+            if progress < _ONECYCLE_WARMUP_FRACTION:
+                t = progress / _ONECYCLE_WARMUP_FRACTION
+                return start + (self.lr - start) * 0.5 * (1.0 - math.cos(math.pi * t))
+            t = (progress - _ONECYCLE_WARMUP_FRACTION) / (1.0 - _ONECYCLE_WARMUP_FRACTION)
+            return final + (self.lr - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+        raise ValueError(f"unknown schedule kind {self.kind!r}; valid: {', '.join(KINDS)}")
+
+    def epoch_lrs(self) -> list[float]:
+        """The LR at the start of each epoch, as the epoch log and report print it."""
+        return [self.lr_at(e) for e in range(self.epochs)]
+
+    def scaled(self, factor: float) -> Schedule:
+        """The same shape with every LR multiplied by `factor` (the search's lr-scale option)."""
+        return replace(self, lr=self.lr * factor, phase_lr=tuple(v * factor for v in self.phase_lr))
+
+    def compressed(self, epochs: int) -> Schedule:
+        """The same shape squeezed into fewer epochs, for cheap screening runs.
+
+        Phase boundaries scale proportionally; a phase that would vanish keeps its own epoch
+        only when there is room, so the schedule still ends at its lowest LR.
+        """
+        if epochs >= self.epochs:
+            return self
+        if self.kind != "phases":
+            return replace(self, epochs=epochs)
+        starts: list[int] = []
+        lrs: list[float] = []
+        for start, value in zip(self.at_epoch, self.phase_lr):
+            new_start = round(start * epochs / self.epochs)
+            if starts and new_start <= starts[-1]:
+                lrs[-1] = value  # phases collapsed onto one epoch: the later one wins
+                continue
+            if new_start >= epochs:
+                lrs[-1] = value
+                continue
+            starts.append(new_start)
+            lrs.append(value)
+        return replace(self, epochs=epochs, at_epoch=tuple(starts), phase_lr=tuple(lrs))
+
+    def describe(self) -> str:
+        """A short human form, e.g. 'phases 0.003@0 -> 0.001@5' or 'cosine 0.01 over 20 epochs'."""
+        if self.kind == "phases":
+            steps = " -> ".join(f"{v:g}@{e}" for e, v in zip(self.at_epoch, self.phase_lr))
+            return f"phases {steps} over {self.epochs} epochs"
+        return f"{self.kind} {self.lr:g} over {self.epochs} epochs"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "epochs": self.epochs, "lr": self.lr,
+                "at_epoch": list(self.at_epoch), "phase_lr": list(self.phase_lr)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Schedule:
+        return cls(d["kind"], int(d["epochs"]), float(d["lr"]), tuple(d.get("at_epoch", ())),
+                   tuple(d.get("phase_lr", ())))

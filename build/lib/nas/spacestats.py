@@ -1,0 +1,88 @@
+"""What a budget's grammar can build and how much of it the budget rejects (`nas space`)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from nas.budget import check, check_analytic
+from nas.config import Budget
+from nas.errors import SpecError
+from nas.space import ArchSpec, RandomChooser, sample
+
+
+@dataclass
+class SpaceStats:
+    sampled: int = 0
+    invalid: int = 0
+    feasible: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # limit -> candidates breaking it
+    feasible_params: list[int] = field(default_factory=list)
+    feasible_macs: list[int] = field(default_factory=list)
+    examples: list[tuple[ArchSpec, int, int]] = field(default_factory=list)
+    analytic_seconds_per_check: float = 0.0
+    authoritative_seconds_per_check: float = 0.0
+
+    def within(self, limit: str) -> int:
+        """Valid candidates that respect `limit` (they may break others)."""
+        return self.sampled - self.invalid - self.rejected.get(limit, 0)
+
+    def to_dict(self) -> dict:
+        return {
+            "sampled": self.sampled, "invalid": self.invalid, "feasible": self.feasible,
+            "feasible_fraction": self.feasible / self.sampled if self.sampled else 0.0,
+            "rejected": dict(sorted(self.rejected.items())),
+            "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
+            "examples": [{"spec": s.to_dict(), "describe": s.describe(), "params": p, "macs_per_image": m}
+                         for s, p, m in self.examples],
+            "analytic_us_per_check": self.analytic_seconds_per_check * 1e6,
+            "torchinfo_fvcore_ms_per_check": self.authoritative_seconds_per_check * 1e3,
+        }
+
+
+def summarise(values: list[int]) -> dict:
+    """min / 10th percentile / median / 90th percentile / max of a list (empty: {})."""
+    if not values:
+        return {}
+    v = sorted(values)
+    at = lambda q: v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))]  # noqa: E731
+    return {"min": v[0], "p10": at(0.1), "median": at(0.5), "p90": at(0.9), "max": v[-1]}
+
+
+def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3,
+           authoritative_checks: int = 5) -> SpaceStats:
+    """Sample the grammar `samples` times with a seeded RNG and count verdicts analytically."""
+    rng = random.Random(seed)
+    stats = SpaceStats()
+    feasible_specs = []
+    started = time.perf_counter()
+    for _ in range(samples):
+        spec = sample(RandomChooser(rng), budget.space)
+        stats.sampled += 1
+        try:
+            verdict = check_analytic(spec, budget)
+        except SpecError:
+            stats.invalid += 1
+            continue
+        for violation in verdict.violations:
+            stats.rejected[violation.limit] = stats.rejected.get(violation.limit, 0) + 1
+        if verdict.feasible:
+            stats.feasible += 1
+            stats.feasible_params.append(verdict.params)
+            stats.feasible_macs.append(verdict.macs_per_image)
+            feasible_specs.append((spec, verdict.params, verdict.macs_per_image))
+    stats.analytic_seconds_per_check = (time.perf_counter() - started) / max(samples, 1)
+    # Examples spread over the parameter range: smallest, middle, largest feasible.
+    ordered = sorted(feasible_specs, key=lambda x: x[1])
+    if ordered and examples:
+        picks = sorted({round(i * (len(ordered) - 1) / max(examples - 1, 1)) for i in range(examples)})
+        stats.examples = [ordered[i] for i in picks]
+    probe = [s for s, _, _ in feasible_specs[:authoritative_checks + 1]]
+    if probe:
+        check(probe.pop(), budget)  # warm-up: the first fvcore trace pays one-off import costs
+        started = time.perf_counter()
+        for spec in probe:
+            check(spec, budget)
+        stats.authoritative_seconds_per_check = (time.perf_counter() - started) / len(probe)
+    return stats
