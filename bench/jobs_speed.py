@@ -45,7 +45,7 @@ def train_images(args: tuple[str, int, int, int]) -> tuple[int, float]:
 
 
 def main() -> None:
-    from nas.search import cpu_count
+    from nas.train import available_cores as cpu_count
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=10000)

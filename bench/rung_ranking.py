@@ -54,10 +54,16 @@ def main() -> int:
     from scipy.stats import kendalltau, spearmanr
 
     from nas.config import load_budget
-    from nas.search import ROLE_FINAL, _quiet_optuna, _worker_init, train_job
+    from nas import records
+    from nas.budget import check
+    from nas.records import ROLE_FINAL
+    from nas.search.candidate import Candidate
+    from nas.search.job import Job, run_job
+    from nas.search.loop import _init_process
+    from nas.search.storage import quiet_optuna
     from nas.tracking import Tracker
 
-    _quiet_optuna()
+    quiet_optuna()
     budget = load_budget(args.budget)
     tracker = Tracker(args.tracking_uri)
     parent = tracker.run(args.run_id)
@@ -74,21 +80,32 @@ def main() -> int:
           f"trained; training {len(chosen)} more in full (screening ranks "
           f"{', '.join(str(screened.index(t) + 1) for t in chosen)}), {args.jobs} job(s) x 1 thread", flush=True)
 
-    jobs = {t.number: {"budget": budget, "spec": t.user_attrs["spec"], "options": json.loads(t.user_attrs["options"]),
-                     "role": ROLE_FINAL, "trial_number": t.number, "threads": 1} for t in chosen}
+    # The extra full trainings are recorded as final runs under a parent of their own, so the
+    # search's report and verdict never mistake them for its finalists.
+    bench_parent = tracker.start_run(f"{budget.name}-rung-ranking", f"rung-ranking-{args.run_id[:8]}",
+                                     {"nas_role": "bench", "search_run_id": args.run_id})
+    jobs = {}
+    for t in chosen:
+        candidate = Candidate.from_attrs(t.user_attrs)
+        verdict = check(candidate.spec, budget)
+        run_id = records.start_final(tracker, f"{budget.name}-rung-ranking", bench_parent, t.number, candidate.spec,
+                                     candidate.options, verdict)
+        jobs[t.number] = Job(ROLE_FINAL, t.number, candidate, candidate.options, verdict, budget, tracker.uri,
+                             bench_parent, run_id=run_id, threads=1)
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_worker_init,
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_init_process,
                              initargs=(1,)) as pool:
-        futures = {pool.submit(train_job, job): number for number, job in jobs.items()}
+        futures = {pool.submit(run_job, job): number for number, job in jobs.items()}
         for future in as_completed(futures):
             out = future.result()
             number = futures[future]
-            if out.get("failed"):
-                print(f"  trial {number}: training failed ({out['failed']}); left out", flush=True)
+            if out.status == "failed":
+                print(f"  trial {number}: training failed ({out.failure}); left out", flush=True)
                 continue
-            finals[number] = out["val_accuracy"]
-            print(f"  trial {number}: final val {out['val_accuracy']:.4f} "
+            finals[number] = tracker.run(out.run_id).metrics["final_val_accuracy"]
+            print(f"  trial {number}: final val {finals[number]:.4f} "
                   f"({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+    tracker.end_run(bench_parent)
 
     by_number = {t.number: t for t in screened}
     rows = [(n, by_number[n]) for n in finals if n in by_number]

@@ -1,7 +1,7 @@
 """Training throughput of `nas.train.train` against a plain per-sample torchvision DataLoader loop.
 
-Both train the same BN/GAP reference net (nas.train with nas.batchnorm's BatchNorm2d, as
-nas.model.build makes it; a third line trains it with torch's BatchNorm2d, to show that kernel's
+Both train the same BN/GAP reference net (nas.train swapping in nas.batchnorm's kernel, as it
+does on every CPU run; a third line trains it with torch's BatchNorm2d, to show that kernel's
 share) from the same initial weights with Adam (lr 1e-3) on the
 first --images MNIST training images, at each batch size of --batch-sizes. The DataLoader loop is
 what the seed notebooks do: a torchvision-style Dataset that makes a PIL image per sample and runs
@@ -38,7 +38,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from nas import batchnorm  # noqa: E402
 from nas import data as nas_data  # noqa: E402
 from nas.allocator import keep_freed_memory  # noqa: E402
 from nas.data import Split  # noqa: E402
@@ -105,12 +104,10 @@ def pressure_avg10() -> float:
 def rate_nas_train(dataset, width: str, batch_size: int, nas_batchnorm: bool = True) -> float:
     """Images/s after the warm-up of one nas.train epoch (timed between progress calls).
 
-    With `nas_batchnorm` the net's BatchNorm2d layers are nas.batchnorm's, as nas.model.build
-    makes them; without, torch's (to show what the kernel contributes)."""
+    With `nas_batchnorm` nas.train swaps nas.batchnorm's kernel in for torch's BatchNorm2d, as it
+    does by default on a CPU; without, the net keeps torch's layers (to show what the kernel adds)."""
     seed_everything(0)
     model = reference_net(width)
-    if nas_batchnorm:
-        model = batchnorm.convert(model)
     stamps: list[tuple[int, float]] = []
 
     def progress(epoch, epochs, batch, batches):
@@ -118,7 +115,7 @@ def rate_nas_train(dataset, width: str, batch_size: int, nas_batchnorm: bool = T
             stamps.append((batch, time.perf_counter()))
 
     options = TrainOptions(Schedule("constant", 1, 1e-3), optimizer="adam", batch_size=batch_size, seed=0)
-    train(model, dataset, options, progress=progress)
+    train(model, dataset, options, progress=progress, cpu_kernels=nas_batchnorm)
     (b0, t0), (b1, t1) = stamps[0], stamps[-1]
     return (b1 - b0) * batch_size / (t1 - t0)
 

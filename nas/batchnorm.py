@@ -7,14 +7,23 @@ training step, far slower than the memory traffic it needs: *measured* with torc
 the same maths as four sweeps over contiguous memory (nas/batchnorm.c): per-channel sums, the
 affine output, the gradient sums, the input gradient.
 
-It is a drop-in subclass: same parameters, buffers and state_dict keys as nn.BatchNorm2d, same
-running-statistics update, and evaluation (and anything that is not CPU float32 channels_last in
-training mode) goes to torch's own kernel, so parameter and MAC counts and stored weights are
-unaffected. The C source is compiled once per machine (nas/kernels.py); without a C compiler the
-layer falls back to torch's kernel, with one warning saying so.
+Where it is used: only inside training. `nas.model.build` makes plain torch models (nn.BatchNorm2d,
+nn.ReLU), so building, counting, verifying and exporting need no C toolchain; `nas.train.train`
+calls `convert` on the CPU when `kernel_available()`, and `revert` before it returns the model.
+Both swap layers in place and share the parameter and buffer tensors (as
+nn.SyncBatchNorm.convert_sync_batchnorm does): the optimizer, checkpoints and the returned
+state_dict see the same tensors under the same keys as on the plain model.
 
-Maths (M = N*H*W values per channel): mean = S1/M, var = S2/M - mean^2 (sums in double);
-y = x * scale + shift with scale = weight/sqrt(var + eps). Backward, with Sg = sum g and
+The layer is a drop-in subclass: same parameters, buffers and state_dict keys as nn.BatchNorm2d,
+same running-statistics update, and evaluation (and anything that is not CPU float32 channels_last
+in training mode) goes to torch's own kernel. The C source is compiled once per machine and
+compiler (nas/kernels.py); without a C compiler the layer falls back to torch's kernel, with one
+warning saying so.
+
+Maths (M = N*H*W values per channel, k = the channel's first value, S1 = sum (x - k), S2 =
+sum (x - k)^2, sums in double): mean = k + S1/M, var = S2/M - (S1/M)^2 (shifted by k so the
+subtraction does not cancel when |mean| >> std); y = (x - c) * scale + shift with c = (float)mean,
+scale = weight/sqrt(var + eps), shift = bias - (mean - c) * scale. Backward, with Sg = sum g and
 Sgx = sum g*(x - mean): dbias = Sg, dweight = Sgx/sqrt(var + eps),
 dx = scale * (g - Sg/M - (x - mean) * Sgx / (M (var + eps))).
 """
@@ -145,17 +154,24 @@ def _fast_path_applies(x: torch.Tensor, layer: nn.BatchNorm2d) -> bool:
             and not torch.jit.is_tracing() and not torch.jit.is_scripting())
 
 
+def _swap(old: nn.BatchNorm2d, new: nn.BatchNorm2d) -> nn.BatchNorm2d:
+    # the same Parameter and buffer objects, not copies: an optimizer or a caller holding them stays valid
+    for name, parameter in old.named_parameters(recurse=False):
+        setattr(new, name, parameter)
+    for name, buffer in old.named_buffers(recurse=False):
+        setattr(new, name, buffer)
+    new.train(old.training)
+    return new
+
+
 def convert(module: nn.Module) -> nn.Module:
-    """`module` with every plain nn.BatchNorm2d replaced by the nas one (state copied, like
-    nn.SyncBatchNorm.convert_sync_batchnorm); in an nn.Sequential, a BatchNorm2d directly followed
-    by an nn.ReLU gets fuse_relu and that ReLU becomes nas.batchnorm.ReLU. Other modules are kept."""
+    """`module` with every plain nn.BatchNorm2d swapped, in place, for the nas one sharing its
+    parameter and buffer tensors; in an nn.Sequential, a BatchNorm2d directly followed by an nn.ReLU
+    gets fuse_relu and that ReLU becomes nas.batchnorm.ReLU. Other modules are kept. Returns `module`
+    (or the new layer when `module` itself is an nn.BatchNorm2d). `revert` undoes it."""
     if type(module) is nn.BatchNorm2d:
-        fast = BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                           module.track_running_stats, device=module.running_mean.device
-                           if module.running_mean is not None else None)
-        fast.load_state_dict(module.state_dict())
-        fast.train(module.training)
-        return fast
+        return _swap(module, BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                         module.track_running_stats, device="meta"))
     names = [name for name, _ in module.named_children()]
     for name in names:
         module.add_module(name, convert(getattr(module, name)))
@@ -165,4 +181,17 @@ def convert(module: nn.Module) -> nn.Module:
             if type(bn) is BatchNorm2d and type(relu) is nn.ReLU:
                 bn.fuse_relu = True
                 module.add_module(following, ReLU(relu.inplace))
+    return module
+
+
+def revert(module: nn.Module) -> nn.Module:
+    """The inverse of `convert`: every nas BatchNorm2d and ReLU back to torch's, in place and sharing
+    tensors, so the model holds only torch classes again."""
+    if type(module) is BatchNorm2d:
+        return _swap(module, nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                            module.track_running_stats, device="meta"))
+    if type(module) is ReLU:
+        return nn.ReLU(module.inplace)
+    for name, child in list(module.named_children()):
+        module.add_module(name, revert(child))
     return module

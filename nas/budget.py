@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from nas.config import Budget, Limits
 from nas.model import build, count
 from nas.space import ArchSpec
+from nas.verdict import Measured, failed, rows
 
 LIMIT_NAMES = ("max_params", "max_macs", "max_epochs", "requires")
 
@@ -23,7 +24,7 @@ class Violation:
     limit: str  # one of LIMIT_NAMES
     value: object
     bound: object
-    message: str
+    message: str  # from nas.verdict.Row.message, e.g. "20,132 parameters, limit < 20,000"
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,12 @@ class Verdict:
 
 
 def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, counted_by: str) -> Verdict:
-    """Compare measured counts against the limits; one Violation per broken limit."""
-    found = []
-    if params >= limits.max_params:
-        found.append(Violation("max_params", params, limits.max_params,
-                               f"{params:,} parameters, limit < {limits.max_params:,}"))
-    if limits.max_macs is not None and macs > limits.max_macs:
-        found.append(Violation("max_macs", macs, limits.max_macs,
-                               f"{macs:,} MACs per image, limit <= {limits.max_macs:,}"))
-    if epochs > limits.max_epochs:
-        found.append(Violation("max_epochs", epochs, limits.max_epochs,
-                               f"{epochs} epochs, limit <= {limits.max_epochs}"))
-    missing = sorted(set(limits.requires) - spec.features())
-    if missing:
+    """Compare measured counts against the limits (rules in `nas.verdict`); one Violation per broken limit."""
+    measured = Measured(params=params, macs_per_image=macs, epochs=epochs, features=frozenset(spec.features()))
+    broken = failed(rows(limits, measured))
+    found = [Violation(r.limit, r.value, r.bound, r.message) for r in broken if r.limit != "requires"]
+    missing = [r.constraint.removeprefix("requires ") for r in broken if r.limit == "requires"]
+    if missing:  # one violation for all missing features, as a rejected trial records one reason
         found.append(Violation("requires", sorted(spec.features()), list(limits.requires),
                                f"lacks required feature(s): {', '.join(missing)}"))
     return Verdict(params, macs, epochs, counted_by, tuple(found))

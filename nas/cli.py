@@ -32,12 +32,18 @@ def _fmt_dist(d: dict) -> str:
 
 def cmd_space(args) -> int:
     from nas.config import load_budget
-    from nas.spacestats import survey
+    from nas.spacestats import infeasible_advice, survey
+    from nas.verdict import limit_text
 
+    if args.samples < 1:
+        raise NasError(f"--samples must be >= 1, got {args.samples}")
     budget = load_budget(args.budget)
     stats = survey(budget, samples=args.samples, seed=args.seed)
     if args.json:
         print(json.dumps(stats.to_dict(), indent=2))
+        if stats.feasible == 0:  # the same exit status as the table's
+            err_console.print(infeasible_advice(stats, budget), markup=False)
+            return 1
         return 0
     lim = budget.limits
     console.print(f"[bold]{budget.name}[/]: {budget.description}")
@@ -51,10 +57,11 @@ def cmd_space(args) -> int:
         table.add_row(name, f"{n:,}", f"{n / max(stats.sampled, 1):.1%}")
 
     row("valid geometry (map stays >= 1x1)", stats.sampled - stats.invalid)
-    row(f"params < {lim.max_params:,}", stats.within("max_params"))
+    # Limits as nas.verdict words them, so `nas space`, the search, the report and verify agree.
+    row(f"parameters {limit_text('max_params', lim)}", stats.within("max_params"))
     if lim.max_macs is not None:
-        row(f"MACs/image <= {lim.max_macs:,}", stats.within("max_macs"))
-    row(f"epochs {budget.train.epochs} <= {lim.max_epochs}", stats.within("max_epochs"))
+        row(f"MACs per image {limit_text('max_macs', lim)}", stats.within("max_macs"))
+    row(f"epochs {budget.train.epochs}, limit {limit_text('max_epochs', lim)}", stats.within("max_epochs"))
     if lim.requires:
         row(f"has {', '.join(lim.requires)}", stats.within("requires"))
     row("[bold]feasible (all limits)[/]", stats.feasible)
@@ -73,7 +80,8 @@ def cmd_space(args) -> int:
                   f"{d['torchinfo_fvcore_ms_per_check']:.0f} ms with torchinfo+fvcore "
                   f"(only candidates that pass the analytic check are recounted)")
     if stats.feasible == 0:
-        console.print("[red]no sampled candidate fits the budget: widen [space] or relax [budget][/]")
+        # markup=False: the advice names TOML tables like [space], which rich would take for tags.
+        console.print(infeasible_advice(stats, budget), style="red", markup=False)
         return 1
     return 0
 
@@ -136,10 +144,22 @@ class _SearchView:
             self.live.stop()
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a process manager) stops a search like Ctrl-C: workers are stopped, their
+    cut-off candidates queued again, and the resume command printed."""
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_search(args) -> int:
     from nas.config import load_budget
     from nas.search import Search
 
+    _stop_on_sigterm()
     budget = load_budget(args.budget)
     tracker = _tracker(args)
     view = _SearchView()
@@ -180,6 +200,7 @@ def cmd_worker(args) -> int:
     from nas.config import load_budget
     from nas.search import Search
 
+    _stop_on_sigterm()
     budget = load_budget(args.budget)
     tracker = _tracker(args)
     view = _SearchView()
@@ -248,14 +269,102 @@ def cmd_runs(args) -> int:
 
 
 def cmd_ui(args) -> int:
+    """Run `mlflow ui` until it exits or `nas ui` gets SIGTERM/SIGINT/SIGHUP; either way, stop
+    every process it started (uvicorn, the job runner, huey consumers), not just the first."""
+    import signal
     import subprocess
+    import time
 
     from nas.tracking import Tracker
 
     uri = Tracker(args.tracking_uri).uri
     console.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
-    return subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                            "--host", "127.0.0.1", "--port", str(args.port)])
+    # Its own session, hence its own process group: the whole tree can be signalled at once, and
+    # a Ctrl-C reaches it only through us, so the shutdown below is the only one.
+    child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--host", "127.0.0.1", "--port", str(args.port)], start_new_session=True)
+
+    def live() -> dict[int, tuple[int, int]]:
+        """pid -> (parent pid, group id) of every live (not zombie) process; {} without /proc."""
+        found = {}
+        for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    state, ppid, pgid = f.read().rsplit(")", 1)[1].split()[:3]
+            except (OSError, ValueError):
+                continue  # not a process, or gone since the listing
+            if state not in "ZX":
+                found[int(name)] = int(ppid), int(pgid)
+        return found
+
+    def ours(procs: dict) -> set[int]:
+        """The child's process group plus the descendants of any of its members (MLflow starts
+        each job in a session of its own)."""
+        found = {pid for pid, (_, pgid) in procs.items() if pgid == child.pid}
+        todo = list(found)
+        while todo:
+            parent = todo.pop()
+            for pid, (ppid, _) in procs.items():
+                if ppid == parent and pid not in found:
+                    found.add(pid)
+                    todo.append(pid)
+        return found
+
+    def send(pids: set[int], sig: int) -> None:
+        for pid in {child.pid, *pids}:
+            try:
+                if pid == child.pid:
+                    os.killpg(pid, sig)  # the group: covers members /proc could not show
+                else:
+                    os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def stop_all(grace_s: float = 5.0) -> None:
+        targets = ours(live())
+        send(targets, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            child.poll()  # reaps the direct child, which is then no longer "live"
+            if child.returncode is not None and not targets & live().keys():
+                break
+            time.sleep(0.1)
+        send(ours(live()), signal.SIGKILL)  # what outlived the grace period, or started during it
+        try:
+            child.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+    class Stop(Exception):
+        pass
+
+    received: list[int] = []
+
+    def on_signal(signum, _frame):
+        received.append(signum)
+        raise Stop
+
+    stop_signals = [signal.SIGTERM, signal.SIGINT] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    # A signal the caller ignores stays ignored (`nohup nas ui`, or `nas ui &` in a script).
+    stop_signals = [sig for sig in stop_signals if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
+    try:
+        code = child.wait()
+    except Stop:
+        code = None
+    finally:
+        for sig in stop_signals:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, lambda *_: None)
+        try:
+            stop_all()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if received:
+        return 130 if received[0] == signal.SIGINT else 128 + received[0]
+    return code
 
 
 def cmd_train(args) -> int:

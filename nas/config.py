@@ -34,6 +34,19 @@ AUGMENTS = ("none", "affine", "rotate")  # see nas.train.AFFINE_RANGES
 SAMPLERS = ("tpe", "random", "nsgaii")
 FEATURES = ("batch_norm", "dropout", "gap")
 
+# Upper bounds on the integers of the grammar, so that a mistyped number (99999999999999999999,
+# an extra zero) is an error naming the key instead of a hang or a model nobody can build.
+# Stages: the 28x28 inputs allow only 4 2x2 halvings, but a stage may skip downsampling
+# ("none"), so the input shape does not bound the count; 16 stages of up to 16 convolutions is
+# already far deeper than anything that fits the small parameter budgets this tool targets.
+MAX_STAGES = 16
+MAX_CONVS_PER_STAGE = 16
+MAX_CHANNELS = 4096
+MAX_HEAD_HIDDEN = 65536
+MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
+# A {min, max} range expands to one option per integer; more than this many is a typo.
+MAX_RANGE_OPTIONS = 10_000
+
 _MISSING = object()
 
 
@@ -71,7 +84,9 @@ class _Table:
             raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def integer(self, name: str, default: Any = _MISSING, minimum: int | None = None) -> int:
+    def integer(self, name: str, default: Any = _MISSING, minimum: int | None = None,
+                maximum: int | None = None, why: str = "") -> int:
+        """An integer; `why` explains `maximum` in the error (e.g. " (the training set size)")."""
         value = self.raw(name, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -79,6 +94,8 @@ class _Table:
             raise self.fail(name, f"must be an integer, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.fail(name, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(name, f"must be <= {maximum}{why}, got {value}")
         return value
 
     def number(self, name: str, default: Any = _MISSING, minimum: float | None = None,
@@ -96,11 +113,14 @@ class _Table:
         return value
 
     def options(self, name: str, kind: str, default: Any = _MISSING, choices: tuple[str, ...] = (),
-                minimum: float | None = None, maximum: float | None = None) -> tuple:
-        """A non-empty list of options, or (integers only) a {min, max} range, inclusive."""
+                minimum: float | None = None, maximum: float | None = None, why: str = "") -> tuple:
+        """A non-empty list of options, or (integers only) a {min, max} range, inclusive.
+
+        `why` explains an integer `maximum` in the error, e.g. " (the input is 28x28)".
+        """
         value = self.raw(name, default)
         if kind == "int" and isinstance(value, dict):
-            value = _int_range(self, name, value)
+            value = _int_range(self, name, value, minimum, maximum, why)
         if not isinstance(value, list):
             value = [value] if not isinstance(value, dict) else value
         if not isinstance(value, list) or not value:
@@ -114,6 +134,8 @@ class _Table:
                     raise self.fail(name, f"option {item!r} must be an integer")
                 if minimum is not None and item < minimum:
                     raise self.fail(name, f"option {item} must be >= {minimum:g}")
+                if maximum is not None and item > maximum:
+                    raise self.fail(name, f"option {item} must be <= {maximum}{why}")
             else:
                 _check_number(self, name, item, minimum, maximum, what="option ")
         if len(set(value)) != len(value):
@@ -136,12 +158,20 @@ def _check_number(t: _Table, name: str, value: Any, minimum, maximum, what: str 
         raise t.fail(name, f"{what}{value!r} is above the maximum {maximum:g}")
 
 
-def _int_range(t: _Table, name: str, value: dict) -> list[int]:
+def _int_range(t: _Table, name: str, value: dict, minimum=None, maximum=None, why: str = "") -> list[int]:
+    """A {min, max} range as its list of integers; bounds are checked before it is expanded."""
     sub = _Table(t.path, t.key(name), value)
     low, high = sub.integer("min"), sub.integer("max")
     sub.done()
     if low > high:
         raise t.fail(name, f"min {low} > max {high}")
+    if minimum is not None and low < minimum:
+        raise t.fail(name, f"min {low} must be >= {minimum:g}")
+    if maximum is not None and high > maximum:
+        raise t.fail(name, f"max {high} must be <= {maximum}{why}")
+    if high - low + 1 > MAX_RANGE_OPTIONS:
+        raise t.fail(name, f"{{min = {low}, max = {high}}} spans {high - low + 1:,} options; "
+                           f"at most {MAX_RANGE_OPTIONS:,}")
     return list(range(low, high + 1))
 
 
@@ -280,8 +310,8 @@ def parse_budget(raw: dict, path: str = "<budget>") -> Budget:
     data = _parse_data(top.table("data"))
     target = _parse_target(top.table("target"))
     limits = _parse_limits(top.table("budget"))
-    space = _parse_space(top.table("space"))
-    train = _parse_train(top.table("train"), limits)
+    space = _parse_space(top.table("space"), data.dataset)
+    train = _parse_train(top.table("train"), limits, data)
     search = _parse_search(top.table("search", required=False))
     top.done()
     if search.screen_epochs > train.epochs:
@@ -310,19 +340,27 @@ def _parse_limits(t: _Table) -> Limits:
     max_params = t.integer("max_params", minimum=1)
     max_epochs = t.integer("max_epochs", minimum=1)
     max_macs = t.integer("max_macs", default=None, minimum=1)
-    requires = t.options("requires", "str", default=[], choices=FEATURES) if t.data.get("requires") else ()
-    t.used.add("requires")
+    requires: tuple[str, ...] = ()
+    if t.data.get("requires") == []:
+        raise t.fail("requires", "is an empty list []; omit the key for no required feature, "
+                                 f"or list some of {', '.join(FEATURES)}")
+    if "requires" in t.data:
+        requires = t.options("requires", "str", choices=FEATURES)
     t.done()
     return Limits(max_params, max_epochs, max_macs, requires)
 
 
-def _parse_space(t: _Table) -> SpaceConfig:
+def _parse_space(t: _Table, dataset: str) -> SpaceConfig:
     d = SpaceConfig()
+    (_, height, width), _ = DATASET_SHAPES[dataset]
     space = SpaceConfig(
-        stages=t.options("stages", "int", default=list(d.stages), minimum=1),
-        convs_per_stage=t.options("convs_per_stage", "int", default=list(d.convs_per_stage), minimum=1),
-        channels=t.options("channels", "int", default=list(d.channels), minimum=1),
-        kernel=t.options("kernel", "int", default=list(d.kernel), minimum=1),
+        stages=t.options("stages", "int", default=list(d.stages), minimum=1, maximum=MAX_STAGES),
+        convs_per_stage=t.options("convs_per_stage", "int", default=list(d.convs_per_stage), minimum=1,
+                                  maximum=MAX_CONVS_PER_STAGE),
+        channels=t.options("channels", "int", default=list(d.channels), minimum=1, maximum=MAX_CHANNELS),
+        # A kernel wider than the image sees only padding ('same') or leaves no output ('valid').
+        kernel=t.options("kernel", "int", default=list(d.kernel), minimum=1, maximum=min(height, width),
+                         why=f" (the smaller side of the {height}x{width} {dataset} input)"),
         padding=t.options("padding", "str", default=list(d.padding), choices=PADDINGS),
         transition=t.options("transition", "str", default=list(d.transition), choices=TRANSITIONS),
         downsample=t.options("downsample", "str", default=list(d.downsample), choices=DOWNSAMPLES),
@@ -330,7 +368,8 @@ def _parse_space(t: _Table) -> SpaceConfig:
         dropout=t.options("dropout", "float", default=list(d.dropout), minimum=0.0, maximum=0.95),
         head=t.options("head", "str", default=list(d.head), choices=HEADS),
         head_dropout=t.options("head_dropout", "float", default=list(d.head_dropout), minimum=0.0, maximum=0.95),
-        head_hidden=t.options("head_hidden", "int", default=list(d.head_hidden), minimum=0),
+        head_hidden=t.options("head_hidden", "int", default=list(d.head_hidden), minimum=0,
+                              maximum=MAX_HEAD_HIDDEN),
     )
     for k in space.kernel:
         if k % 2 == 0:
@@ -365,16 +404,24 @@ def _parse_schedule(t: _Table, epochs: int) -> Schedule:
     return Schedule(kind, epochs, lr)
 
 
-def _parse_train(t: _Table, limits: Limits) -> TrainConfig:
+def batch_size_bound(data: DataConfig) -> tuple[int, str]:
+    """The largest batch size a budget or study may ask for, and why (for the error)."""
+    if data.train is not None and data.train < MAX_BATCH_SIZE:
+        return data.train, f" (data.train = {data.train}, the training set size)"
+    return MAX_BATCH_SIZE, ""
+
+
+def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
     epochs = t.integer("epochs", default=limits.max_epochs, minimum=1)
     if epochs > limits.max_epochs:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
                                f"the schedule must fit the budget")
     schedule = _parse_schedule(t, epochs)
+    max_batch, why_batch = batch_size_bound(data)
     train = TrainConfig(
         schedule=schedule,
         optimizer=t.options("optimizer", "str", default=["adam"], choices=OPTIMIZERS),
-        batch_size=t.options("batch_size", "int", default=[128], minimum=1),
+        batch_size=t.options("batch_size", "int", default=[128], minimum=1, maximum=max_batch, why=why_batch),
         lr_scale=t.options("lr_scale", "float", default=[1.0], minimum=1e-6, maximum=1e3),
         augment=t.options("augment", "str", default=["none"], choices=AUGMENTS),
         weight_decay=t.options("weight_decay", "float", default=[0.0], minimum=0.0, maximum=1.0),

@@ -45,3 +45,7 @@ class RunNotFound(NasError):
 
 class ArtifactError(NasError):
     """A stored artifact is missing or corrupt."""
+
+
+class SearchError(NasError):
+    """The search cannot go on (too many rejections in a row, nothing trainable)."""

@@ -5,6 +5,11 @@ authoritative counters: torchinfo's trainable parameters, and fvcore's per-image
 count in eval mode (one per conv/linear MAC, bias not counted; BatchNorm counts 2 per element
 with affine; adaptive average pooling 1 per input element; ReLU, pooling and dropout 0).
 Tests prove the two agree exactly, so the search can pre-screen thousands of candidates a second.
+
+`build` returns plain torch layers only (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, ...), so building,
+counting, verifying and exporting a model need no C toolchain. Training on the CPU swaps
+nas.batchnorm's faster BatchNorm + ReLU kernel in for the run and back out (`nas.train.train`),
+keeping the same tensors and state_dict keys.
 """
 
 from __future__ import annotations
@@ -80,10 +85,9 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
 
 
 def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
-    """The nn.Module a spec describes (a plain nn.Sequential, so torchinfo shows every layer)."""
+    """The nn.Module a spec describes: a plain nn.Sequential of torch layers (so torchinfo shows every
+    layer, and the model saves, loads and exports anywhere torch does)."""
     import torch.nn as nn
-
-    from nas.batchnorm import BatchNorm2d, ReLU
 
     count(spec, input_shape, classes)  # raises SpecError for invalid geometry before building
     bn = spec.norm == "batch"
@@ -94,8 +98,8 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
         # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.
         layers.append(nn.Conv2d(c_in, c_out, k, padding=padding, bias=not bn))
         if bn:
-            # torch's BatchNorm2d with a faster CPU training pass that also applies the ReLU after it
-            layers.extend([BatchNorm2d(c_out, fuse_relu=True), ReLU(inplace=True)])
+            # (the trainer fuses this pair into nas.batchnorm's kernel on the CPU)
+            layers.extend([nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)])
         else:
             layers.append(nn.ReLU(inplace=True))
         if dropout > 0:

@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas import verdict
 from nas.config import Budget, parse_budget
-from nas.errors import ArtifactError, ConfigError, NasError, SpecError
+from nas.errors import ArtifactError, ConfigError, NasError
+from nas.records import corrupt as _corrupt, finite as _finite, load_final, metric as _metric
+from nas.records import require_keys as _require_keys
 from nas.schedule import Schedule
 from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, RunData, Tracker
+from nas.tracking import BUDGET, EPOCHS, PREDICTIONS, SUMMARY, VERDICT, RunData, Tracker
+from nas.verdict import pct as _pct
 
 REPORT_FOLDER = "report"  # artifact folder of the parent run
 PLOT_FILES = {
@@ -35,7 +39,6 @@ PLOT_FILES = {
     "confusion": "confusion_matrix.png",
 }
 MAX_MISCLASSIFIED = 36
-EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 CLASS_NAMES = {
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                       "Bag", "Ankle boot"),
@@ -98,31 +101,6 @@ class _Search:
     uri: str
 
 
-def _corrupt(run_id: str, name: str, why: str) -> ArtifactError:
-    return ArtifactError(f"run {run_id}: artifact {name!r} is corrupt: {why}")
-
-
-def _require_keys(run_id: str, name: str, obj: Any, keys: tuple[str, ...]) -> None:
-    if not isinstance(obj, dict):
-        raise _corrupt(run_id, name, f"expected a JSON object, got {type(obj).__name__}")
-    missing = [k for k in keys if k not in obj or obj[k] is None]
-    if missing:
-        raise _corrupt(run_id, name, f"lacks {', '.join(missing)}")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _metric(run: RunData, key: str) -> float:
-    value = run.metrics.get(key)
-    if value is None:
-        raise ArtifactError(f"run {run.run_id}: metric {key!r} is missing; the run did not finish its evaluation")
-    if not math.isfinite(value):
-        raise ArtifactError(f"run {run.run_id}: metric {key!r} is {value}, not a finite number")
-    return value
-
-
 def _load(tracker: Tracker, parent_run_id: str) -> _Search:
     parent = tracker.run(parent_run_id)
     if parent.tags.get("nas_role") != "search":
@@ -145,40 +123,19 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
                             f"{parent.tags.get('state', 'unknown')!r}); no final run finished, so there is "
                             f"nothing to report")
     winner = tracker.run(winner_id)
-
-    spec_dict = winner.json_artifact(SPEC)
-    try:
-        spec = ArchSpec.from_dict(spec_dict)
-    except SpecError as exc:
-        raise _corrupt(winner_id, SPEC, str(exc)) from None
-    options = winner.json_artifact(OPTIONS)
-    _require_keys(winner_id, OPTIONS, options, ("schedule", "optimizer", "batch_size", "augment"))
-    try:
-        schedule = Schedule.from_dict(options["schedule"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _corrupt(winner_id, OPTIONS, f"schedule: {exc!r}") from None
-    verdict = winner.json_artifact(VERDICT)
-    _require_keys(winner_id, VERDICT, verdict, ("params", "macs_per_image", "counted_by"))
-    epochs = winner.json_artifact(EPOCHS)
-    if not isinstance(epochs, list) or not epochs:
-        raise _corrupt(winner_id, EPOCHS, "expected a non-empty list of epoch records")
-    for i, record in enumerate(epochs):
-        _require_keys(winner_id, EPOCHS, record, EPOCH_KEYS)
-        bad = [k for k in EPOCH_KEYS if not _finite(record[k])]
-        if bad:
-            raise _corrupt(winner_id, EPOCHS, f"record {i} has non-numeric {', '.join(bad)}")
-    predictions = winner.json_artifact(PREDICTIONS)
-    if not isinstance(predictions, list) or not all(isinstance(p, int) and not isinstance(p, bool)
-                                                    and 0 <= p < budget.classes for p in predictions):
-        raise _corrupt(winner_id, PREDICTIONS, f"expected a list of class indices 0..{budget.classes - 1}")
+    final = load_final(winner)
+    predictions = final.predictions(budget.classes)
     for key in ("final_train_accuracy", "final_val_accuracy", "final_test_accuracy"):
         _metric(winner, key)
 
     children = tracker.children(parent_run_id)
-    finals = sorted((c for c in children if c.tags.get("nas_role") == "final"), key=_trial_number)
+    # Killed finals (a search interrupted during the finals, then resumed) are not finalists.
+    finals = sorted((c for c in children if c.tags.get("nas_role") == "final" and c.status != "KILLED"),
+                    key=_trial_number)
     candidate_runs = {_trial_number(c): c for c in children if c.tags.get("nas_role") == "candidate"}
-    return _Search(parent, budget, summary, winner, spec, options, schedule, verdict, epochs, predictions,
-                   finals, candidate_runs, _load_test(budget, winner, len(predictions)), tracker.uri)
+    return _Search(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
+                   final.epochs, predictions, finals, candidate_runs, _load_test(budget, winner, len(predictions)),
+                   tracker.uri)
 
 
 def _trial_number(run: RunData) -> int:
@@ -218,19 +175,6 @@ def _load_test(budget: Budget, winner: RunData, n_predictions: int) -> _TestData
 
 # -- formatting ----------------------------------------------------------------------------------
 
-def _pct(value: float, digits: int = 2) -> str:
-    return f"{value * 100:.{digits}f}%"
-
-
-def _pct_vs(value: float, bound: float) -> tuple[str, str]:
-    """Both as percentages, with enough digits that a value below the bound never prints equal to it."""
-    for digits in (2, 3, 4, 6):
-        a, b = _pct(value, digits), _pct(bound, digits)
-        if a != b or value == bound:
-            return a, b
-    return f"{value!r}", f"{bound!r}"
-
-
 def _hms(seconds: float) -> str:
     total = int(round(seconds))
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
@@ -268,43 +212,20 @@ def _class_name(dataset: str, index: int) -> str:
 
 # -- the verdict ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Row:
-    constraint: str
-    limit: str
-    measured: str
-    counted_by: str
-    result: str  # PASS | FAIL | "not limited"
-
-
-def _verdict_rows(s: _Search) -> list[_Row]:
-    lim, v = s.budget.limits, s.verdict
+def _verdict_rows(s: _Search) -> list[verdict.Row]:
+    """The one verdict rule (nas.verdict) applied to the winner's logged counts and accuracy."""
+    v = s.verdict
     counted = str(v["counted_by"])
     params_by = "torchinfo" if counted == "torchinfo+fvcore" else counted
     macs_by = "fvcore" if counted == "torchinfo+fvcore" else counted
-    params, macs = int(v["params"]), int(v["macs_per_image"])
-    rows = [_Row("parameters", f"< {lim.max_params:,}", f"{params:,}", f"{params_by} (trainable parameters)",
-                 "PASS" if params < lim.max_params else "FAIL")]
-    if lim.max_macs is not None:
-        rows.append(_Row("MACs per image", f"<= {lim.max_macs:,}", f"{macs:,}", f"{macs_by} (eval mode, one image)",
-                         "PASS" if macs <= lim.max_macs else "FAIL"))
-    else:
-        rows.append(_Row("MACs per image", "none set", f"{macs:,}", f"{macs_by} (eval mode, one image)",
-                         "not limited"))
     n_epochs = len(s.epochs)
-    rows.append(_Row("epochs", f"<= {lim.max_epochs}", str(n_epochs),
-                     f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
-                     "PASS" if n_epochs <= lim.max_epochs else "FAIL"))
-    val = _metric(s.winner, "final_val_accuracy")
-    shown, bound = _pct_vs(val, s.budget.target.min)
-    rows.append(_Row(f"target: {s.budget.target.metric}", f">= {bound}", shown,
-                     "evaluated after the final epoch", "PASS" if val >= s.budget.target.min else "FAIL"))
-    features = s.spec.features()
-    for feature in lim.requires:
-        present = feature in features
-        rows.append(_Row(f"requires {feature}", "present", "present" if present else "absent",
-                         "architecture spec (ArchSpec.features())", "PASS" if present else "FAIL"))
-    return rows
+    measured = verdict.Measured(
+        params=int(v["params"]), macs_per_image=int(v["macs_per_image"]), epochs=n_epochs,
+        features=frozenset(s.spec.features()), target_value=_metric(s.winner, "final_val_accuracy"),
+        params_by=f"{params_by} (trainable parameters)", macs_by=f"{macs_by} (eval mode, one image)",
+        epochs_by=f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
+        features_by="architecture spec (ArchSpec.features())")
+    return verdict.rows(s.budget, measured)
 
 
 # -- markdown ------------------------------------------------------------------------------------
@@ -323,29 +244,29 @@ def _markdown(s: _Search, plots: dict[str, str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _headline(s: _Search, rows: list[_Row]) -> list[str]:
+def _headline(s: _Search, rows: list[verdict.Row]) -> list[str]:
     b = s.budget
     title = f"# {b.name}: {b.description}" if b.description else f"# {b.name}"
-    judged = [r for r in rows if r.result in ("PASS", "FAIL")]
-    failed = [r for r in judged if r.result == "FAIL"]
+    judged = [r for r in rows if r.result in (verdict.PASS, verdict.FAIL)]
+    failed = verdict.failed(judged)
     if failed:
-        verdict = (f"**Verdict: FAIL** - {len(failed)} of {len(judged)} constraints fail "
+        headline = (f"**Verdict: FAIL** - {len(failed)} of {len(judged)} constraints fail "
                    f"({', '.join(r.constraint for r in failed)}); the best finalist is reported.")
     else:
-        verdict = f"**Verdict: PASS** - all {len(judged)} constraints of budget `{b.name}` hold."
+        headline = f"**Verdict: PASS** - all {len(judged)} constraints of budget `{b.name}` hold."
     test_acc = _metric(s.winner, "final_test_accuracy")
-    return [title, "", verdict, "",
+    return [title, "", headline, "",
             f"Winner: {_trial_label(s.winner)} (MLflow run `{s.winner.run_id}`), `{s.spec.describe()}`: "
             f"{int(s.verdict['params']):,} parameters, {_pct(_metric(s.winner, 'final_val_accuracy'))} validation "
             f"and {_pct(test_acc)} test accuracy after {len(s.epochs)} epochs. Search: parent run "
             f"`{s.parent.run_id}`, {s.summary['sampled']} candidates sampled, {s.summary['trained']} trained.", ""]
 
 
-def _verdict_section(s: _Search, rows: list[_Row]) -> list[str]:
+def _verdict_section(s: _Search, rows: list[verdict.Row]) -> list[str]:
     lines = ["## Verdict", ""]
     lines += _table(["constraint", "limit", "measured", "counted by", "result"],
-                    [[r.constraint, r.limit, r.measured, r.counted_by, f"**{r.result}**" if r.result == "FAIL"
-                      else r.result] for r in rows])
+                    [[r.constraint, r.bound_text, r.measured_text, r.counted_by,
+                      f"**{r.result}**" if r.result == verdict.FAIL else r.result] for r in rows])
     notes = []
     logged_params = s.winner.metrics.get("params")
     if logged_params is not None and int(logged_params) != int(s.verdict["params"]):
@@ -593,9 +514,9 @@ def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
                      f"training")
     if notes:
         kept = all(screen_rank.get(_trial_number(f)) == final_rank[f.run_id] for f in final_order)
-        verdict = ("screening predicted the final order" if kept and len(final_order) > 1
+        order = ("screening predicted the final order" if kept and len(final_order) > 1
                    else "the full schedule reordered the finalists" if len(final_order) > 1 else "")
-        lines += ["", "Ranking: " + "; ".join(notes) + (f". So {verdict}." if verdict else ".")]
+        lines += ["", "Ranking: " + "; ".join(notes) + (f". So {order}." if order else ".")]
     return lines + [""]
 
 
@@ -788,11 +709,11 @@ def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Pa
 
 def _plot_confusion(s: _Search, path: Path) -> Path:
     import numpy as np
+    from sklearn.metrics import confusion_matrix
 
     k = max(s.budget.classes, max(s.test.labels) + 1, max(s.predictions) + 1)
-    matrix = np.zeros((k, k), dtype=np.int64)
-    for t, p in zip(s.test.labels, s.predictions):
-        matrix[t, p] += 1
+    # rows: true class, columns: predicted class; labels= keeps classes that never occur
+    matrix = confusion_matrix(s.test.labels, s.predictions, labels=range(k))
     size = 2.5 + 0.5 * k
     fig = _figure(size, size)
     ax = fig.add_subplot(1, 1, 1)

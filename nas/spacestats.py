@@ -12,6 +12,9 @@ from nas.errors import SpecError
 from nas.space import ArchSpec, RandomChooser, sample
 
 
+GEOMETRY = "geometry"  # a rejection reason beside the limits: the map shrinks below 1x1
+
+
 @dataclass
 class SpaceStats:
     sampled: int = 0
@@ -27,6 +30,17 @@ class SpaceStats:
     def within(self, limit: str) -> int:
         """Valid candidates that respect `limit` (they may break others)."""
         return self.sampled - self.invalid - self.rejected.get(limit, 0)
+
+    def top_rejections(self) -> list[tuple[str, int]]:
+        """The reasons that rejected the most samples (ties included, by name): limit names, and
+        "geometry" for specs whose feature map shrinks below 1x1. Empty when nothing was rejected."""
+        counts = dict(self.rejected)
+        if self.invalid:
+            counts[GEOMETRY] = self.invalid
+        if not counts:
+            return []
+        most = max(counts.values())
+        return [(name, n) for name, n in sorted(counts.items()) if n == most]
 
     def to_dict(self) -> dict:
         return {
@@ -78,11 +92,32 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
     if ordered and examples:
         picks = sorted({round(i * (len(ordered) - 1) / max(examples - 1, 1)) for i in range(examples)})
         stats.examples = [ordered[i] for i in picks]
-    probe = [s for s, _, _ in feasible_specs[:authoritative_checks + 1]]
+    probe = [s for s, _, _ in feasible_specs[:authoritative_checks]]
     if probe:
-        check(probe.pop(), budget)  # warm-up: the first fvcore trace pays one-off import costs
+        # Warm-up, untimed: the first fvcore trace pays one-off import costs. It repeats a probed
+        # spec rather than using up one, so a single feasible sample is still timed.
+        check(probe[0], budget)
         started = time.perf_counter()
         for spec in probe:
             check(spec, budget)
         stats.authoritative_seconds_per_check = (time.perf_counter() - started) / len(probe)
     return stats
+
+
+def infeasible_advice(stats: SpaceStats, budget: Budget) -> str:
+    """One line for a survey without a feasible sample: which reasons rejected most, and what to change."""
+    top = stats.top_rejections()
+    if not top:
+        return "no sampled candidate fits the budget: nothing was sampled"
+    reasons = ", ".join(f"{name} ({n:,} of {stats.sampled:,})" for name, n in top)
+    names = [name for name, _ in top]
+    hints = []
+    relax = [name for name in names if name in ("max_params", "max_macs", "max_epochs")]
+    if relax:
+        hints.append(f"relax [budget] {' and '.join(relax)} or shrink [space]")
+    if "requires" in names:
+        hints.append(f"offer the required features ({', '.join(budget.limits.requires)}) in [space] "
+                     f"or relax [budget] requires")
+    if GEOMETRY in names:
+        hints.append("use fewer [space] stages, smaller kernels or padding \"same\" (the map shrinks below 1x1)")
+    return f"no sampled candidate fits the budget; most rejections: {reasons}: {'; '.join(hints)}"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from nas.config import (AUGMENTS, DOWNSAMPLES, NORMS, OPTIMIZERS, DataConfig, _parse_data, _parse_schedule,
-                        _Table, parse_name, read_toml)
+from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, DataConfig, _parse_data,
+                        _parse_schedule, _Table, batch_size_bound, parse_name, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.schedule import Schedule
 from nas.space import ArchSpec, StageSpec
@@ -132,8 +132,9 @@ def load_study(path: str | Path) -> Study:
 
     t = top.table("train")
     epochs = t.integer("epochs", minimum=1)
+    max_batch, why_batch = batch_size_bound(data)
     train = StudyTrain(schedule=_parse_schedule(t, epochs), optimizer=t.string("optimizer", OPTIMIZERS, "adam"),
-                       batch_size=t.integer("batch_size", 128, minimum=1),
+                       batch_size=t.integer("batch_size", 128, minimum=1, maximum=max_batch, why=why_batch),
                        augment=t.string("augment", AUGMENTS, "none"),
                        weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0))
     t.done()
@@ -148,7 +149,7 @@ def load_study(path: str | Path) -> Study:
         elif factor == "pooling":
             factors[factor] = ft.options(factor, "str", choices=DOWNSAMPLES)
         elif factor == "depth":
-            factors[factor] = ft.options(factor, "int", minimum=1)
+            factors[factor] = ft.options(factor, "int", minimum=1, maximum=MAX_STAGES)
         elif factor == "width":
             factors[factor] = ft.options(factor, "float", minimum=0.05, maximum=16.0)
         else:
@@ -227,7 +228,7 @@ def study_job(job: dict) -> dict:
 
 def run_study(study: Study, tracker, jobs: int | None = None, on_event=None) -> list[dict]:
     """Run every missing (cell, seed) and return all records of the study from MLflow."""
-    from nas.search import cpu_count
+    from nas.train import available_cores as cpu_count
     from nas.train import TrainOptions
 
     on_event = on_event or (lambda msg: None)

@@ -13,10 +13,11 @@ seed give identical weights, and a run resumed from a checkpoint equals an unint
 Speed (*measured* on the shared 2-core AMD EPYC, torch 2.14, 13k/20k BN/GAP nets on MNIST; see
 bench/train_speed.py): the loop's own overhead is ~0.8 ms a step (gather, float, normalise,
 bookkeeping, LR step), so training is bound by the layers themselves. What won and is kept:
-channels_last (below), nas.batchnorm's BatchNorm + ReLU kernel (1.2-1.5x over torch's layer in
-the same loop: torch's was 43% of a step), the kept heap of nas.allocator (~10%), fused
-optimizers, zero_grad(set_to_none=True), no .item() per batch, oneDNN convolutions (torch's
-default; disabling it is 3-5x slower), both cores (1 thread: 0.74x at batch 128, 0.85x at 32).
+channels_last (below), nas.batchnorm's BatchNorm + ReLU kernel (1.2-1.5x over torch's layer in the
+same loop: torch's was 43% of a step; `train` swaps it in for the run, see there), the kept heap of
+nas.allocator (~10%), fused optimizers, zero_grad(set_to_none=True), no .item() per batch, oneDNN
+convolutions (torch's default; disabling it is 3-5x slower), both cores (1 thread: 0.74x at batch
+128, 0.85x at 32).
 What is left is oneDNN's convolutions (about half of a step) and memory traffic: at 28x28 with
 8-32 channels every layer is memory-bound. What did not pay and is left out: torch.compile (1.07x
 at batch 128, 0.99x at 32, for ~20 s of compile per architecture and batch size; its generated
@@ -46,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas import batchnorm
 from nas.allocator import keep_freed_memory
 from nas.data import Dataset, Split
 from nas.errors import TrainingFailed
@@ -309,7 +311,7 @@ def _save_atomically(state: dict, path: Path) -> None:
 
 def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: Sequence[Callback] = (),
           checkpoint_path: Path | None = None,
-          progress: Callable[[int, int, int, int], None] | None = None) -> TrainResult:
+          progress: Callable[[int, int, int, int], None] | None = None, cpu_kernels: bool = True) -> TrainResult:
     """Train `model` in place on `data.train`, evaluating on `data.val` after every epoch.
 
     The LR of step s of epoch e (0-based) is `options.schedule.lr_at(e + s / steps_per_epoch)`.
@@ -319,6 +321,12 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     training resumes from it (ValueError if it was written with other options).
     Raises TrainingFailed (with the records so far as `.epochs`) when the loss becomes NaN/inf.
     The caller must seed (see `seed_everything`) before building `model` for reproducible runs.
+
+    On the CPU, when the nas kernel is available, each nn.BatchNorm2d (fused with the nn.ReLU after
+    it) runs as nas.batchnorm's layer for the run: swapped in place, sharing the parameter and buffer
+    tensors, and swapped back before returning (also on an error), so the model is plain torch again
+    with the same state_dict keys, and a checkpoint loads into either. `cpu_kernels=False` keeps
+    torch's own layers (bench/train_speed.py measures what the kernel adds).
     """
     device = resolve_device(options.device)
     schedule = options.schedule
@@ -327,11 +335,19 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     if device.type == "cpu":
         torch.set_num_threads(options.threads or available_cores())
         keep_freed_memory()
+    kernel = (cpu_kernels and device.type == "cpu" and any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+              and batchnorm.kernel_available())
+    if kernel:
+        model = batchnorm.convert(model)
     try:
-        return _train(model, data, options, device, schedule, callbacks, checkpoint_path, progress)
+        result = _train(model, data, options, device, schedule, callbacks, checkpoint_path, progress)
     finally:
         torch.set_num_threads(previous_threads)
+        if kernel:
+            model = batchnorm.revert(model)
         model.to("cpu", memory_format=torch.contiguous_format).eval()
+    result.model = model
+    return result
 
 
 def _train(model, data, options, device, schedule, callbacks, checkpoint_path, progress) -> TrainResult:

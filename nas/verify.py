@@ -12,11 +12,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas import verdict
 from nas.budget import check_model
 from nas.config import Budget, load_budget, parse_budget
-from nas.errors import ArtifactError, SpecError
-from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, OPTIONS, SPEC, WEIGHTS, Tracker, file_sha256
+from nas.errors import ArtifactError
+from nas.records import load_final
+from nas.tracking import BUDGET, WEIGHTS, Tracker, file_sha256
+from nas.verdict import Measured
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,9 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
         budget = stored_budget(parent)
     else:
         raise ArtifactError(f"run {run_id} has no parent search to take the budget from; pass --budget FILE")
-    try:
-        spec = ArchSpec.from_dict(run.json_artifact(SPEC))
-    except SpecError as exc:
-        raise ArtifactError(f"run {run.run_id}: artifact {SPEC!r} is not a valid spec: {exc}") from None
-    records = run.json_artifact(EPOCHS)
-    options = run.json_artifact(OPTIONS)
-    weights_path = run.artifact(WEIGHTS)
+    final = load_final(run)
+    spec, records = final.spec, final.epochs
+    weights_path = final.weights_path()
     rows: list[Row] = []
 
     sha = file_sha256(weights_path)
@@ -109,33 +107,33 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
                             f"{str(exc).splitlines()[0]}") from None
     model.eval()
 
-    epochs_logged = len(records)
-    verdict = check_model(model, spec, budget.limits, budget.input_shape, epochs_logged)
-    lim = budget.limits
-    rows.append(Row("parameters", f"< {lim.max_params:,}", f"{verdict.params:,}", "torchinfo",
-                    verdict.params < lim.max_params))
-    if lim.max_macs is not None:
-        rows.append(Row("MACs per image", f"<= {lim.max_macs:,}", f"{verdict.macs_per_image:,}", "fvcore",
-                        verdict.macs_per_image <= lim.max_macs))
-    numbered = [r.get("epoch") for r in records] == list(range(1, epochs_logged + 1))
-    schedule_epochs = int(options.get("schedule", {}).get("epochs", epochs_logged))
-    rows.append(Row("epochs, from scratch", f"<= {lim.max_epochs}",
-                    f"{epochs_logged} logged (1..{epochs_logged}{'' if numbered else ', not consecutive'}), "
-                    f"schedule {schedule_epochs}", "epoch log",
-                    numbered and 0 < epochs_logged <= lim.max_epochs and schedule_epochs <= lim.max_epochs))
-    features = spec.features()
-    for feature in lim.requires:
-        rows.append(Row(f"uses {feature}", "required", "present" if feature in features else "absent",
-                        "stored spec", feature in features))
-
     dataset = data_module.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    _, val_acc, _ = evaluate(model, dataset.val, dataset)
+    _, test_acc, _ = evaluate(model, dataset.test, dataset)
+
+    # Constraints: recounted here, judged by the one verdict rule the search and report use.
+    epochs_logged = len(records)
+    counted = check_model(model, spec, budget.limits, budget.input_shape, epochs_logged)
+    numbered = [r.get("epoch") for r in records] == list(range(1, epochs_logged + 1))
+    schedule_epochs = int(final.schedule.epochs)
+    measured = Measured(params=counted.params, macs_per_image=counted.macs_per_image,
+                        epochs=max(epochs_logged, schedule_epochs), features=frozenset(spec.features()),
+                        target_value=val_acc, epochs_by="epoch log and schedule", features_by="stored spec",
+                        target_by=f"re-evaluated on {len(dataset.val):,} images")
+    for r in verdict.rows(budget, measured):
+        if r.result == verdict.NOT_LIMITED:
+            continue
+        if r.limit == "max_epochs":
+            shown = (f"{epochs_logged} logged (1..{epochs_logged}{'' if numbered else ', not consecutive'}), "
+                     f"schedule {schedule_epochs}")
+            rows.append(Row("epochs, from scratch", r.bound_text, shown, r.counted_by,
+                            r.ok and numbered and epochs_logged > 0))
+        else:
+            rows.append(Row(r.constraint, r.bound_text, r.measured_text, r.counted_by, r.ok))
+
     logged_fp = run.tags.get("data_fingerprint", "")
     rows.append(Row("same data as training", f"{logged_fp[:12]}", f"{dataset.fingerprint[:12]}",
                     "sha256 of the splits", dataset.fingerprint == logged_fp))
-    _, val_acc, _ = evaluate(model, dataset.val, dataset)
-    _, test_acc, _ = evaluate(model, dataset.test, dataset)
-    rows.append(Row(budget.target.metric, f">= {budget.target.min:.2%}", f"{val_acc:.2%}",
-                    f"re-evaluated on {len(dataset.val):,} images", val_acc >= budget.target.min))
     # The logged figures must be the ones the stored model actually gives (within one image).
     for name, recomputed, n in (("val_accuracy", val_acc, len(dataset.val)), ("test_accuracy", test_acc,
                                                                              len(dataset.test))):

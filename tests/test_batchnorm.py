@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -83,6 +84,44 @@ def test_training_pass_matches_torch_in_double(shape, kwargs, threads):
         torch.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("mean, std", [(1000.0, 1.0), (-3e4, 10.0), (0.0, 1e-3)])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_mean_keeps_full_precision(mean, std, relu, threads):
+    """|mean|/std up to 3000: outputs, gradients and running statistics still agree with float64.
+
+    A one-pass E[x^2] - mean^2 in float partial sums gets the variance wrong by percents at
+    mean 1000, std 1 (outputs off by ~4e-2), and the affine form x * scale + (bias - mean * scale)
+    loses ~1e-4 to cancellation even with an exact variance; the tolerance here is 1e-5."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        ref = nn.Sequential(nn.BatchNorm2d(8), nn.ReLU() if relu else nn.Identity()).double()
+        ref[0].weight.data.uniform_(0.5, 1.5)
+        ref[0].bias.data.normal_()
+        fast = batchnorm.convert(copy.deepcopy(ref).float())
+        assert fast[0].fuse_relu == relu
+        gen = torch.Generator().manual_seed(1)
+        x = (torch.randn(16, 8, 14, 14, generator=gen) * std + mean).contiguous(memory_format=torch.channels_last)
+        grad = torch.randn(16, 8, 14, 14, generator=gen).contiguous(memory_format=torch.channels_last)
+        x_ref, x_fast = x.double().requires_grad_(), x.clone().requires_grad_()
+        y_ref, y_fast = ref(x_ref), fast(x_fast)
+        assert y_fast.grad_fn.name() == "_BatchNormFunctionBackward"
+        torch.testing.assert_close(y_fast.double(), y_ref, rtol=1e-5, atol=1e-5)
+        (y_ref * grad.double()).sum().backward()
+        (y_fast * grad).sum().backward()
+        scale = x_ref.grad.abs().max().item()  # ~1/std
+        torch.testing.assert_close(x_fast.grad.double(), x_ref.grad, rtol=0, atol=1e-5 * scale)
+        for (name, a), b in zip(ref.named_parameters(), fast.parameters()):
+            torch.testing.assert_close(b.grad.double(), a.grad, rtol=0, atol=1e-5 * a.grad.abs().max().item(),
+                                       msg=name)
+        for (name, a), b in zip(ref[0].named_buffers(), fast[0].buffers()):
+            torch.testing.assert_close(b.double(), a.double(), rtol=1e-5, atol=0, msg=name)
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("shape", [(16, 8, 14, 14), (5, 24, 7, 7), (3, 5, 2, 3)])
 def test_fused_relu_matches_batchnorm_then_relu(shape):
     torch.manual_seed(0)
@@ -121,16 +160,90 @@ def test_same_state_dict_and_eval_output_as_torch():
     assert fast(x).grad_fn.name() == "NativeBatchNormBackward0"  # evaluation is torch's own kernel
 
 
-def test_deterministic_for_a_thread_count():
-    _, fast = pair(8)
-    x = channels_last(32, 8, 28, 28).requires_grad_()
-    outs = []
-    for _ in range(2):
-        x.grad = None
-        y = fast(x)
-        (y * y).sum().backward()
-        outs.append((y.detach().clone(), x.grad.clone()))
-    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+# Builds a layer and its inputs from seeds, runs one training step of the kernel with 2 threads, and
+# prints a digest of every result's bytes (output, input and parameter gradients, running statistics).
+STEP_DIGEST = textwrap.dedent("""
+    import hashlib, sys
+    import nas, torch
+    from torch import nn
+    from nas import batchnorm
+    assert batchnorm.kernel_available()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    layer = batchnorm.convert(nn.Sequential(nn.BatchNorm2d(8), nn.ReLU()))
+    layer[0].bias.data.normal_()
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(32, 8, 28, 28, generator=gen) * 2 + 3).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    y = layer(x)
+    assert y.grad_fn.name() == "_BatchNormFunctionBackward"
+    (y * y).sum().backward()
+    digest = hashlib.sha256()
+    for t in (y, x.grad, layer[0].weight.grad, layer[0].bias.grad, layer[0].running_mean, layer[0].running_var):
+        digest.update(t.detach().contiguous().numpy().tobytes())
+    print(digest.hexdigest())
+""")
+
+
+def step_digest(**env: str) -> str:
+    result = subprocess.run([sys.executable, "-c", STEP_DIGEST], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_deterministic_for_a_thread_count_across_processes():
+    # Separate processes: fresh tensors at other addresses, a fresh OpenMP team, the library loaded
+    # from the cache; only the thread count is the same. The bytes must be too.
+    first, second = step_digest(), step_digest()
+    assert len(first) == 64 and first == second
+
+
+def test_a_build_without_openmp_gives_the_same_bytes(tmp_path):
+    """The single-threaded build (a compiler without OpenMP) splits the rows exactly as the
+    OpenMP one does for the same thread count, so a run reproduces bit for bit on either."""
+    real_cc = shutil.which(os.environ.get("CC", "cc"))
+    if real_cc is None:
+        pytest.skip("no C compiler")
+    cc = tmp_path / "cc-without-openmp"
+    cc.write_text(f"""#!/bin/sh
+case " $* " in *" -fopenmp "*) echo "clang: error: unsupported option '-fopenmp'" >&2; exit 1;; esac
+exec "{real_cc}" "$@"
+""")
+    cc.chmod(0o755)
+    without = step_digest(NAS_CACHE=str(tmp_path / "cache"), CC=str(cc))
+    assert without == step_digest()
+
+
+def test_convert_and_revert_swap_layers_in_place_sharing_tensors():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.BatchNorm2d(4, affine=False), nn.Sequential(nn.BatchNorm2d(4), nn.ReLU()))
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    keys = list(model.state_dict())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    assert batchnorm.convert(model) is model
+    assert [type(m) for m in model.modules()] == [
+        nn.Sequential, nn.Conv2d, batchnorm.BatchNorm2d, batchnorm.ReLU, batchnorm.BatchNorm2d, nn.Sequential,
+        batchnorm.BatchNorm2d, batchnorm.ReLU]
+    assert (model[1].fuse_relu, model[3].fuse_relu, model[4][0].fuse_relu) == (True, False, True)
+    assert model[2].inplace and not model[4][1].inplace
+    assert list(model.state_dict()) == keys
+    assert all(tensors[name] is t for name, t in [*model.named_parameters(), *model.named_buffers()])
+    before = model[1].weight.detach().clone()
+    y = model(channels_last(2, 1, 6, 6))
+    (y * channels_last(*y.shape, seed=1)).sum().backward()
+    optimizer.step()  # built on the torch layers' parameters, it trains the kernel's layers
+    assert not torch.equal(model[1].weight, before)
+    assert int(model[1].num_batches_tracked) == 1
+
+    assert batchnorm.revert(model) is model
+    assert [type(m) for m in model.modules()] == [
+        nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.BatchNorm2d, nn.Sequential, nn.BatchNorm2d, nn.ReLU]
+    assert model[2].inplace and not model[4][1].inplace
+    assert all(tensors[name] is t for name, t in [*model.named_parameters(), *model.named_buffers()])
+    assert list(model.state_dict()) == keys
 
 
 def test_other_layouts_and_dtypes_use_torch():
@@ -142,11 +255,10 @@ def test_other_layouts_and_dtypes_use_torch():
     assert fast.double()(double).grad_fn.name() != "_BatchNormFunctionBackward"
 
 
-def test_build_uses_it_and_resume_equals_uninterrupted(tmp_path):
+def test_training_a_built_net_uses_it_and_resume_equals_uninterrupted(tmp_path):
     """Through nas.train on a built net: the kernel runs, and a resumed run ends with the same weights."""
     spec = ArchSpec.from_json((BUDGETS / "archs" / "digits_small.json").read_text())
     data = load("digits")
-    assert any(type(m) is batchnorm.BatchNorm2d for m in build(spec, (1, 8, 8), 10).modules())
     options = TrainOptions(Schedule.phases([0, 2], [3e-3, 1e-3], epochs=3), batch_size=64, seed=4)
 
     def run(stop_after: int | None, checkpoint=None):
@@ -158,6 +270,8 @@ def test_build_uses_it_and_resume_equals_uninterrupted(tmp_path):
     full = run(None)
     checkpoint = tmp_path / "ckpt.pt"
     run(1, checkpoint)
+    # the checkpoint, written mid-run by the kernel's layers, loads strictly into a plain built net
+    build(spec, (1, 8, 8), 10).load_state_dict(torch.load(checkpoint, weights_only=True)["model"])
     resumed = run(None, checkpoint)
     a, b = full.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,6 +1,7 @@
 """Budget files: shipped ones load; each kind of mistake is a ConfigError naming file and key."""
 
 import re
+import time
 
 import pytest
 
@@ -53,6 +54,31 @@ MISTAKES = [
     (lambda t: t.replace("screen_epochs = 2", "screen_epochs = 9"), "search.screen_epochs", "exceeds train.epochs"),
     (lambda t: t.replace("[target]", "[target"), "", "not valid TOML"),
     (lambda t: t.replace("[budget]", "[limits]"), "budget", "is required"),
+    # mistyped numbers: an upper bound, named in the message, instead of a hang or a huge model
+    (lambda t: t.replace("kernel = [3]", "kernel = [99999999999999999999]"), "space.kernel",
+     "option 99999999999999999999 must be <= 8 (the smaller side of the 8x8 digits input)"),
+    (lambda t: t.replace("kernel = [3]", "kernel = [9]"), "space.kernel", "option 9 must be <= 8"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = 99999999999999999999"), "space.stages",
+     "option 99999999999999999999 must be <= 16"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = [1, 100000]"), "space.stages", "option 100000 must be <= 16"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = { min = 1, max = 99999999999999999999 }"), "space.stages",
+     "max 99999999999999999999 must be <= 16"),
+    (lambda t: t.replace("convs_per_stage = [1, 2]", "convs_per_stage = [17]"), "space.convs_per_stage",
+     "option 17 must be <= 16"),
+    (lambda t: t.replace("channels = [4, 8, 16, 24]", "channels = [4, 40000]"), "space.channels",
+     "option 40000 must be <= 4096"),
+    (lambda t: t.replace("channels = [4, 8, 16, 24]", "channels = { min = 1, max = 99999999999999999999 }"),
+     "space.channels", "max 99999999999999999999 must be <= 4096"),
+    (lambda t: t.replace("[space]", "[space]\nhead_hidden = [65537]"), "space.head_hidden",
+     "option 65537 must be <= 65536"),
+    (lambda t: t.replace("batch_size = [32]", "batch_size = [32, 3200]"), "train.batch_size",
+     "option 3200 must be <= 1000 (data.train = 1000, the training set size)"),
+    (lambda t: t.replace("batch_size = [32]", "batch_size = [99999999999999999999]").replace("train = 1000\n", ""),
+     "train.batch_size", "option 99999999999999999999 must be <= 65536"),
+    (lambda t: t.replace("at_epoch = [0, 4]", "at_epoch = { min = 0, max = 99999999999 }"),
+     "train.lr_phases.at_epoch", "spans 100,000,000,000 options; at most 10,000"),
+    (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nrequires = []"), "budget.requires",
+     "is an empty list []; omit the key for no required feature"),
 ]
 
 
@@ -82,6 +108,31 @@ def test_cli_debug_shows_traceback(smoke_budget_text, write_budget, capsys):
     path = write_budget(smoke_budget_text + "\nbogus = 1\n")
     assert main(["--debug", "space", str(path)]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_mistyped_stage_count_at_once(smoke_budget_text, write_budget, capsys):
+    # stages = 100000 used to make `nas space` build 100,000-stage candidates until it was killed
+    path = write_budget(smoke_budget_text.replace("stages = [1, 2]", "stages = 100000"))
+    started = time.perf_counter()
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    assert time.perf_counter() - started < 5
+    err = capsys.readouterr().err.strip()
+    assert err == f"nas: error: {path}: space.stages: option 100000 must be <= 16"
+
+
+def test_requires_lists_features_or_is_absent(smoke_budget_text, write_budget):
+    assert load_budget(write_budget(smoke_budget_text)).limits.requires == ()
+    with_gap = smoke_budget_text.replace("max_macs = 150_000", 'max_macs = 150_000\nrequires = ["gap"]')
+    assert load_budget(write_budget(with_gap)).limits.requires == ("gap",)
+
+
+def test_grammar_bounds_follow_the_dataset(smoke_budget_text, write_budget):
+    mnist = smoke_budget_text.replace('dataset = "digits"', 'dataset = "mnist"')
+    assert load_budget(write_budget(mnist.replace("kernel = [3]", "kernel = [27]"))).space.kernel == (27,)
+    with pytest.raises(ConfigError, match="option 29 must be <= 28 .the smaller side of the 28x28 mnist input"):
+        load_budget(write_budget(mnist.replace("kernel = [3]", "kernel = [29]")))
+    widest = smoke_budget_text.replace("channels = [4, 8, 16, 24]", "channels = { min = 1, max = 4096 }")
+    assert len(load_budget(write_budget(widest)).space.channels) == 4096
 
 
 def test_missing_file_is_a_config_error(tmp_path):

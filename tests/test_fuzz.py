@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BUDGETS
-from nas.config import Budget, load_budget, parse_budget
+from nas.config import DATASET_SHAPES, Budget, load_budget, parse_budget
 from nas.errors import ConfigError
+from nas.spacestats import survey
 from nas.study import Study, load_study
 
 SMOKE = tomllib.loads((BUDGETS / "smoke.toml").read_text())
@@ -102,3 +103,36 @@ def test_mutated_study_files_load_or_fail_cleanly(tmp_path_factory, edits):
         assert "\n" not in str(exc)
     else:
         assert isinstance(study, Study) and study.cells()
+
+
+# Every integer choice of the grammar, mistyped: huge, negative, or a range of any width.
+GRAMMAR_INTEGERS = [("space", "stages"), ("space", "convs_per_stage"), ("space", "channels"), ("space", "kernel"),
+                    ("space", "head_hidden"), ("train", "batch_size")]
+typos = st.one_of(st.integers(-10**30, 10**30), st.integers(0, 10**6), st.integers(0, 70))
+integer_options = st.one_of(typos, st.lists(typos, min_size=1, max_size=3),
+                            st.fixed_dictionaries({"min": typos, "max": typos}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(GRAMMAR_INTEGERS), integer_options, st.sampled_from(sorted(DATASET_SHAPES)),
+       st.sampled_from([None, 1000, 100000]))
+def test_mistyped_grammar_integers_are_rejected_or_bounded(key, value, dataset, train):
+    doc = copy.deepcopy(SMOKE)
+    doc[key[0]][key[1]] = value
+    doc["data"]["dataset"] = dataset
+    if train is None:
+        doc["data"].pop("train")
+    else:
+        doc["data"]["train"] = train
+    try:
+        budget = parse_budget(doc, "fuzz.toml")
+    except ConfigError as exc:
+        assert f"fuzz.toml: {'.'.join(key)}" in str(exc) and "\n" not in str(exc)
+        return
+    (_, height, width), _ = DATASET_SHAPES[dataset]
+    options = getattr(budget.space if key[0] == "space" else budget.train, key[1])
+    bound = {"stages": 16, "convs_per_stage": 16, "channels": 4096, "kernel": min(height, width),
+             "head_hidden": 65536, "batch_size": min(train or 65536, 65536)}[key[1]]
+    assert len(options) <= 10_000 and max(options) <= bound
+    stats = survey(budget, samples=2, authoritative_checks=0)  # and the grammar can be sampled at once
+    assert stats.sampled == 2

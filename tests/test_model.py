@@ -1,6 +1,10 @@
 """The analytic counts equal torchinfo's and fvcore's, for random specs of every shipped budget."""
 
+import os
 import random
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -44,3 +48,45 @@ def test_build_is_deterministic_under_a_seed():
     torch.manual_seed(0)
     b = build(spec, budget.input_shape, budget.classes).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("path", SHIPPED_BUDGETS, ids=lambda p: p.stem)
+def test_build_returns_only_torch_modules(path):
+    """No nas layer in a built model (nas.batchnorm's kernel is the trainer's business), so a model
+    builds, counts, saves and loads wherever torch does, without a C compiler."""
+    budget = load_budget(path)
+    rng = random.Random(path.stem)
+    batch_norm_specs = 0
+    for _ in range(20):
+        spec = sample(RandomChooser(rng), budget.space)
+        try:
+            model = build(spec, budget.input_shape, budget.classes)
+        except SpecError:
+            continue
+        foreign = {type(m).__module__ + "." + type(m).__name__ for m in model.modules()
+                   if not type(m).__module__.startswith("torch.nn.modules.")}
+        assert not foreign, spec.describe()
+        batch_norm_specs += any(type(m) is torch.nn.BatchNorm2d for m in model.modules())
+    assert batch_norm_specs > 0 or "batch" not in budget.space.norm
+
+
+def test_build_needs_no_kernel(tmp_path):
+    # a fresh process with no C compiler: build, count and run a batch-norm net without loading,
+    # building or warning about the nas kernels
+    script = textwrap.dedent("""
+        import sys, warnings
+        import nas, torch
+        from nas.model import build, count
+        from nas.space import ArchSpec, ConvSpec, StageSpec
+        warnings.simplefilter("error")
+        spec = ArchSpec(stages=(StageSpec(convs=(ConvSpec(channels=4),), downsample="max"),), norm="batch")
+        model = build(spec, (1, 8, 8), 10)
+        assert sum(p.numel() for p in model.parameters()) == count(spec, (1, 8, 8), 10).params
+        model.train()(torch.randn(2, 1, 8, 8)).sum().backward()
+        assert not any(name.startswith(("nas.kernels", "nas.batchnorm")) for name in sys.modules), sorted(sys.modules)
+        print("ok")
+    """)
+    env = {**os.environ, "NAS_CACHE": str(tmp_path), "CC": "/nonexistent/cc"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok" and not (tmp_path / "kernels").exists()

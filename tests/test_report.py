@@ -276,7 +276,7 @@ def test_unknown_run_raises_run_not_found(tracker, tmp_path):
 
 
 def test_accuracy_just_below_target_never_prints_equal_to_it():
-    from nas.report import _pct_vs
+    from nas.verdict import pct_vs
 
-    assert _pct_vs(0.84996, 0.85) == ("84.996%", "85.000%")
-    assert _pct_vs(0.9125, 0.85) == ("91.25%", "85.00%")
+    assert pct_vs(0.84996, 0.85) == ("84.996%", "85.000%")
+    assert pct_vs(0.9125, 0.85) == ("91.25%", "85.00%")

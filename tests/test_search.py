@@ -68,7 +68,21 @@ def test_smoke_search_finds_a_winner_and_reports_it(finished_search):
     text = report.read_text()
     assert f"{int(winner.metrics['params']):,}" in text
     assert f"{winner.metrics['final_val_accuracy']:.2%}" in text
-    assert f"nas verify" in text
+    assert f"nas verify {result.winner_run_id}" in text  # the reproduce section names this winner
+
+
+def test_report_and_verify_print_one_verdict(finished_search, capsys, monkeypatch):
+    """Both print their constraint rows from nas.verdict: same limits, same measured counts."""
+    home, tracker, result, _, report, _ = finished_search
+    monkeypatch.chdir(home)
+    from nas.verify import verify
+
+    checked = {r.constraint: r for r in verify(tracker, result.parent_run_id).rows}
+    text = report.read_text()
+    for name in ("parameters", "MACs per image"):
+        row = checked[name]
+        assert f"| {name} | {row.limit} | {row.measured} |" in text, (name, row)
+        assert row.ok
 
 
 def test_live_view_shows_every_epoch_of_the_finals(finished_search):
@@ -172,6 +186,22 @@ def test_over_tight_budget_stops_with_the_cap_message(store):
         Search(budget, Tracker()).run()
 
 
+def test_rejection_cap_never_blames_duplicates_on_a_limit(store, write_budget):
+    """A space with one candidate: every later ask is a duplicate, which no limit can relax."""
+    text = (SMOKE.read_text().replace("stages = [1, 2]", "stages = [1]").replace("convs_per_stage = [1, 2]",
+            "convs_per_stage = [1]").replace("channels = [4, 8, 16, 24]", "channels = [8]")
+            .replace('transition = ["none", "conv1x1"]', 'transition = ["none"]')
+            .replace('norm = ["batch", "none"]', 'norm = ["batch"]')
+            .replace('head = ["gap_linear", "flatten_linear"]', 'head = ["gap_linear"]')
+            .replace("trials = 8", "trials = 3\nmax_consecutive_rejections = 6"))
+    budget = load_budget(write_budget(text))
+    with pytest.raises(SearchError) as caught:
+        Search(budget, Tracker()).run()
+    message = str(caught.value)
+    assert "6 candidates in a row were rejected, all as duplicates" in message
+    assert "limit is too tight" not in message
+
+
 def _trained_numbers(storage: str) -> dict[int, float]:
     summaries = optuna.get_all_study_summaries(storage)
     study = optuna.load_study(study_name=summaries[0].study_name, storage=storage)
@@ -211,8 +241,10 @@ def test_sigkilled_search_resumes_without_retraining(store):
     # every trial finished before the kill keeps its number and value: nothing was retrained
     assert all(after[n] == v for n, v in before.items())
     children = [c for c in tracker.children(parent.run_id) if c.tags.get("nas_role") == "candidate"]
-    numbers = [int(c.tags["trial_number"]) for c in children]
-    assert len(numbers) == len(set(numbers)), "a trial was trained twice"
+    # A retried candidate gets a new trial number, so identity is the candidate key.
+    study = optuna.load_study(study_name=parent.tags["optuna_study"], storage=storage)
+    keys = [t.user_attrs["candidate_key"] for t in study.trials if t.user_attrs.get("trained")]
+    assert len(keys) == 12 and len(set(keys)) == 12, "a candidate was trained twice"
     assert sum(1 for c in children if c.tags.get("status") != "failed") == 12
 
 
@@ -228,3 +260,69 @@ def test_finals_estimate_comes_from_the_running_finals_epoch_times():
     assert "running finals end in ~5 min" in _SearchView().render(p)
     p.training = {("final", 3): {"epoch": 19, "epochs": 20, "elapsed_s": 760.0}}
     assert "running finals end in ~40 s" in _SearchView().render(p)
+
+
+def test_resume_leaves_a_live_workers_trial_alone(store):
+    """`--resume` after the coordinator died fails only stale trials: a worker that still beats
+    finishes its candidate, which counts, and no candidate trains twice."""
+    trials = 4
+    text = (SMOKE.read_text().replace('dataset = "digits"\ntrain = 1000\nval = 400',
+                                      'dataset = "synthetic"\ntrain = 12000\nval = 500')
+            .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {trials}")
+            .replace("batch_size = [32]", "batch_size = [8]").replace("screen_epochs = 2", "screen_epochs = 3")
+            .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
+    budget = store / "live.toml"
+    budget.write_text(text)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NAS_CORES="1")
+
+    def nas(*args):
+        return subprocess.Popen([sys.executable, "-m", "nas.cli", *args], cwd=store, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+
+    coordinator = nas("search", str(budget))
+    parent_id = next(line for line in coordinator.stdout if line.startswith("search ")).split()[1]
+    worker = nas("worker", str(budget), "--search", parent_id)
+    storage = f"sqlite:///{store / 'mlruns' / 'optuna.db'}"
+    live_number, deadline = None, time.time() + 120
+    while live_number is None and time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
+                                      storage=storage)
+        except Exception:  # the study may not exist yet
+            continue
+        live_number = next((t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                            if t.user_attrs.get("worker", "").endswith(f":{worker.pid}")), None)
+    assert live_number is not None, "the worker never started a candidate"
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    resume_started = time.time()
+    resumed = subprocess.run([sys.executable, "-m", "nas.cli", "search", str(budget), "--resume", parent_id],
+                             cwd=store, capture_output=True, text=True, timeout=400, env=env)
+    worker_out, _ = worker.communicate(timeout=120)
+    assert resumed.returncode in (0, 1), resumed.stdout + resumed.stderr
+    assert worker.returncode == 0, worker_out  # its tell did not raise on a trial failed under it
+
+    trials_now = study.get_trials()
+    live = next(t for t in trials_now if t.number == live_number)
+    assert live.datetime_complete.timestamp() > resume_started + 5, "precondition: the worker was still training"
+    assert live.state != optuna.trial.TrialState.FAIL and live.user_attrs.get("trained"), live
+    keys = [t.user_attrs["candidate_key"] for t in trials_now if t.user_attrs.get("trained")]
+    assert len(keys) == trials and len(set(keys)) == trials, "a candidate was trained twice"
+
+
+def test_sqlite_claims_are_serialised_by_a_file_lock(tmp_path):
+    """The claim lock of a SQLite study is a portable file lock next to the database: while one
+    holder has it, nobody else can take it (no fcntl import of ours, so Windows works too)."""
+    import filelock
+
+    from nas.search.claims import slot_lock
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    lock = slot_lock(url, None, "study")()
+    assert isinstance(lock, filelock.BaseFileLock) and lock.lock_file == str(tmp_path / "optuna.db.lock")
+    with lock:
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(lock.lock_file, timeout=0.2).acquire()
+    with filelock.FileLock(lock.lock_file, timeout=0.2):
+        pass  # released after the claim

@@ -27,6 +27,22 @@ def test_welch_effect_matches_hand_computation():
     assert e.significant
 
 
+def test_welch_effect_equals_scipy_with_unequal_sizes_and_spreads():
+    from scipy import stats
+
+    a, b = [0.91, 0.95, 0.97, 0.99], [0.90, 0.905, 0.91]
+    e = effect(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (e.ci_low, e.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    assert e.diff == pytest.approx(sum(a) / 4 - sum(b) / 3)
+    assert e.ci_low < e.diff < e.ci_high and not e.significant
+    # nothing to estimate a spread from: a zero-width interval at the difference, not NaN
+    flat = effect([0.9, 0.9], [0.8, 0.8])
+    assert (flat.ci_low, flat.diff, flat.ci_high) == pytest.approx((0.1, 0.1, 0.1))
+    single = effect([0.9], [0.8, 0.85])
+    assert (single.ci_low, single.diff, single.ci_high) == pytest.approx((0.075, 0.075, 0.075))
+
+
 def test_epochs_to_reach():
     assert epochs_to_reach([0.5, 0.8, 0.9], 0.8) == 2
     assert epochs_to_reach([0.5, 0.6], 0.8) is None

@@ -78,6 +78,14 @@ def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path
      "leave no valid architecture"),
     (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 2]"), "factor 'depth' is listed in [factors] but no design uses it"),
     (lambda t: t.replace('factorial = [["dropout", "norm"]]', 'factorial = [["dropout", "width"]]'), "'width' is not a factor"),
+    # mistyped numbers are bounded like a budget's
+    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 100000]")
+     .replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'), "factors.depth: option 100000 must be <= 16"),
+    (lambda t: t.replace("batch_size = 32", "batch_size = 99999999999999999999"),
+     "train.batch_size: must be <= 65536, got 99999999999999999999"),
+    (lambda t: t.replace('dataset = "digits"', 'dataset = "digits"\ntrain = 900')
+     .replace("batch_size = 32", "batch_size = 901"),
+     "train.batch_size: must be <= 900 (data.train = 900, the training set size), got 901"),
 ])
 def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
     study_copy.write_text(edit(study_copy.read_text()))
@@ -85,3 +93,9 @@ def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
         load_study(study_copy)
     assert main(["study", str(study_copy)]) == 2
     assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((BUDGETS / "studies").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_studies_load(path):
+    study = load_study(path)
+    assert study.name == path.stem and study.cells()

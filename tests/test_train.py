@@ -295,3 +295,45 @@ def test_threads_are_restored_after_training(synthetic):
     before = torch.get_num_threads()
     trained(0, synthetic, TrainOptions(Schedule("constant", 1, 1e-3), batch_size=64, threads=1, device="cpu"))
     assert torch.get_num_threads() == before
+
+
+def test_cpu_training_swaps_the_kernel_in_and_returns_plain_torch(digits):
+    """A built net trains with nas.batchnorm's fused kernel on the CPU (when it builds) and comes
+    back as plain torch, with the very same tensors, loading strictly into a fresh build."""
+    from nas import batchnorm
+    from nas.model import build
+    from nas.space import ArchSpec, ConvSpec, StageSpec
+
+    spec = ArchSpec(stages=(StageSpec(convs=(ConvSpec(channels=8), ConvSpec(channels=8)), downsample="max"),))
+    seed_everything(0)
+    model = build(spec, (1, 8, 8), digits.classes)
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    during: list[set[type]] = []
+
+    def progress(epoch, epochs, batch, batches):
+        during.append({type(m) for m in model.modules()})
+        fused = [m for m in model.modules() if type(m) is batchnorm.BatchNorm2d]
+        assert all(m.fuse_relu for m in fused)
+
+    options = TrainOptions(Schedule("constant", 1, 3e-3), batch_size=64, device="cpu")
+    result = train(model, digits, options, progress=progress)
+
+    kernel = batchnorm.kernel_available()
+    assert during and all((batchnorm.BatchNorm2d in types and batchnorm.ReLU in types) == kernel for types in during)
+    assert all(not types & {nn.BatchNorm2d, nn.ReLU} for types in during) == kernel
+    assert result.model is model
+    assert not any(type(m).__module__.startswith("nas.") for m in model.modules())
+    assert all(tensors[name] is t for name, t in [*model.named_parameters(), *model.named_buffers()])
+    assert int(model[1].num_batches_tracked) > 0  # the kernel's layer trained the torch layer's buffers
+    fresh = build(spec, (1, 8, 8), digits.classes)
+    fresh.load_state_dict(result.model.state_dict())  # strict: the same keys
+    assert same_weights(fresh, result.model)
+
+
+def test_a_failed_cpu_training_also_returns_plain_torch(synthetic):
+    options = TrainOptions(Schedule("constant", 2, 1e-3), batch_size=32, device="cpu")
+    seed_everything(0)
+    inner = tiny_cnn(synthetic.classes)
+    with pytest.raises(TrainingFailed):
+        train(NanAfter(inner, bad_call=2), synthetic, options)
+    assert [type(m) for m in inner.modules()][:4] == [nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU]

@@ -1,0 +1,90 @@
+"""Rung 3 and the conclusion: the best screened candidates retrain from scratch with the whole
+budget, and the most accurate one that meets the target wins.
+
+`plan` picks the finalists (ranked by screening accuracy, ties: fewer parameters), skips those a
+resumed search already finished, and creates each one's MLflow run; the coordinator runs the
+jobs. `conclude` reads the finished finals back, names the winner and writes the summary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nas import records
+from nas.budget import check
+from nas.config import Budget
+from nas.errors import SearchError
+from nas.search.candidate import Candidate
+from nas.search.job import Job
+from nas.search.progress import Progress
+
+
+@dataclass
+class SearchResult:
+    parent_run_id: str
+    winner_run_id: str | None
+    met_target: bool
+    summary: dict
+
+
+def ranked(study) -> list:
+    """Screened candidates, best first: validation accuracy, then fewer parameters."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("params", 0)))
+
+
+def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job]]:
+    """(finalist trials, jobs still to run); each job's MLflow run is created here."""
+    finalists = ranked(study)[: budget.search.finalists]
+    if not finalists:
+        raise SearchError("no candidate finished screening, so there is nothing to train in full; "
+                          "see the failures with `nas runs` or raise [search] trials")
+    done = {c.tags.get("trial_number") for c in records.finished_finals(tracker, parent_id)}
+    jobs = []
+    for t in finalists:
+        if str(t.number) in done:
+            continue  # a resumed search keeps finals that finished
+        candidate = Candidate.from_attrs(t.user_attrs)
+        verdict = check(candidate.spec, budget)
+        run_id = records.start_final(tracker, budget.name, parent_id, t.number, candidate.spec, candidate.options,
+                                     verdict, t.user_attrs.get("mlflow_run_id", ""),
+                                     t.user_attrs.get("screen_val_accuracy"))
+        jobs.append(Job(records.ROLE_FINAL, t.number, candidate, candidate.options, verdict, budget, tracker.uri,
+                        parent_id, run_id=run_id))
+    return finalists, jobs
+
+
+def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress) -> SearchResult:
+    """Name the winner among the finished finals and record the search's summary."""
+    finals = records.finished_finals(tracker, parent_id)
+
+    def val(c) -> float:
+        return c.metrics.get("final_val_accuracy", -1.0)
+
+    order = sorted(finals, key=lambda c: (-val(c), c.metrics.get("params", math.inf)))
+    winner = next((c for c in order if val(c) >= budget.target.min), order[0] if order else None)
+    met = winner is not None and val(winner) >= budget.target.min
+    p = progress
+    summary = {
+        "sampled": p.sampled, "rejected": dict(sorted(p.rejected.items())),
+        "rejected_total": sum(p.rejected.values()), "trained": p.trained, "pruned": p.pruned,
+        "failed": p.failed, "finalists": len(finals), "target_met": met,
+        "wall_seconds": records.wall_seconds_since(tracker.run(parent_id)),
+        "winner_run_id": winner.run_id if winner else None,
+        "candidates": candidate_table(study),
+    }
+    records.finish_search(tracker, parent_id, summary, winner, met)
+    return SearchResult(parent_id, winner.run_id if winner else None, met, summary)
+
+
+def candidate_table(study) -> list[dict]:
+    """Every sampled candidate: number, params, state, why rejected/pruned, screening accuracy."""
+    return [{"number": t.number, "state": t.state.name.lower(), "params": t.user_attrs.get("params"),
+             "macs_per_image": t.user_attrs.get("macs_per_image"), "rejected_by": t.user_attrs.get("rejected_by"),
+             "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
+             "screen_val_accuracy": t.user_attrs.get("screen_val_accuracy"),
+             "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
+            for t in study.get_trials(deepcopy=False)]

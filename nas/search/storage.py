@@ -1,0 +1,137 @@
+"""The Optuna side of a search: storage with heartbeats, sampler, pruner, and the study itself.
+
+The storage is the only channel between the coordinator and its workers, local or remote: trial
+states, candidate attributes, intermediate values (for the pruner and the live view) and
+heartbeats. A worker killed mid-trial stops beating; after `3 x heartbeat_seconds` any process
+that calls `fail_stale` marks its trial failed and queues the candidate once more. Only such
+stale trials are ever failed: a trial whose worker still beats is left alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+from nas.config import Budget
+
+CONSTRAINT = "budget_excess"  # a trial's Optuna constraint: relative excess over broken limits, 0 if feasible
+STALE_AFTER_BEATS = 3
+
+
+def quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats and stale-trial retries are marked experimental, and Optuna warns when they are
+    # used with ask/tell instead of Study.optimize; both are used here on purpose.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+    # A retried trial inherits its original's constraint value, which is the right one.
+    warnings.filterwarnings("ignore", message="The constraint value is ignored")
+
+
+def default_storage() -> str:
+    from nas.tracking import STORE_DIR
+
+    STORE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(STORE_DIR / 'optuna.db').resolve()}"
+
+
+def make_storage(url: str, heartbeat_s: int):
+    """RDB storage with heartbeats and a retry (at most once) of each trial that went stale."""
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=STALE_AFTER_BEATS * heartbeat_s,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+
+def make_sampler(budget: Budget, worker_index: int = 0):
+    """The budget's sampler. Each worker seeds its own (seed + worker index): two workers with
+    one seed would draw the same random start-up candidates."""
+    import optuna
+
+    seed = budget.search.seed + worker_index
+    if budget.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if budget.search.sampler == "nsgaii":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
+
+
+def pruning_off_because(budget: Budget) -> str | None:
+    """Why the median pruner is off for this budget, or None when it is on."""
+    if budget.search.sampler == "nsgaii":
+        return "NSGA-II optimises two objectives, and Optuna prunes single-objective studies only"
+    if budget.search.screen_epochs < 2:
+        return "screening is one epoch, so there is no earlier epoch to stop at"
+    return None
+
+
+def make_pruner(budget: Budget):
+    import optuna
+
+    if pruning_off_because(budget):
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+
+
+def is_multi_objective(budget: Budget) -> bool:
+    return budget.search.sampler == "nsgaii"  # accuracy against parameters
+
+
+def create_study(budget: Budget, storage, name: str):
+    import optuna
+
+    directions = ["maximize", "minimize"] if is_multi_objective(budget) else ["maximize"]
+    return optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(budget),
+                               pruner=make_pruner(budget), directions=directions)
+
+
+def load_study(budget: Budget, storage, name: str, worker_index: int = 0):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage, sampler=make_sampler(budget, worker_index),
+                             pruner=make_pruner(budget))
+
+
+def fail_stale(study) -> None:
+    """Fail trials whose worker stopped beating, and queue their candidates again (Optuna's rule)."""
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
+
+
+def fail_and_retry(study, trial_id: int) -> None:
+    """A trial this process cut off (Ctrl-C, its worker terminated): failed, candidate queued again."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+        RetryHeartbeatStaleTrialCallback(max_retry=1)(study, storage.get_trial(trial_id))
+
+
+class Heartbeat:
+    """Beats for one running trial every interval from a thread, so a trial that trains for
+    minutes still shows its worker is alive; `with Heartbeat(storage, trial_id, s):`."""
+
+    def __init__(self, storage, trial_id: int, interval_s: float):
+        self.storage, self.trial_id, self.interval_s = storage, trial_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+                pass

@@ -1,0 +1,126 @@
+"""The one place that decides pass or fail: (budget, measured values) -> verdict rows.
+
+The budget check before training, `nas space`, the search report and `nas verify` all print
+from `rows`, so a constraint has one rule and one wording everywhere: parameters are strict
+(< max_params), MACs and epochs inclusive (<=), the target inclusive (>=), and a value is shown
+with enough digits that it never prints equal to a bound it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from nas.config import Budget, Limits
+
+PASS, FAIL, NOT_LIMITED = "PASS", "FAIL", "not limited"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What was counted or evaluated for one model; None where it was not measured."""
+
+    params: int | None = None
+    macs_per_image: int | None = None
+    epochs: int | None = None
+    features: frozenset[str] | None = None
+    target_value: float | None = None  # e.g. the final validation accuracy
+    params_by: str = "torchinfo"
+    macs_by: str = "fvcore"
+    epochs_by: str = "schedule"
+    features_by: str = "architecture spec"
+    target_by: str = "evaluated after the final epoch"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One constraint: `limit` is the key a rejected trial records (max_params, ..., target)."""
+
+    limit: str
+    constraint: str
+    bound_text: str
+    measured_text: str
+    counted_by: str
+    result: str  # PASS | FAIL | not limited
+    value: object = None
+    bound: object = None
+    message: str = ""  # one clause for a rejection, e.g. "20,132 parameters, limit < 20,000"
+
+    @property
+    def ok(self) -> bool:
+        return self.result != FAIL
+
+
+def pct(value: float, digits: int = 2) -> str:
+    return f"{value * 100:.{digits}f}%"
+
+
+def pct_vs(value: float, bound: float) -> tuple[str, str]:
+    """Both as percentages, with enough digits that a value below the bound never prints equal to it."""
+    for digits in (2, 3, 4, 6):
+        a, b = pct(value, digits), pct(bound, digits)
+        if a != b or value == bound:
+            return a, b
+    return f"{value!r}", f"{bound!r}"
+
+
+def limit_text(limit: str, limits: Limits) -> str:
+    """The bound as printed: '< 20,000', '<= 5,000,000', '<= 20'."""
+    if limit == "max_params":
+        return f"< {limits.max_params:,}"
+    if limit == "max_macs":
+        return "none set" if limits.max_macs is None else f"<= {limits.max_macs:,}"
+    if limit == "max_epochs":
+        return f"<= {limits.max_epochs}"
+    raise ValueError(f"no bound text for {limit!r}")
+
+
+def within(limit: str, limits: Limits, value: float) -> bool:
+    """The rule of each numeric limit, in one place."""
+    if limit == "max_params":
+        return value < limits.max_params
+    if limit == "max_macs":
+        return limits.max_macs is None or value <= limits.max_macs
+    if limit == "max_epochs":
+        return value <= limits.max_epochs
+    raise ValueError(f"no rule for {limit!r}")
+
+
+def meets_target(value: float, minimum: float) -> bool:
+    return value >= minimum
+
+
+def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> list[Row]:
+    """Verdict rows for every constraint `m` has a measurement of, in a fixed order."""
+    limits = budget if isinstance(budget, Limits) else budget.limits
+    out: list[Row] = []
+    if m.params is not None:
+        out.append(Row("max_params", "parameters", limit_text("max_params", limits), f"{m.params:,}",
+                       m.params_by, PASS if within("max_params", limits, m.params) else FAIL,
+                       m.params, limits.max_params, f"{m.params:,} parameters, limit {limit_text('max_params', limits)}"))
+    if m.macs_per_image is not None:
+        result = NOT_LIMITED if limits.max_macs is None else (
+            PASS if within("max_macs", limits, m.macs_per_image) else FAIL)
+        out.append(Row("max_macs", "MACs per image", limit_text("max_macs", limits), f"{m.macs_per_image:,}",
+                       m.macs_by, result, m.macs_per_image, limits.max_macs,
+                       f"{m.macs_per_image:,} MACs per image, limit {limit_text('max_macs', limits)}"))
+    if m.epochs is not None:
+        out.append(Row("max_epochs", "epochs", limit_text("max_epochs", limits), str(m.epochs), m.epochs_by,
+                       PASS if within("max_epochs", limits, m.epochs) else FAIL, m.epochs, limits.max_epochs,
+                       f"{m.epochs} epochs, limit {limit_text('max_epochs', limits)}"))
+    if with_target and m.target_value is not None and not isinstance(budget, Limits):
+        shown, bound = pct_vs(m.target_value, budget.target.min)
+        out.append(Row("target", f"target: {budget.target.metric}", f">= {bound}", shown, m.target_by,
+                       PASS if meets_target(m.target_value, budget.target.min) else FAIL,
+                       m.target_value, budget.target.min, f"{budget.target.metric} {shown}, target >= {bound}"))
+    if m.features is not None:
+        for feature in limits.requires:
+            present = feature in m.features
+            out.append(Row("requires", f"requires {feature}", "present", "present" if present else "absent",
+                           m.features_by, PASS if present else FAIL, sorted(m.features), list(limits.requires),
+                           f"lacks required feature {feature}"))
+    return out
+
+
+def failed(verdict_rows: Iterable[Row]) -> list[Row]:
+    return [r for r in verdict_rows if r.result == FAIL]
