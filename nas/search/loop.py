@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Callable
@@ -209,6 +210,7 @@ class Search:
         self.progress.finals_done = len(finalists) - len(jobs)
         self.on_progress(self.progress)
         for job in jobs:
+            job = replace(job, threads=workers.threads)  # cores/jobs each, as in screening
             self.watch.final_started(job.number, job.run_id, job.options.schedule.epochs)
             running[workers.start_final(job, self._show)] = job
         while running:
