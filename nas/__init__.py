@@ -8,3 +8,11 @@ __version__ = "0.1.0"
 # 2-thread run becomes 10-30x slower (measured, see nas/train.py). Passive waiting avoids that.
 # It must be set before torch is first imported, which every nas entry point does after this.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def load(source, tracking_uri=None):
+    """A winner as a usable model: `nas.load(RUN_ID or export folder)` -> eval-mode nn.Module that
+    takes uint8 0-255 or float 0-1 images [N, C, H, W] and returns logits (see nas.deploy)."""
+    from nas.deploy import load as _load
+
+    return _load(source, tracking_uri)

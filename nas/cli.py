@@ -233,6 +233,28 @@ def cmd_verify(args) -> int:
     return result.exit_code
 
 
+def cmd_export(args) -> int:
+    from nas.export import export
+
+    result = export(args.run_id, args.format, Path(args.out) if args.out else None, args.tracking_uri,
+                    on_step=lambda m: console.print(m, markup=False))
+    for kind, c in result.checks.items():
+        console.print(f"check ({kind} input, {c['test_images']:,} test images): max |logit difference| "
+                      f"{c['max_abs_diff']:.2e} (tolerance {c['tolerance']:g}); test accuracy "
+                      f"{c['exported_test_accuracy']:.4%}, verified {c['verified_test_accuracy']:.4%}", markup=False)
+    console.print(f"exported to {result.folder}: {', '.join(result.files)}", markup=False)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from nas.deploy import load, predict
+
+    model = load(args.model, args.tracking_uri)
+    for row in predict(model, args.images):
+        console.print(f"{row['file']}: {row['name']} ({row['probability']:.1%})", markup=False)
+    return 0
+
+
 def cmd_report(args) -> int:
     from nas.report import write_report
 
@@ -504,6 +526,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", default=None, help="verify against this budget file instead of the stored one")
     tracking(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="a verified winner as a self-contained folder (torch.export or ONNX)")
+    p.add_argument("run_id", help="a search's run id (its winner is exported) or a final run's id")
+    p.add_argument("--format", default="pt2", choices=["pt2", "onnx"],
+                   help="pt2: torch.export (default); onnx: needs pip install 'nas[export]'")
+    p.add_argument("--out", default=None, help="folder to write (default exports/<budget>-<run id>)")
+    tracking(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify image files with a run's winner or an exported folder")
+    p.add_argument("model", help="a run id, or a folder written by `nas export`")
+    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files")
+    tracking(p)
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("report", help="(re)write the markdown report of a search")
     p.add_argument("run_id")

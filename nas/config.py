@@ -24,6 +24,8 @@ DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "synthetic": ((1, 12, 12), 4),
 }
 METRICS = ("val_accuracy",)
+RULES = ("all", "mean")  # how the target applies over seeds: every seed, or their mean
+MAX_SEEDS = 20
 PADDINGS = ("same", "valid")
 TRANSITIONS = ("none", "conv1x1")
 DOWNSAMPLES = ("max", "avg", "none")
@@ -185,8 +187,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Target:
+    """The accuracy to reach. With `seeds` > 1 the winner is trained from scratch with that many
+    seeds; `rule` "all": every seed must reach `min`, "mean": their mean must."""
+
     metric: str
     min: float
+    seeds: int = 1
+    rule: str = "all"
 
 
 @dataclass(frozen=True)
@@ -332,8 +339,12 @@ def _parse_data(t: _Table) -> DataConfig:
 def _parse_target(t: _Table) -> Target:
     metric = t.string("metric", METRICS, default="val_accuracy")
     minimum = t.number("min", minimum=0.0, maximum=1.0)
+    seeds = t.integer("seeds", default=1, minimum=1)
+    if seeds > MAX_SEEDS:
+        raise t.fail("seeds", f"{seeds} is above the maximum {MAX_SEEDS}; each seed is a full training run")
+    rule = t.string("rule", RULES, default="all")
     t.done()
-    return Target(metric, minimum)
+    return Target(metric, minimum, seeds, rule)
 
 
 def _parse_limits(t: _Table) -> Limits:

@@ -93,6 +93,22 @@ class Dataset:
     fingerprint: str
 
 
+_CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                      "Bag", "Ankle boot"),
+}
+
+
+def class_names(dataset: str, classes: int) -> tuple[str, ...]:
+    """Human names of a dataset's classes; the class index as text where it has none (digits)."""
+    return tuple(class_name(dataset, i) for i in range(classes))
+
+
+def class_name(dataset: str, index: int) -> str:
+    names = _CLASS_NAMES.get(dataset)
+    return names[index] if names and 0 <= index < len(names) else str(index)
+
+
 def cache_dir() -> Path:
     """The data cache: $NAS_CACHE if set, else ~/.cache/nas."""
     return _cache_root()

@@ -27,6 +27,8 @@ from nas.tracking import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, V
                           environment_tags)
 
 ROLE_SEARCH, ROLE_CANDIDATE, ROLE_FINAL = "search", "candidate", "final"
+ROLE_SEED = "seed"  # the winner retrained from scratch with another seed ([target] seeds > 1)
+MODEL_INFO = "model_info.json"  # what using the model needs: input shape, classes, normalisation
 EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
@@ -42,7 +44,8 @@ def start_search(tracker: Tracker, budget: Budget, *, trials: int, jobs: int, st
     tracker.log_params(parent_id, {
         "budget": budget.name, "dataset": budget.data.dataset, "trials": trials, "sampler": s.sampler,
         "seed": s.seed, "jobs": jobs, "screen_epochs": s.screen_epochs, "screen_fraction": s.screen_fraction,
-        "finalists": s.finalists, "max_params": lim.max_params, "max_epochs": lim.max_epochs,
+        "finalists": s.finalists, "target_seeds": budget.target.seeds, "target_rule": budget.target.rule,
+        "max_params": lim.max_params, "max_epochs": lim.max_epochs,
         "max_macs": lim.max_macs, "target_metric": budget.target.metric, "target_min": budget.target.min})
     tracker.log_text(parent_id, BUDGET, Path(budget.path).read_text())
     return parent_id
@@ -86,11 +89,17 @@ def record_candidate(tracker: Tracker, experiment: str, parent_id: str, number: 
 
 
 def start_final(tracker: Tracker, experiment: str, parent_id: str, number: int, spec: ArchSpec, options,
-                verdict, candidate_run_id: str = "", screen_val_accuracy: float | None = None) -> str:
-    """The child run of a finalist, created before it trains (status RUNNING)."""
-    run_id = tracker.start_run(experiment, f"{ROLE_FINAL}-{number}", {
-        "nas_role": ROLE_FINAL, "trial_number": str(number), "status": "running",
-        "candidate_run_id": candidate_run_id}, parent_id=parent_id)
+                verdict, candidate_run_id: str = "", screen_val_accuracy: float | None = None, *,
+                confirms: str | None = None) -> str:
+    """The child run of a finalist, created before it trains (status RUNNING); with `confirms`
+    (the winner's run id) a seed run of the winner instead."""
+    role = ROLE_SEED if confirms else ROLE_FINAL
+    tags = {"nas_role": role, "trial_number": str(number), "status": "running", "candidate_run_id": candidate_run_id,
+            "seed": str(options.seed)}
+    if confirms:
+        tags["confirms"] = confirms
+    name = f"{ROLE_SEED}-{options.seed}-of-{number}" if confirms else f"{ROLE_FINAL}-{number}"
+    run_id = tracker.start_run(experiment, name, tags, parent_id=parent_id)
     _log_definition(tracker, run_id, spec, options, verdict)
     if screen_val_accuracy is not None:
         tracker.log_metrics(run_id, {"screen_val_accuracy": screen_val_accuracy})
@@ -121,6 +130,7 @@ def finish_final(tracker: Tracker, run_id: str, verdict, epochs: list[dict], *, 
         return
     sha = tracker.log_state_dict(run_id, state_dict)
     tracker.log_json(run_id, PREDICTIONS, evaluation["test_predictions"])
+    tracker.log_json(run_id, MODEL_INFO, evaluation["model_info"])
     tracker.set_tags(run_id, {"data_fingerprint": evaluation["fingerprint"], "weights_sha256": sha,
                               "status": "complete"})
     tracker.end_run(run_id, "FINISHED")
@@ -157,6 +167,13 @@ def interrupt_search(tracker: Tracker, parent_id: str) -> None:
 def finished_finals(tracker: Tracker, parent_id: str) -> list[RunData]:
     """The search's final runs that finished training (failed and killed ones excluded)."""
     return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_FINAL and c.status == "FINISHED"]
+
+
+def seed_runs(tracker: Tracker, parent_id: str, winner_run_id: str) -> list[RunData]:
+    """The finished seed runs confirming a winner, by seed."""
+    runs = [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_SEED
+            and c.tags.get("confirms") == winner_run_id and c.status == "FINISHED"]
+    return sorted(runs, key=lambda c: int(c.tags.get("seed", 0)))
 
 
 def epoch_history(tracker: Tracker, run_id: str) -> list[dict]:

@@ -39,10 +39,6 @@ PLOT_FILES = {
     "confusion": "confusion_matrix.png",
 }
 MAX_MISCLASSIFIED = 36
-CLASS_NAMES = {
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                      "Bag", "Ankle boot"),
-}
 _FEATURE_TEXT = {"batch_norm": "batch normalisation", "dropout": "dropout", "gap": "global average pooling"}
 
 
@@ -99,6 +95,12 @@ class _Search:
     candidate_runs: dict[int, RunData]
     test: _TestData
     uri: str
+
+    @property
+    def seeds(self) -> list[dict]:
+        """The winner and its seed runs ([target] seeds > 1): seed, run id, val and test accuracy."""
+        rows = self.summary.get("seeds") or []
+        return [r for r in rows if isinstance(r, dict) and _finite(r.get("val_accuracy"))]
 
 
 def _load(tracker: Tracker, parent_run_id: str) -> _Search:
@@ -206,8 +208,9 @@ def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[st
 
 
 def _class_name(dataset: str, index: int) -> str:
-    names = CLASS_NAMES.get(dataset)
-    return names[index] if names and 0 <= index < len(names) else str(index)
+    from nas.data import class_name
+
+    return class_name(dataset, index)
 
 
 # -- the verdict ---------------------------------------------------------------------------------
@@ -219,9 +222,13 @@ def _verdict_rows(s: _Search) -> list[verdict.Row]:
     params_by = "torchinfo" if counted == "torchinfo+fvcore" else counted
     macs_by = "fvcore" if counted == "torchinfo+fvcore" else counted
     n_epochs = len(s.epochs)
+    seeds = s.seeds if s.budget.target.seeds > 1 else []
     measured = verdict.Measured(
         params=int(v["params"]), macs_per_image=int(v["macs_per_image"]), epochs=n_epochs,
         features=frozenset(s.spec.features()), target_value=_metric(s.winner, "final_val_accuracy"),
+        target_values=tuple(r["val_accuracy"] for r in seeds), target_labels=tuple(f"seed {r['seed']}" for r in seeds),
+        target_by=(f"each seed evaluated after its final epoch, rule {s.budget.target.rule!r}" if seeds
+                   else "evaluated after the final epoch"),
         params_by=f"{params_by} (trainable parameters)", macs_by=f"{macs_by} (eval mode, one image)",
         epochs_by=f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
         features_by="architecture spec (ArchSpec.features())")
@@ -387,8 +394,11 @@ def _accuracy_section(s: _Search) -> list[str]:
     lines = ["## Accuracy", "", "Of the final model, evaluated after the last epoch:", ""]
     lines += _table(["split", "accuracy"], [["train", _pct(train)], ["validation", _pct(val)],
                                             ["test", _pct(test)]], "lr")
+    lines += _seeds_table(s)
     gap = (train - val) * 100
-    lines += ["", f"- Overfitting gap (train - validation): {gap:+.2f} percentage points."]
+    lines += ["", f"- Overfitting gap (train - validation): {gap:+.2f} percentage points.",
+              "- Validation data chose the winner (screening ranks and the choice among finalists); the test "
+              "split was used for nothing but reporting."]
     if s.test.usable:
         errors = _test_errors(s)
         n = len(s.test.labels)
@@ -408,6 +418,35 @@ def _accuracy_section(s: _Search) -> list[str]:
     else:
         lines += [f"- Test errors are not counted here: {s.test.note}."]
     return lines + [""]
+
+
+def _seeds_table(s: _Search) -> list[str]:
+    """Every seed's final accuracies, their mean, standard deviation and 95% t-interval."""
+    seeds = s.seeds
+    if s.budget.target.seeds <= 1:
+        return []
+    t = s.budget.target
+    lines = ["", f"The winner trained from scratch with {t.seeds} seeds ([target] seeds = {t.seeds}, rule "
+                 f"`{t.rule}`: {'every seed' if t.rule == 'all' else 'the mean over seeds'} must reach "
+                 f"{_pct(t.min)}):", ""]
+    rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
+             _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
+    stats = []
+    for key in ("val_accuracy", "test_accuracy"):
+        values = [r[key] for r in seeds if _finite(r.get(key))]
+        stats.append(verdict.summarise_seeds(values) if values else None)
+    if len(seeds) > 1:
+        rows.append(["**mean**", "", *(_pct(m.mean) if m else "-" for m in stats)])
+        rows.append(["**std**", "", *(f"{m.std * 100:.2f} pp" if m else "-" for m in stats)])
+        rows.append(["**95% t-interval**", "", *(f"{_pct(m.low)} - {_pct(m.high)}" if m else "-" for m in stats)])
+    lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
+    if len(seeds) < t.seeds:
+        lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the target counts as not met."]
+    bad = verdict.failing_seeds([r["val_accuracy"] for r in seeds], t.min, t.rule)
+    if bad and t.rule == "all":
+        lines += ["", "Below the target: " + ", ".join(f"seed {seeds[i]['seed']} ({_pct(seeds[i]['val_accuracy'])})"
+                                                       for i in bad) + "."]
+    return lines
 
 
 _REJECTION_TEXT = {

@@ -57,16 +57,63 @@ def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job
     return finalists, jobs
 
 
-def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress) -> SearchResult:
-    """Name the winner among the finished finals and record the search's summary."""
+def _val(run) -> float:
+    return run.metrics.get("final_val_accuracy", -1.0)
+
+
+def pick_winner(budget: Budget, tracker, parent_id: str):
+    """The most accurate finished final that meets the target (the most accurate one if none does)."""
+    order = sorted(records.finished_finals(tracker, parent_id),
+                   key=lambda c: (-_val(c), c.metrics.get("params", math.inf)))
+    return next((c for c in order if _val(c) >= budget.target.min), order[0] if order else None)
+
+
+def seed_of(run) -> int:
+    return int(run.tags.get("seed", 0))
+
+
+def plan_seeds(budget: Budget, tracker, parent_id: str, winner) -> list[Job]:
+    """Jobs retraining the winner from scratch with the other `[target] seeds` seeds (those a
+    resumed search already finished are kept); each gets its own MLflow run."""
+    from dataclasses import replace
+
+    from nas.train import TrainOptions
+
+    if winner is None or budget.target.seeds <= 1:
+        return []
+    final = records.load_final(winner)
+    options = TrainOptions.from_dict(final.options)
+    done = {seed_of(r) for r in records.seed_runs(tracker, parent_id, winner.run_id)}
+    verdict = check(final.spec, budget)
+    number = int(winner.tags.get("trial_number", -1))
+    jobs = []
+    for seed in range(options.seed + 1, options.seed + budget.target.seeds):
+        if seed in done:
+            continue
+        seeded = replace(options, seed=seed)
+        run_id = records.start_final(tracker, budget.name, parent_id, number, final.spec, seeded, verdict,
+                                     winner.tags.get("candidate_run_id", ""), confirms=winner.run_id)
+        jobs.append(Job(records.ROLE_SEED, number, Candidate(final.spec, options), seeded, verdict, budget,
+                        tracker.uri, parent_id, run_id=run_id))
+    return jobs
+
+
+def seed_table(tracker, parent_id: str, winner) -> list[dict]:
+    """The winner and its seed runs: seed, run id, final validation and test accuracy."""
+    runs = [winner] + records.seed_runs(tracker, parent_id, winner.run_id)
+    return [{"seed": seed_of(r), "run_id": r.run_id, "val_accuracy": _val(r),
+             "test_accuracy": r.metrics.get("final_test_accuracy")} for r in runs]
+
+
+def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress, winner) -> SearchResult:
+    """Judge the winner over its seeds by the target's rule and record the search's summary."""
+    from nas.verdict import failing_seeds
+
     finals = records.finished_finals(tracker, parent_id)
-
-    def val(c) -> float:
-        return c.metrics.get("final_val_accuracy", -1.0)
-
-    order = sorted(finals, key=lambda c: (-val(c), c.metrics.get("params", math.inf)))
-    winner = next((c for c in order if val(c) >= budget.target.min), order[0] if order else None)
-    met = winner is not None and val(winner) >= budget.target.min
+    seeds = seed_table(tracker, parent_id, winner) if winner is not None else []
+    complete = len(seeds) == budget.target.seeds
+    met = bool(seeds) and complete and not failing_seeds([s["val_accuracy"] for s in seeds], budget.target.min,
+                                                         budget.target.rule)
     p = progress
     summary = {
         "sampled": p.sampled, "rejected": dict(sorted(p.rejected.items())),
@@ -74,6 +121,7 @@ def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress)
         "failed": p.failed, "finalists": len(finals), "target_met": met,
         "wall_seconds": records.wall_seconds_since(tracker.run(parent_id)),
         "winner_run_id": winner.run_id if winner else None,
+        "seeds": seeds, "rule": budget.target.rule,
         "candidates": candidate_table(study),
     }
     records.finish_search(tracker, parent_id, summary, winner, met)

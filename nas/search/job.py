@@ -24,7 +24,7 @@ _TRACKERS: dict = {}
 
 @dataclass(frozen=True)
 class Job:
-    role: str  # records.ROLE_CANDIDATE (screening) or records.ROLE_FINAL (full schedule, evaluated)
+    role: str  # records.ROLE_CANDIDATE (screening); ROLE_FINAL or ROLE_SEED (full schedule, evaluated)
     number: int  # the Optuna trial number of the candidate
     candidate: Candidate
     options: TrainOptions  # what this job trains with: screening or full options
@@ -78,8 +78,10 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
     model = build(job.candidate.spec, data.input_shape, data.classes)
     stopped_at: list[int] = []
 
+    full = job.role in (records.ROLE_FINAL, records.ROLE_SEED)
+
     def after_epoch(record) -> bool:
-        if job.role == records.ROLE_FINAL:
+        if full:
             records.log_epoch(tr, job.run_id, record.to_dict())
         if should_stop is not None and should_stop(record):
             stopped_at.append(record.epoch)
@@ -92,7 +94,7 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
         epochs = [r.to_dict() for r in getattr(exc, "epochs", [])]
         return _record(job, tr, "failed", epochs, failure=exc.reason)
     epochs = [r.to_dict() for r in result.epochs]
-    if job.role != records.ROLE_FINAL:
+    if not full:
         return _record(job, tr, "pruned" if stopped_at else "complete", epochs, pruned_at=stopped_at[0]
                        if stopped_at else None)
     return _finish_final(job, tr, result, data, epochs)
@@ -101,7 +103,7 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
 def _record(job: Job, tr, status: str, epochs: list[dict], failure: str | None = None,
             pruned_at: int | None = None) -> JobResult:
     c = job.candidate
-    if job.role == records.ROLE_FINAL:
+    if job.role in (records.ROLE_FINAL, records.ROLE_SEED):
         records.finish_final(tr, job.run_id, job.verdict, epochs, failure=failure)
         run_id = job.run_id
     else:
@@ -109,6 +111,16 @@ def _record(job: Job, tr, status: str, epochs: list[dict], failure: str | None =
                                           job.verdict, epochs, status, failure)
     val = epochs[-1]["val_accuracy"] if epochs and status != "failed" else None
     return JobResult(status, run_id, epochs, val, pruned_at, failure)
+
+
+def model_info(data) -> dict:
+    """Everything needed to use the model outside nas: input, classes and normalisation."""
+    from nas.data import class_names
+
+    return {"input_shape": list(data.input_shape), "classes": data.classes,
+            "class_names": list(class_names(data.name, data.classes)), "mean": data.mean, "std": data.std,
+            "input_range": "uint8 0-255, normalised as (x / 255 - mean) / std", "data_fingerprint": data.fingerprint,
+            "dataset": data.name}
 
 
 def _finish_final(job: Job, tr, result, data, epochs: list[dict]) -> JobResult:
@@ -121,6 +133,6 @@ def _finish_final(job: Job, tr, result, data, epochs: list[dict]) -> JobResult:
     test_loss, test_acc, test_pred = evaluate(model, data.test, data)
     evaluation = {"train_accuracy": train_acc, "val_accuracy": val_acc, "test_accuracy": test_acc,
                   "val_loss": val_loss, "test_loss": test_loss, "test_predictions": test_pred.tolist(),
-                  "fingerprint": data.fingerprint}
+                  "fingerprint": data.fingerprint, "model_info": model_info(data)}
     records.finish_final(tr, job.run_id, job.verdict, epochs, state_dict=state_dict, evaluation=evaluation)
     return JobResult("complete", job.run_id, epochs, val_acc)

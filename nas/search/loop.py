@@ -204,14 +204,26 @@ class Search:
             time.sleep(min(2.0, self.budget.search.heartbeat_seconds))
 
     def _finals(self, workers: _Workers, running: dict[Future, Job]) -> finals.SearchResult:
+        """Rung 3, then the winner's other seeds ([target] seeds), then the conclusion."""
         self.progress.phase = "finals"
         finalists, jobs = finals.plan(self.budget, self.study, self.tracker, self.parent_id)
-        self.progress.finals_total = len(finalists)
+        self.progress.finals_total = len(finalists) + self.budget.target.seeds - 1
         self.progress.finals_done = len(finalists) - len(jobs)
         self.on_progress(self.progress)
+        self._train_in_full(workers, running, jobs, lambda job: f"final {job.number}")
+        winner = finals.pick_winner(self.budget, self.tracker, self.parent_id)
+        seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, winner)
+        self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs) if winner else 0
+        self._train_in_full(workers, running, seed_jobs,
+                            lambda job: f"seed {job.options.seed} of trial {job.number}")
+        self.watch.poll()
+        return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress, winner)
+
+    def _train_in_full(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job], label) -> None:
+        """Run full-schedule jobs side by side (cores/jobs threads each), following their epochs."""
         for job in jobs:
             job = replace(job, threads=workers.threads)  # cores/jobs each, as in screening
-            self.watch.final_started(job.number, job.run_id, job.options.schedule.epochs)
+            self.watch.final_started(job.run_id, label(job), job.options.schedule.epochs)
             running[workers.start_final(job, self._show)] = job
         while running:
             done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -219,18 +231,16 @@ class Search:
             for future in done:
                 job = running.pop(future)
                 result: JobResult = future.result()
-                for event in self.watch.final_ended(job.number):
+                for event in self.watch.final_ended(job.run_id):
                     self.progress.last_event = event
                     self.on_progress(self.progress)
                 self.progress.finals_done += 1
                 run = self.tracker.run(job.run_id)
                 self.progress.last_event = (
-                    f"final {job.number}: failed: {result.failure}" if result.status == "failed" else
-                    f"final {job.number}: val {run.metrics.get('final_val_accuracy', float('nan')):.4f}, "
+                    f"{label(job)}: failed: {result.failure}" if result.status == "failed" else
+                    f"{label(job)}: val {run.metrics.get('final_val_accuracy', float('nan')):.4f}, "
                     f"test {run.metrics.get('final_test_accuracy', float('nan')):.4f}")
                 self.on_progress(self.progress)
-        self.watch.poll()
-        return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress)
 
     def _release(self, pids: set[int]) -> None:
         """After stopping: this process's cut-off trials are failed and queued again, so a resume

@@ -19,7 +19,7 @@ from nas.errors import SearchError, SpecError
 from nas.search import claims
 from nas.search.candidate import Candidate, sample_candidate
 from nas.search.job import Job, JobResult, run_job
-from nas.search.storage import CONSTRAINT, Heartbeat, fail_and_retry, is_multi_objective
+from nas.search.storage import CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, is_multi_objective
 
 TRAINED, REJECTED, QUOTA = "trained", "rejected", "quota"
 DUPLICATE = "duplicate"
@@ -57,6 +57,7 @@ class Objective:
         self.ctx, self.study, self.storage = ctx, study, storage
         self.budget = ctx.budget
         self.lock = claims.slot_lock(ctx.storage_url, storage, ctx.study_name)
+        self.random_state = SharedRandomState(study, self.lock)
         self.in_a_row: Counter[str] = Counter()  # rejections since the last candidate that passed
 
     # -- ask and check -------------------------------------------------------------------------
@@ -65,11 +66,12 @@ class Objective:
         """Ask until a candidate passes every check; returns (trial, candidate, verdict)."""
         cap = self.budget.search.max_consecutive_rejections
         while True:
-            trial = self.study.ask()
+            with self.random_state.drawing():
+                trial = self.study.ask()
+                candidate = sample_candidate(trial, self.budget)
             # Read after ask: another worker may have failed a dead worker's trial meanwhile, and
             # its queued retry must not count as a duplicate of it.
             seen = claims.trained_keys(self.study, exclude=trial._trial_id)
-            candidate = sample_candidate(trial, self.budget)
             reason, amount, detail, verdict = self._check(candidate)
             if reason is None and candidate.key in seen:
                 reason, amount, detail = DUPLICATE, 0.0, "already trained"

@@ -29,7 +29,7 @@ class Progress:
     best_screen: float | None = None
     finals_done: int = 0
     finals_total: int = 0
-    # (role, trial number) -> the last epoch of each job still training:
+    # (role, label) -> the last epoch of each full training still running:
     # {"epoch", "epochs", "val_accuracy", "elapsed_s"}
     training: dict[tuple[str, int], dict] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -55,14 +55,15 @@ class Watch:
         self.study, self.tracker, self.progress = study, tracker, progress
         self._seen: dict[int, str] = {}  # trial number -> the last state reported
         self._primed = False  # the first poll only learns what is there (a resumed search's past)
-        self.finals: dict[int, tuple[str, int]] = {}  # running final: trial number -> (run id, epochs)
+        # running full trainings: run id -> (label such as "final 12" or "seed 1 of trial 12", epochs)
+        self.finals: dict[str, tuple[str, int]] = {}
 
     def poll(self) -> list[str]:
         events = self._poll_trials()
         if not self._primed:
             self._primed, events = True, []
-        for number, (run_id, epochs) in list(self.finals.items()):
-            events += self._poll_final(number, run_id, epochs)
+        for run_id, (label, epochs) in list(self.finals.items()):
+            events += self._poll_final(run_id, label, epochs)
         return events
 
     def _poll_trials(self) -> list[str]:
@@ -105,8 +106,8 @@ class Watch:
                         events.append(f"trial {t.number}: val {t.values[0]:.4f}, {a.get('params', 0):,} params")
         return events
 
-    def _poll_final(self, number: int, run_id: str, epochs: int) -> list[str]:
-        key = (records.ROLE_FINAL, number)
+    def _poll_final(self, run_id: str, label: str, epochs: int) -> list[str]:
+        key = (records.ROLE_FINAL, label)
         shown = self.progress.training.get(key, {}).get("epoch", 0)
         events = []
         elapsed = 0.0
@@ -115,17 +116,17 @@ class Watch:
             if e["epoch"] > shown:
                 self.progress.training[key] = {"epoch": e["epoch"], "epochs": epochs,
                                                "val_accuracy": e["val_accuracy"], "elapsed_s": elapsed}
-                events.append(f"final {number}: epoch {e['epoch']}/{epochs}, val {e['val_accuracy']:.4f}")
+                events.append(f"{label}: epoch {e['epoch']}/{epochs}, val {e['val_accuracy']:.4f}")
         return events
 
-    def final_started(self, number: int, run_id: str, epochs: int) -> None:
-        self.finals[number] = (run_id, epochs)
+    def final_started(self, run_id: str, label: str, epochs: int) -> None:
+        self.finals[run_id] = (label, epochs)
 
-    def final_ended(self, number: int) -> list[str]:
-        """The last epochs of a final that ended between polls, then it leaves the view."""
-        run_id, epochs = self.finals.pop(number)
-        events = self._poll_final(number, run_id, epochs)
-        self.progress.training.pop((records.ROLE_FINAL, number), None)
+    def final_ended(self, run_id: str) -> list[str]:
+        """The last epochs of a full training that ended between polls, then it leaves the view."""
+        label, epochs = self.finals.pop(run_id)
+        events = self._poll_final(run_id, label, epochs)
+        self.progress.training.pop((records.ROLE_FINAL, label), None)
         return events
 
 

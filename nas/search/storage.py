@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from contextlib import contextmanager
 
 from nas.config import Budget
 
@@ -46,16 +47,63 @@ def make_storage(url: str, heartbeat_s: int):
 
 
 def make_sampler(budget: Budget, worker_index: int = 0):
-    """The budget's sampler. Each worker seeds its own (seed + worker index): two workers with
-    one seed would draw the same random start-up candidates."""
+    """The budget's sampler. TPE and random continue one random sequence across workers (see
+    SharedRandomState), so they all start from the budget's seed; NSGA-II cannot, so each worker
+    seeds its own (seed + worker index: one seed would draw the same start-up candidates twice)."""
     import optuna
 
-    seed = budget.search.seed + worker_index
+    seed = budget.search.seed
     if budget.search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if budget.search.sampler == "nsgaii":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(seed=seed + worker_index)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
+
+
+def _generators(sampler) -> list:
+    """The numpy generators a TPE or random sampler draws from ([] for other samplers)."""
+    import optuna
+
+    try:
+        if isinstance(sampler, optuna.samplers.TPESampler):
+            return [sampler._rng.rng, sampler._random_sampler._rng.rng]
+        if isinstance(sampler, optuna.samplers.RandomSampler):
+            return [sampler._rng.rng]
+    except AttributeError:  # another Optuna layout: each worker keeps its own sequence
+        pass
+    return []
+
+
+class SharedRandomState:
+    """The sampler's random state, kept in the study so that all workers continue one sequence.
+
+    Why: with it a search draws the same candidates in the same order whether one process or N
+    workers ask, so the same budget and seed give the same search (and no two workers draw the
+    same start-up candidates). `with state.drawing():` around an ask and its suggestions loads the
+    state, lets the sampler draw, and stores it back, under the study's claim lock."""
+
+    KEY = "sampler_random_state"
+
+    def __init__(self, study, lock):
+        self.study, self.lock = study, lock
+        self.generators = _generators(study.sampler)
+
+    @contextmanager
+    def drawing(self):
+        if not self.generators:
+            yield
+            return
+        import numpy as np
+
+        with self.lock():
+            saved = self.study.user_attrs.get(self.KEY)
+            if saved:
+                for generator, (name, keys, pos, has_gauss, cached) in zip(self.generators, saved):
+                    generator.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+            yield
+            self.study.set_user_attr(self.KEY, [[name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+                                                for name, keys, pos, has_gauss, cached in
+                                                (g.get_state() for g in self.generators)])
 
 
 def pruning_off_because(budget: Budget) -> str | None:
@@ -68,11 +116,13 @@ def pruning_off_because(budget: Budget) -> str | None:
 
 
 def make_pruner(budget: Budget):
+    """Median pruning after each screening epoch once 5 trials have finished (Optuna's default,
+    the setting every measured search used)."""
     import optuna
 
     if pruning_off_because(budget):
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
 
 
 def is_multi_objective(budget: Budget) -> bool:
