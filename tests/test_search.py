@@ -326,3 +326,68 @@ def test_sqlite_claims_are_serialised_by_a_file_lock(tmp_path):
             filelock.FileLock(lock.lock_file, timeout=0.2).acquire()
     with filelock.FileLock(lock.lock_file, timeout=0.2):
         pass  # released after the claim
+
+
+def _asked(storage: str) -> list[dict]:
+    study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name, storage=storage)
+    return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
+
+
+def test_two_workers_draw_the_same_candidates_as_one(tmp_path, mlflow_template, monkeypatch):
+    """The sampler's random sequence lives in the study: with the random sampler (whose draws do
+    not depend on results) jobs = 2 asks exactly the candidates jobs = 1 asks, in the same order."""
+    budget = load_budget(SMOKE)
+    budget = replace(budget, search=replace(budget.search, sampler="random", trials=4, finalists=1))
+    monkeypatch.setenv("NAS_CORES", "2")
+    asked = {}
+    for jobs in (1, 2):
+        home = tmp_path / f"jobs{jobs}"
+        seed_store(home, mlflow_template)
+        monkeypatch.chdir(home)
+        Search(replace(budget, search=replace(budget.search, jobs=jobs)), Tracker()).run()
+        asked[jobs] = _asked(f"sqlite:///{home / 'mlruns' / 'optuna.db'}")
+    n = min(len(asked[1]), len(asked[2]))
+    assert n >= 4 and asked[1][:n] == asked[2][:n]
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_sigterm_stops_the_search_and_its_workers(store):
+    """SIGTERM (kill, a process manager) stops a --jobs 2 search like Ctrl-C: no worker outlives
+    it, the cut-off candidates are queued again, and it says how to resume."""
+    budget = store / "two.toml"
+    budget.write_text(SMOKE.read_text().replace("jobs = 1", "jobs = 2"))
+    marker = f"NAS_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NAS_CORES="2", **{marker: "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(budget)], cwd=store, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    storage = f"sqlite:///{store / 'mlruns' / 'optuna.db'}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
+                                      storage=storage)
+        except Exception:  # not created yet
+            continue
+        if any(t.user_attrs.get("claimed") for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
+            break
+    assert len(_processes_with(marker)) >= 3, "precondition: the search and its two workers run"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    time.sleep(1)
+    left = _processes_with(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "--resume" in out, out
+    assert not left, f"{len(left)} worker process(es) outlived the search"
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,)), "a cut-off trial was left RUNNING"
