@@ -1,6 +1,6 @@
 """Search throughput on this machine: N training processes x T threads, side by side in one run.
 
-    python bench/jobs_speed.py [--images 10000] [--batch-size 128] [--dataset mnist]
+    python bench/jobs_speed.py [--images 10000] [--batch-size 128] [--dataset mnist] [--rounds 3]
 
 Trains the mnist_20k reference architecture on the same number of images (a) in one process with
 all cores and (b) in `cores` processes with one thread each, at the same time, and prints the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -51,30 +52,34 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is printed")
     args = parser.parse_args()
     cores = cpu_count()
     ctx = get_context("spawn")
     job = (args.dataset, args.images, args.batch_size)
 
-    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-        pool.submit(train_images, (args.dataset, 512, args.batch_size, cores)).result()  # warm-up
-        started = time.perf_counter()
-        n, _ = pool.submit(train_images, (*job, cores)).result()
-        one_rate = n / (time.perf_counter() - started)
+    one_rates, many_rates = [], []
+    with ProcessPoolExecutor(1, mp_context=ctx) as one, ProcessPoolExecutor(cores, mp_context=ctx) as many:
+        one.submit(train_images, (args.dataset, 512, args.batch_size, cores)).result()  # warm-up
+        list(many.map(train_images, [(args.dataset, 512, args.batch_size, 1)] * cores))
+        # The layouts alternate, round by round: the machine is shared, and its load drifts.
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            n, _ = one.submit(train_images, (*job, cores)).result()
+            one_rates.append(n / (time.perf_counter() - started))
+            started = time.perf_counter()
+            done = list(many.map(train_images, [(*job, 1)] * cores))
+            many_rates.append(sum(n for n, _ in done) / (time.perf_counter() - started))
 
-    with ProcessPoolExecutor(cores, mp_context=ctx) as pool:
-        list(pool.map(train_images, [(args.dataset, 512, args.batch_size, 1)] * cores))  # warm-up
-        started = time.perf_counter()
-        done = list(pool.map(train_images, [(*job, 1)] * cores))
-        many_rate = sum(n for n, _ in done) / (time.perf_counter() - started)
-
-    print(f"{cores} cores, {args.images} {args.dataset} images per process, batch {args.batch_size}")
-    print(f"1 process x {cores} threads: {one_rate:8.0f} images/s")
-    print(f"{cores} processes x 1 thread: {many_rate:8.0f} images/s")
-    print(f"ratio ({cores} x 1) / (1 x {cores}): {many_rate / one_rate:.2f}")
-    print(json.dumps({"cores": cores, "one_process_images_per_s": one_rate,
-                      "per_core_processes_images_per_s": many_rate, "ratio": many_rate / one_rate}))
-
+    ratios = sorted(m / o for m, o in zip(many_rates, one_rates))
+    print(f"{cores} cores, {args.images} {args.dataset} images per process, batch {args.batch_size}, "
+          f"{args.rounds} rounds")
+    print(f"1 process x {cores} threads: {statistics.median(one_rates):8.0f} images/s (median)")
+    print(f"{cores} processes x 1 thread: {statistics.median(many_rates):8.0f} images/s (median)")
+    print(f"ratio ({cores} x 1) / (1 x {cores}): median {statistics.median(ratios):.2f}, "
+          f"range {ratios[0]:.2f} - {ratios[-1]:.2f}")
+    print(json.dumps({"cores": cores, "one_process_images_per_s": one_rates,
+                      "per_core_processes_images_per_s": many_rates, "ratios": ratios}))
 
 if __name__ == "__main__":
     main()

@@ -89,14 +89,27 @@ def test_altered_weights_of_one_seed_fail_verify(seeded_search, capsys, monkeypa
         weights.write_bytes(original)
 
 
+@pytest.fixture(scope="module")
+def exported(seeded_search, tmp_path_factory):
+    """The seeded winner exported once per format: {format: (folder, printed output)}."""
+    home, _, result, _ = seeded_search
+    folders = {}
+    for fmt in ("pt2", "onnx"):
+        folder = tmp_path_factory.mktemp(f"export-{fmt}")
+        done = subprocess.run([sys.executable, "-m", "nas.cli", "export", result.parent_run_id, "--format", fmt,
+                               "--out", str(folder)], cwd=home, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        folders[fmt] = (folder, done.stdout)
+    return folders
+
+
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
-def test_export_round_trip_checks_itself_and_loads_back(seeded_search, tmp_path, capsys, monkeypatch, fmt):
+def test_export_round_trip_checks_itself_and_loads_back(seeded_search, exported, monkeypatch, fmt):
     import nas
 
     home, tracker, result, _ = seeded_search
     monkeypatch.chdir(home)
-    out_dir = tmp_path / fmt
-    assert main(["export", result.parent_run_id, "--format", fmt, "--out", str(out_dir)]) == 0
+    out_dir, printed = exported[fmt]
     info = json.loads((out_dir / "model.json").read_text())
     winner = tracker.run(result.winner_run_id)
     assert info["run_id"] == result.winner_run_id and info["format"] == fmt
@@ -105,7 +118,7 @@ def test_export_round_trip_checks_itself_and_loads_back(seeded_search, tmp_path,
         check = info["checks"][kind]
         assert check["ok"] and check["max_abs_diff"] <= 1e-4 and check["test_images"] == 397
         assert round(check["exported_test_accuracy"] * 397) == round(winner.metrics["final_test_accuracy"] * 397)
-    assert f"{winner.metrics['final_test_accuracy']:.4%}" in capsys.readouterr().out
+    assert f"{winner.metrics['final_test_accuracy']:.4%}" in printed
     card = (out_dir / "MODEL_CARD.md").read_text()
     assert "Verdict: PASS" in card and "Limitations" in card and f"{int(info['params']):,}-parameter" in card
 
@@ -129,11 +142,11 @@ def test_export_round_trip_checks_itself_and_loads_back(seeded_search, tmp_path,
         assert torch.allclose(torch.from_numpy(logits), expected, atol=1e-4)
 
 
-def test_a_tampered_exported_weight_file_is_refused(seeded_search, tmp_path, capsys, monkeypatch):
-    home, _, result, _ = seeded_search
-    monkeypatch.chdir(home)
+def test_a_tampered_exported_weight_file_is_refused(exported, tmp_path, capsys):
+    import shutil
+
     out_dir = tmp_path / "export"
-    assert main(["export", result.parent_run_id, "--out", str(out_dir)]) == 0
+    shutil.copytree(exported["pt2"][0], out_dir)
     weights = out_dir / "model_state.pt"
     state = torch.load(weights, weights_only=True)
     key = next(k for k in state if k.endswith("weight"))
@@ -178,15 +191,13 @@ def test_predict_names_the_class_of_image_files(seeded_search, tmp_path, capsys,
     assert "cannot be read as an image" in capsys.readouterr().err
 
 
-def test_the_readme_example_runs(seeded_search, tmp_path):
-    """The README's 'Use the winner' example, with the folder this test exported."""
-    home, _, result, _ = seeded_search
+def test_the_readme_example_runs(seeded_search, exported):
+    """The README's 'Using the winner' example, on the folder exported above."""
+    home = seeded_search[0]
     text = (ROOT / "README.md").read_text()
     code = re.search(r"<!-- example: load -->\s*```python\n(.*?)```", text, re.S).group(1)
     assert len(code.strip().splitlines()) <= 6
-    folder = tmp_path / "exported"
-    subprocess.run([sys.executable, "-m", "nas.cli", "export", result.parent_run_id, "--out", str(folder)],
-                   cwd=home, check=True, capture_output=True)
+    folder = exported["pt2"][0]
     assert "exports/mnist_20k" in code
     code = code.replace("exports/mnist_20k", str(folder))
     done = subprocess.run([sys.executable, "-c", code], cwd=home, capture_output=True, text=True, timeout=120)
