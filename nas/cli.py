@@ -188,9 +188,12 @@ def cmd_search(args) -> int:
                   f"(pruned {s['pruned']}), finalists {s['finalists']}, wall {s['wall_seconds'] / 60:.1f} min")
     if result.winner_run_id:
         w = tracker.run(result.winner_run_id)
+        seeds = s.get("seeds") or []
+        over_seeds = (f"; {len(seeds)} seeds, rule {s.get('rule', 'all')}: val "
+                      + ", ".join(f"{r['val_accuracy']:.4f}" for r in seeds)) if len(seeds) > 1 else ""
         console.print(f"winner {result.winner_run_id}: {int(w.metrics.get('params', 0)):,} params, "
                       f"val {w.metrics.get('final_val_accuracy', 0):.4f}, test {w.metrics.get('final_test_accuracy', 0):.4f}"
-                      f" -> target {'met' if result.met_target else 'NOT met'}")
+                      f"{over_seeds} -> target {'met' if result.met_target else 'NOT met'}")
     console.print(f"report: {path}")
     console.print(f"verify: nas verify {result.parent_run_id}")
     return 0 if result.met_target else 1

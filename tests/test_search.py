@@ -213,7 +213,9 @@ def test_sigkilled_search_resumes_without_retraining(store):
     tmp_path = store
     budget_path = tmp_path / "slow_smoke.toml"
     # More trials so the kill lands mid-screening.
-    budget_path.write_text(SMOKE.read_text().replace("trials = 8", "trials = 12"))
+    # Heartbeats every second: the killed trial goes stale 3 s after the kill, not 30.
+    budget_path.write_text(SMOKE.read_text().replace("trials = 8", "trials = 12")
+                           .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(budget_path)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
