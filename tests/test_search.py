@@ -294,7 +294,8 @@ def test_resume_leaves_a_live_workers_trial_alone(store):
         except Exception:  # the study may not exist yet
             continue
         live_number = next((t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-                            if t.user_attrs.get("worker", "").endswith(f":{worker.pid}")), None)
+                            if t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
+                            and t.user_attrs.get("claimed")), None)
     assert live_number is not None, "the worker never started a candidate"
     coordinator.send_signal(signal.SIGKILL)
     coordinator.wait()

@@ -68,7 +68,7 @@ def test_workers_share_one_study_and_retry_a_killed_workers_trial(postgres_url, 
             continue
         study = optuna.load_study(study_name=studies[0].study_name, storage=postgres_url)
         for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", "").endswith(f":{victim.pid}"):
+            if t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and t.user_attrs.get("claimed"):
                 victim.send_signal(signal.SIGKILL)
                 killed_number = t.number
                 break

@@ -245,10 +245,16 @@ class Search:
     def _release(self, pids: set[int]) -> None:
         """After stopping: this process's cut-off trials are failed and queued again, so a resume
         retrains exactly those; trials of workers elsewhere are left alone."""
+        from optuna.trial import TrialState
+
         mine = {f"{claims.worker_name().rsplit(':', 1)[0]}:{pid}" for pid in pids | {os.getpid()}}
-        for t in claims.running_claims(self.study):
-            if t.user_attrs.get("worker") in mine:
-                try:
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker") not in mine:
+                continue
+            try:
+                if t.user_attrs.get("claimed"):
                     fail_and_retry(self.study, t._trial_id)
-                except Exception:  # noqa: BLE001 - another process may have failed it first
-                    pass
+                else:  # asked but not yet claimed: nothing trained, nothing to retry
+                    self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except Exception:  # noqa: BLE001 - another process may have failed it first
+                pass

@@ -68,11 +68,23 @@ class Objective:
         while True:
             with self.random_state.drawing():
                 trial = self.study.ask()
-                candidate = sample_candidate(trial, self.budget)
-            # Read after ask: another worker may have failed a dead worker's trial meanwhile, and
-            # its queued retry must not count as a duplicate of it.
-            seen = claims.trained_keys(self.study, exclude=trial._trial_id)
-            reason, amount, detail, verdict = self._check(candidate)
+                # Who asked, and a first heartbeat: a worker that dies before it tells leaves a
+                # trial its coordinator or, once stale, any worker fails, never a RUNNING zombie.
+                trial.set_user_attr("worker", claims.worker_name())
+                self.storage.record_heartbeat(trial._trial_id)
+                try:
+                    candidate = sample_candidate(trial, self.budget)
+                except BaseException:
+                    self._abandon(trial)
+                    raise
+            try:
+                # Read after ask: another worker may have failed a dead worker's trial meanwhile,
+                # and its queued retry must not count as a duplicate of it.
+                seen = claims.trained_keys(self.study, exclude=trial._trial_id)
+                reason, amount, detail, verdict = self._check(candidate)
+            except BaseException:
+                self._abandon(trial)
+                raise
             if reason is None and candidate.key in seen:
                 reason, amount, detail = DUPLICATE, 0.0, "already trained"
             # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
@@ -93,6 +105,15 @@ class Objective:
             verdict = check(candidate.spec, self.budget)  # the authoritative count decides what trains
         detail = "; ".join(v.message for v in verdict.violations)
         return verdict.rejected_by, violation_amount(verdict), detail, verdict
+
+    def _abandon(self, trial) -> None:
+        """A trial stopped (Ctrl-C, SIGTERM) before it was judged or claimed: FAIL, not left RUNNING."""
+        from optuna.trial import TrialState
+
+        try:
+            self.study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - best effort while stopping
+            pass
 
     def _cap_message(self, cap: int) -> str:
         limits = Counter({k: v for k, v in self.in_a_row.items() if k in _BUDGET_LIMITS})
