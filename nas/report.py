@@ -23,6 +23,7 @@ from typing import Any
 
 from nas import verdict
 from nas.config import Budget, parse_budget
+from nas.data import class_name as _class_name
 from nas.errors import ArtifactError, ConfigError, NasError
 from nas.records import corrupt as _corrupt, finite as _finite, load_final, metric as _metric
 from nas.records import require_keys as _require_keys
@@ -205,12 +206,6 @@ def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[st
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return lines
-
-
-def _class_name(dataset: str, index: int) -> str:
-    from nas.data import class_name
-
-    return class_name(dataset, index)
 
 
 # -- the verdict ---------------------------------------------------------------------------------
