@@ -396,7 +396,7 @@ def cmd_train(args) -> int:
     import torch
 
     from nas import data
-    from nas.config import load_budget
+    from nas.config import first_option, load_budget
     from nas.model import build
     from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
     from nas.space import ArchSpec
@@ -418,7 +418,7 @@ def cmd_train(args) -> int:
     schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
     options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
                            batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
-                           weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
+                           weight_decay=first_option(t.weight_decay), label_smoothing=first_option(t.label_smoothing),
                            momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
     dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
     torch.manual_seed(args.seed)
