@@ -126,7 +126,7 @@ class ArchSpec:
             parts.append(text)
         norm = "bn" if self.norm == "batch" else "no-norm"
         head = self.head + (f"({'-'.join(map(str, self.head_hidden))})" if self.head_hidden else "")
-        return f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:g}/{self.head_dropout:g}"
+        return f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:.3g}/{self.head_dropout:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types. Newer fields at their defaults are left out and one hidden width stays
