@@ -72,6 +72,9 @@ def cmd_space(args) -> int:
     d = stats.to_dict()
     console.print(f"feasible parameters:  {_fmt_dist(d['params'])}")
     console.print(f"feasible MACs/image:  {_fmt_dist(d['macs_per_image'])}")
+    if stats.feasible_blocks:
+        used = ", ".join(f"{name} {n:,} ({n / stats.feasible:.0%})" for name, n in sorted(stats.feasible_blocks.items()))
+        console.print(f"feasible candidates using newer blocks: {used}")
     if stats.examples:
         console.print("examples (smallest, middle, largest feasible):")
         for spec, params, macs in stats.examples:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.blocks import conv, head
+from nas.blocks import conv, head, residual
 from nas.errors import SpecError
 from nas.space import ArchSpec
 
@@ -57,8 +57,6 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
             add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h2 * w2, bn))
             c, h, w = conv_spec.channels, h2, w2
         if stage.residual:
-            from nas.blocks import residual  # needs torch, so only for specs that have one
-
             residual.crop_of((h_in, w_in), (h, w), i)
             add(residual.count_skip(c_in, c, h * w, bn))
         if stage.transition:
@@ -77,7 +75,7 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
 def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
     """The nn.Module a spec describes: an nn.Sequential of torch layers (so torchinfo shows every
     layer, and the model saves, loads and exports anywhere torch does). A residual stage is one
-    `nas.blocks.residual.Residual` holding its units; every other layer is torch's own, in the order
+    `nas.blocks.layers.Residual` holding its units; every other layer is torch's own, in the order
     (and so with the state_dict keys) that specs without the newer blocks always had."""
     import torch.nn as nn
 
@@ -94,10 +92,7 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
             units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout)
             c, h = conv_spec.channels, _conv_out(h, conv_spec.kernel, conv_spec.padding)
         if stage.residual:
-            from nas.blocks import residual
-
-            layers.append(residual.Residual(nn.Sequential(*units), residual.build_skip(c_in, c, bn),
-                                            crop=(h_in - h) // 2))
+            layers.append(residual.build(units, c_in, c, (h_in - h) // 2, bn))
         else:
             layers += units
         if stage.transition:

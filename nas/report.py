@@ -304,7 +304,7 @@ def _verdict_section(s: _Search, rows: list[verdict.Row]) -> list[str]:
 def _layer_detail(module) -> str:
     import torch.nn as nn
 
-    from nas.blocks.residual import Residual
+    from nas.blocks.layers import Residual
 
     if isinstance(module, nn.Conv2d):
         k = "x".join(str(x) for x in module.kernel_size)

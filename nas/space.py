@@ -106,6 +106,22 @@ class ArchSpec:
             found.add("gap")
         return found
 
+    def blocks(self) -> set[str]:
+        """The blocks beyond the first grammar this spec uses: separable, residual, kernel 5 (and
+        other kernels above 3), hidden FC (a hidden layer after GAP, or more than one)."""
+        found = set()
+        for stage in self.stages:
+            if stage.residual:
+                found.add("residual")
+            for c in stage.convs:
+                if c.kind == "separable":
+                    found.add("separable")
+                if c.kernel > 3:
+                    found.add(f"kernel {c.kernel}")
+        if len(self.head_hidden) > 1 or (self.head_hidden and self.head == "gap_linear"):
+            found.add("hidden FC")
+        return found
+
     def describe(self) -> str:
         """One line, e.g. '8-16 M | res(16-24sep) M | 24k5-32 | gap_linear(32), bn, dropout 0/0.05'.
 

@@ -44,7 +44,7 @@ lr = 0.01
 """
 
 
-@pytest.mark.parametrize("dataset,specs", [("mnist", 200), ("digits", 100)])
+@pytest.mark.parametrize("dataset,specs", [("mnist", 120), ("digits", 100)])
 def test_every_block_counts_like_torchinfo_and_fvcore(dataset, specs, write_budget):
     budget = load_budget(write_budget(EVERY_BLOCK.format(dataset=dataset)))
     rng = random.Random(dataset)

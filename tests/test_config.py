@@ -27,9 +27,12 @@ def test_headline_budget_matches_seed_003_constraints():
     assert b.train.schedule.phase_lr == (3e-3, 1e-3, 3e-4, 1e-4)
 
 
-def test_mnist_8k_budget():
+def test_frontier_budgets():
     b = load_budget(BUDGETS / "mnist_8k.toml")
-    assert (b.limits.max_params, b.limits.max_epochs, b.target.min) == (8000, 15, 0.994)
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min, b.target.seeds) == (8000, 15, 0.9945, 3)
+    b = load_budget(BUDGETS / "mnist_4k.toml")
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min, b.target.seeds) == (4000, 15, 0.994, 3)
+    assert b.space.conv == ("standard", "separable") and b.space.residual == (False, True)
 
 
 # (edit applied to the smoke budget, key named in the error, words the message must contain)

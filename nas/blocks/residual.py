@@ -8,27 +8,7 @@ The sum is not followed by another ReLU: every unit of the body already ends wit
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
-
 from nas.errors import SpecError
-
-
-class Residual(nn.Module):
-    """`body(x) + skip(crop(x))`; `crop` pixels are cut from every side of the input first."""
-
-    def __init__(self, body: nn.Sequential, skip: nn.Module, crop: int = 0):
-        super().__init__()
-        self.body, self.skip, self.crop = body, skip, crop
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x)
-        if self.crop:
-            x = x[:, :, self.crop:-self.crop, self.crop:-self.crop]
-        return y + self.skip(x)
-
-    def extra_repr(self) -> str:
-        return f"crop={self.crop}" if self.crop else ""
 
 
 def crop_of(in_hw: tuple[int, int], out_hw: tuple[int, int], stage: int) -> int:
@@ -50,10 +30,15 @@ def count_skip(c_in: int, c_out: int, out_hw: int, batch_norm: bool) -> tuple[in
     return params + c_out, macs
 
 
-def build_skip(c_in: int, c_out: int, batch_norm: bool) -> nn.Module:
+def build(units: list, c_in: int, c_out: int, crop: int, batch_norm: bool):
+    """The stage's units wrapped in a `nas.blocks.layers.Residual` with the skip described above."""
+    import torch.nn as nn
+
+    from nas.blocks.layers import Residual
+
     if c_in == c_out:
-        return nn.Identity()
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 1, bias=not batch_norm)]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(c_out))
-    return nn.Sequential(*layers)
+        skip: nn.Module = nn.Identity()
+    else:
+        skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=not batch_norm),
+                             *([nn.BatchNorm2d(c_out)] if batch_norm else []))
+    return Residual(nn.Sequential(*units), skip, crop)
