@@ -44,7 +44,7 @@ MAX_MISCLASSIFIED = 36
 _OBJECTIVE_TEXT = {
     "accuracy": "accuracy (finalists are the most accurate in screening; the most accurate final that meets "
                 "the target wins).",
-    "params": "params (finalists are the smallest candidates screening put within {margin:g} points of the "
+    "params": "params (finalists are the smallest candidates screening put within {margin:g} percentage points of the "
               "target; the smallest final that meets the target wins).",
 }
 _FEATURE_TEXT = {"batch_norm": "batch normalisation", "dropout": "dropout", "gap": "global average pooling"}
@@ -555,8 +555,8 @@ def _front(s: _Search, screening: dict[int, dict]) -> list[str]:
     rows = [[f"{r['number']}" + (" (winner)" if r["number"] == winner else ""), _int(r["params"]),
              _pct(r["screen_val_accuracy"]), _pct(final_val[r["number"]]) if r["number"] in final_val else "-"]
             for r in front]
-    lines = [f"Accuracy-vs-parameters front of the {len(trained):,} screened candidates (none of them is both "
-             "smaller and more accurate in screening than another row; final accuracy where it was a finalist):", ""]
+    lines = [f"Accuracy-vs-parameters front of the {len(trained):,} screened candidates: each row is more accurate "
+             "in screening than every smaller candidate (final accuracy where it was a finalist):", ""]
     return lines + _table(["trial", "params", "screening val acc", "final val acc"], rows, "lrrr") + [""]
 
 
