@@ -243,7 +243,10 @@ def _head_hidden(t: _Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple
     t.used.add(name)
     found = []
     for item in value:
-        layers = item if isinstance(item, list) else ([item] if item != 0 else [])
+        if isinstance(item, list):
+            layers = item
+        else:  # an integer beside lists: one layer, 0 none
+            layers = [] if type(item) is int and item == 0 else [item]
         if len(layers) > MAX_HEAD_LAYERS:
             raise t.fail(name, f"option {item!r} has {len(layers)} hidden layers; at most {MAX_HEAD_LAYERS}")
         for width in layers:
