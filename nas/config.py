@@ -535,7 +535,8 @@ def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
                                f"the schedule must fit the budget")
     schedule = _parse_schedule(t, epochs)
-    lr_range = t.data["lr"] if schedule.kind != "phases" and isinstance(t.data.get("lr"), dict) else None
+    # `lr = { min, max }`: each candidate draws its peak lr (phases give their lrs in lr_phases instead)
+    drawn_lr = schedule.kind != "phases" and isinstance(t.data.get("lr"), dict)
     max_batch, why_batch = batch_size_bound(data)
     train = TrainConfig(
         schedule=schedule,
@@ -547,7 +548,7 @@ def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
         label_smoothing=t.options("label_smoothing", "float", default=[0.0], minimum=0.0, maximum=0.5),
         momentum=t.number("momentum", default=0.9, minimum=0.0, maximum=0.999),
         nesterov=t.boolean("nesterov", default=True),
-        lr=t.options("lr", "float", minimum=1e-12, maximum=10.0) if lr_range is not None else None,
+        lr=t.options("lr", "float", minimum=1e-12, maximum=10.0) if drawn_lr else None,
     )
     t.done()
     return train

@@ -490,3 +490,21 @@ def test_pruning_off_says_why(edit, why, write_budget):
     budget = load_budget(write_budget(RICH.replace(edit, replacement)))
     assert isinstance(make_pruner(budget), optuna.pruners.NopPruner)
     assert pruner_text(budget) == f"none ({why})"
+
+
+def test_finalists_follow_the_objective():
+    from nas.search import finals
+
+    study = optuna.create_study(direction="maximize")
+    for accuracy, params in [(0.95, 2000), (0.86, 900), (0.845, 500), (0.80, 100), (0.90, 1500)]:
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs={"params": params}))
+    base = load_budget(SMOKE)  # target 0.85
+
+    def chosen(objective: str, target: float = 0.85) -> list[int]:
+        budget = replace(base, target=replace(base.target, min=target),
+                         search=replace(base.search, objective=objective, finalists=2, screen_margin=0.01))
+        return [t.user_attrs["params"] for t in finals.choose_finalists(budget, study)]
+
+    assert chosen("accuracy") == [2000, 1500]
+    assert chosen("params") == [500, 900]  # within 0.01 of the target in screening, smallest first
+    assert chosen("params", target=0.95) == [2000, 1500]  # only 2000 is predicted; topped up by accuracy
