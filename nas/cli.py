@@ -72,6 +72,9 @@ def cmd_space(args) -> int:
     d = stats.to_dict()
     console.print(f"feasible parameters:  {_fmt_dist(d['params'])}")
     console.print(f"feasible MACs/image:  {_fmt_dist(d['macs_per_image'])}")
+    if stats.feasible_blocks:
+        used = ", ".join(f"{name} {n:,} ({n / stats.feasible:.0%})" for name, n in sorted(stats.feasible_blocks.items()))
+        console.print(f"feasible candidates using newer blocks: {used}")
     if stats.examples:
         console.print("examples (smallest, middle, largest feasible):")
         for spec, params, macs in stats.examples:
@@ -396,7 +399,7 @@ def cmd_train(args) -> int:
     import torch
 
     from nas import data
-    from nas.config import load_budget
+    from nas.config import first_option, load_budget
     from nas.model import build
     from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
     from nas.space import ArchSpec
@@ -418,7 +421,7 @@ def cmd_train(args) -> int:
     schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
     options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
                            batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
-                           weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
+                           weight_decay=first_option(t.weight_decay), label_smoothing=first_option(t.label_smoothing),
                            momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
     dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
     torch.manual_seed(args.seed)

@@ -31,9 +31,12 @@ TRANSITIONS = ("none", "conv1x1")
 DOWNSAMPLES = ("max", "avg", "none")
 NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
+CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 AUGMENTS = ("none", "affine", "rotate")  # see nas.train.AFFINE_RANGES
 SAMPLERS = ("tpe", "random", "nsgaii")
+PRUNERS = ("median", "hyperband", "none")
+OBJECTIVES = ("accuracy", "params")  # the winner: the most accurate finalist, or the smallest meeting the target
 FEATURES = ("batch_norm", "dropout", "gap")
 
 # Upper bounds on the integers of the grammar, so that a mistyped number (99999999999999999999,
@@ -45,11 +48,38 @@ MAX_STAGES = 16
 MAX_CONVS_PER_STAGE = 16
 MAX_CHANNELS = 4096
 MAX_HEAD_HIDDEN = 65536
+MAX_HEAD_LAYERS = 8  # hidden FC layers of one head option
 MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
 # A {min, max} range expands to one option per integer; more than this many is a typo.
 MAX_RANGE_OPTIONS = 10_000
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A continuous option `{ min, max, log }`, drawn with Optuna's suggest_float (log: log-uniform)."""
+
+    min: float
+    max: float
+    log: bool = False
+
+    def describe(self) -> str:
+        return f"{self.min:g}..{self.max:g}" + (" log" if self.log else "")
+
+    @property
+    def middle(self) -> float:
+        """The range's centre on its own scale (geometric when log)."""
+        return math.sqrt(self.min * self.max) if self.log else (self.min + self.max) / 2
+
+
+def first_option(options: FloatOptions) -> float:
+    """The value to use when nothing is searched (`nas train`): the first listed, or a range's middle."""
+    return options.middle if isinstance(options, FloatRange) else options[0]
+
+
+# A float option of the grammar or training: a list of values, or a range.
+FloatOptions = tuple[float, ...] | FloatRange
 
 
 class _Table:
@@ -115,14 +145,17 @@ class _Table:
         return value
 
     def options(self, name: str, kind: str, default: Any = _MISSING, choices: tuple[str, ...] = (),
-                minimum: float | None = None, maximum: float | None = None, why: str = "") -> tuple:
-        """A non-empty list of options, or (integers only) a {min, max} range, inclusive.
+                minimum: float | None = None, maximum: float | None = None, why: str = "") -> Any:
+        """A non-empty list of options; or for integers a {min, max} range, inclusive, as its list;
+        or for floats a `FloatRange` from { min, max, log }.
 
         `why` explains an integer `maximum` in the error, e.g. " (the input is 28x28)".
         """
         value = self.raw(name, default)
         if kind == "int" and isinstance(value, dict):
             value = _int_range(self, name, value, minimum, maximum, why)
+        if kind == "float" and isinstance(value, dict):
+            return _float_range(self, name, value, minimum, maximum)
         if not isinstance(value, list):
             value = [value] if not isinstance(value, dict) else value
         if not isinstance(value, list) or not value:
@@ -131,6 +164,9 @@ class _Table:
             if kind == "str":
                 if not isinstance(item, str) or (choices and item not in choices):
                     raise self.fail(name, f"option {item!r} is not one of {', '.join(choices)}")
+            elif kind == "bool":
+                if not isinstance(item, bool):
+                    raise self.fail(name, f"option {item!r} must be true or false")
             elif kind == "int":
                 if isinstance(item, bool) or not isinstance(item, int):
                     raise self.fail(name, f"option {item!r} must be an integer")
@@ -177,6 +213,52 @@ def _int_range(t: _Table, name: str, value: dict, minimum=None, maximum=None, wh
     return list(range(low, high + 1))
 
 
+def _float_range(t: _Table, name: str, value: dict, minimum=None, maximum=None) -> FloatRange:
+    """{ min, max, log = false } as a FloatRange, its bounds checked against the key's domain."""
+    sub = _Table(t.path, t.key(name), value)
+    low, high = sub.number("min"), sub.number("max")
+    log = sub.boolean("log", default=False)
+    sub.done()
+    if low > high:
+        raise t.fail(name, f"min {low:g} > max {high:g}; swap them")
+    if log and low <= 0:
+        raise t.fail(name, f"log = true needs min > 0 (log-uniform), got min {low:g}; raise min or set log = false")
+    if minimum is not None and low < minimum:
+        raise t.fail(name, f"min {low:g} is below the smallest allowed value {minimum:g}")
+    if maximum is not None and high > maximum:
+        raise t.fail(name, f"max {high:g} is above the largest allowed value {maximum:g}")
+    return FloatRange(low, high, log)
+
+
+def _head_hidden(t: _Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
+    """(head_hidden options, whether they follow GAP too). Each option is the widths of the hidden FC
+    layers: a list gives any number, e.g. [[], [64], [64, 32]], for gap_linear and flatten_linear; an
+    integer (the first grammar's form, 0: none) is one layer, for flatten_linear only."""
+    name = "head_hidden"
+    value = t.data.get(name)
+    if not isinstance(value, list) or not any(isinstance(v, list) for v in value):
+        widths = t.options(name, "int", default=[w[0] if w else 0 for w in default], minimum=0,
+                           maximum=MAX_HEAD_HIDDEN)
+        return tuple((w,) if w else () for w in widths), False
+    t.used.add(name)
+    found = []
+    for item in value:
+        if isinstance(item, list):
+            layers = item
+        else:  # an integer beside lists: one layer, 0 none
+            layers = [] if type(item) is int and item == 0 else [item]
+        if len(layers) > MAX_HEAD_LAYERS:
+            raise t.fail(name, f"option {item!r} has {len(layers)} hidden layers; at most {MAX_HEAD_LAYERS}")
+        for width in layers:
+            if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_HEAD_HIDDEN:
+                raise t.fail(name, f"option {item!r}: each hidden width must be an integer from 1 to "
+                                   f"{MAX_HEAD_HIDDEN}, got {width!r}")
+        found.append(tuple(layers))
+    if len(set(found)) != len(found):
+        raise t.fail(name, f"lists an option twice: {value!r}")
+    return tuple(found), True
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str
@@ -215,13 +297,18 @@ class SpaceConfig:
     channels: tuple[int, ...] = (8, 16, 32)
     kernel: tuple[int, ...] = (3,)
     padding: tuple[str, ...] = ("same",)
+    conv: tuple[str, ...] = ("standard",)  # per stage
+    residual: tuple[bool, ...] = (False,)  # per stage
     transition: tuple[str, ...] = ("none",)
     downsample: tuple[str, ...] = ("max",)
     norm: tuple[str, ...] = ("batch",)
-    dropout: tuple[float, ...] = (0.0,)
+    dropout: FloatOptions = (0.0,)
     head: tuple[str, ...] = ("gap_linear",)
-    head_dropout: tuple[float, ...] = (0.0,)
-    head_hidden: tuple[int, ...] = (0,)
+    head_dropout: FloatOptions = (0.0,)
+    head_hidden: tuple[tuple[int, ...], ...] = ((),)  # widths of the hidden FC layers of each option
+    # Given as lists (head_hidden = [[], [64]]) the hidden layers follow GAP too; given as integers
+    # (the first grammar's form, [0, 64]) they stay flatten_linear's alone, as they always were.
+    hidden_after_gap: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,10 +318,11 @@ class TrainConfig:
     schedule: Schedule
     optimizer: tuple[str, ...] = ("adam",)
     batch_size: tuple[int, ...] = (128,)
-    lr_scale: tuple[float, ...] = (1.0,)
+    lr_scale: FloatOptions = (1.0,)
     augment: tuple[str, ...] = ("none",)
-    weight_decay: tuple[float, ...] = (0.0,)
-    label_smoothing: float = 0.0
+    weight_decay: FloatOptions = (0.0,)
+    label_smoothing: FloatOptions = (0.0,)
+    lr: FloatRange | None = None  # `lr = { min, max }`: the schedule's peak lr is drawn per candidate
     momentum: float = 0.9
     nesterov: bool = True
 
@@ -255,6 +343,15 @@ class SearchConfig:
     finalists: int = 2
     jobs: int = 1
     heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
+    n_startup_trials: int = 8  # TPE's random start-up candidates
+    multivariate: bool = False  # TPE models the choices jointly
+    pruner: str = "median"
+    pruner_startup_trials: int = 5  # median: screenings finished before any is pruned
+    pruner_warmup_epochs: int = 0  # median: epochs every screening runs before it may be pruned
+    min_epochs: int = 1  # hyperband: the first rung
+    reduction_factor: int = 3  # hyperband: 1/reduction_factor of the candidates go on at each rung
+    objective: str = "accuracy"
+    screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
 
 
 @dataclass(frozen=True)
@@ -324,6 +421,9 @@ def parse_budget(raw: dict, path: str = "<budget>") -> Budget:
     if search.screen_epochs > train.epochs:
         raise ConfigError(path, "search.screen_epochs",
                           f"{search.screen_epochs} exceeds train.epochs = {train.epochs}; screening must be shorter")
+    if search.pruner == "hyperband" and search.min_epochs > search.screen_epochs:
+        raise ConfigError(path, "search.min_epochs", f"{search.min_epochs} exceeds search.screen_epochs = "
+                                                     f"{search.screen_epochs}; hyperband's first rung must fit screening")
     return Budget(name, description, path, data, target, limits, space, train, search)
 
 
@@ -364,6 +464,7 @@ def _parse_limits(t: _Table) -> Limits:
 def _parse_space(t: _Table, dataset: str) -> SpaceConfig:
     d = SpaceConfig()
     (_, height, width), _ = DATASET_SHAPES[dataset]
+    head_hidden, hidden_after_gap = _head_hidden(t, d.head_hidden)
     space = SpaceConfig(
         stages=t.options("stages", "int", default=list(d.stages), minimum=1, maximum=MAX_STAGES),
         convs_per_stage=t.options("convs_per_stage", "int", default=list(d.convs_per_stage), minimum=1,
@@ -379,8 +480,10 @@ def _parse_space(t: _Table, dataset: str) -> SpaceConfig:
         dropout=t.options("dropout", "float", default=list(d.dropout), minimum=0.0, maximum=0.95),
         head=t.options("head", "str", default=list(d.head), choices=HEADS),
         head_dropout=t.options("head_dropout", "float", default=list(d.head_dropout), minimum=0.0, maximum=0.95),
-        head_hidden=t.options("head_hidden", "int", default=list(d.head_hidden), minimum=0,
-                              maximum=MAX_HEAD_HIDDEN),
+        head_hidden=head_hidden,
+        hidden_after_gap=hidden_after_gap,
+        conv=t.options("conv", "str", default=list(d.conv), choices=CONVS),
+        residual=t.options("residual", "bool", default=list(d.residual)),
     )
     for k in space.kernel:
         if k % 2 == 0:
@@ -411,6 +514,10 @@ def _parse_schedule(t: _Table, epochs: int) -> Schedule:
                                           f"({epochs - 1}, 0-based); the schedule is longer than train.epochs")
         t.used.add("lr")
         return Schedule.phases(at_epoch, lrs, epochs)
+    if isinstance(t.data.get("lr"), dict):
+        # A drawn lr: the schedule keeps the range's geometric middle until a candidate draws its own.
+        lr = t.options("lr", "float", minimum=1e-12, maximum=10.0)
+        return Schedule(kind, epochs, lr.middle)
     lr = t.number("lr", minimum=1e-12, maximum=10.0)
     return Schedule(kind, epochs, lr)
 
@@ -428,6 +535,8 @@ def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
                                f"the schedule must fit the budget")
     schedule = _parse_schedule(t, epochs)
+    # `lr = { min, max }`: each candidate draws its peak lr (phases give their lrs in lr_phases instead)
+    drawn_lr = schedule.kind != "phases" and isinstance(t.data.get("lr"), dict)
     max_batch, why_batch = batch_size_bound(data)
     train = TrainConfig(
         schedule=schedule,
@@ -436,9 +545,10 @@ def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
         lr_scale=t.options("lr_scale", "float", default=[1.0], minimum=1e-6, maximum=1e3),
         augment=t.options("augment", "str", default=["none"], choices=AUGMENTS),
         weight_decay=t.options("weight_decay", "float", default=[0.0], minimum=0.0, maximum=1.0),
-        label_smoothing=t.number("label_smoothing", default=0.0, minimum=0.0, maximum=0.5),
+        label_smoothing=t.options("label_smoothing", "float", default=[0.0], minimum=0.0, maximum=0.5),
         momentum=t.number("momentum", default=0.9, minimum=0.0, maximum=0.999),
         nesterov=t.boolean("nesterov", default=True),
+        lr=t.options("lr", "float", minimum=1e-12, maximum=10.0) if drawn_lr else None,
     )
     t.done()
     return train
@@ -456,6 +566,26 @@ def _parse_search(t: _Table) -> SearchConfig:
         finalists=t.integer("finalists", default=2, minimum=1),
         jobs=t.integer("jobs", default=1, minimum=1),
         heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
+        n_startup_trials=t.integer("n_startup_trials", default=8, minimum=0),
+        multivariate=t.boolean("multivariate", default=False),
+        pruner=t.string("pruner", PRUNERS, default="median"),
+        pruner_startup_trials=t.integer("pruner_startup_trials", default=5, minimum=0),
+        pruner_warmup_epochs=t.integer("pruner_warmup_epochs", default=0, minimum=0),
+        min_epochs=t.integer("min_epochs", default=1, minimum=1),
+        reduction_factor=t.integer("reduction_factor", default=3, minimum=2),
+        objective=t.string("objective", OBJECTIVES, default="accuracy"),
+        screen_margin=t.number("screen_margin", default=0.005, minimum=0.0, maximum=1.0),
     )
+    # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
+    for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),
+                                ("multivariate", "tpe", search.sampler == "tpe"),
+                                ("pruner_startup_trials", "median", search.pruner == "median"),
+                                ("pruner_warmup_epochs", "median", search.pruner == "median"),
+                                ("min_epochs", "hyperband", search.pruner == "hyperband"),
+                                ("reduction_factor", "hyperband", search.pruner == "hyperband"),
+                                ("screen_margin", "params", search.objective == "params")):
+        if key in t.data and not applies:
+            kind = "objective" if owner == "params" else ("sampler" if owner == "tpe" else "pruner")
+            raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
     t.done()
     return search

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nas.blocks import conv, head, residual
 from nas.errors import SpecError
 from nas.space import ArchSpec
 
@@ -41,24 +42,25 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
     params = macs = 0
     shapes = []
 
-    def conv(c_in: int, c_out: int, k: int, h_out: int, w_out: int) -> None:
+    def add(counted: tuple[int, int]) -> None:
         nonlocal params, macs
-        params += c_in * c_out * k * k + (0 if bn else c_out)
-        macs += c_in * c_out * k * k * h_out * w_out
-        if bn:
-            params += 2 * c_out
-            macs += 2 * c_out * h_out * w_out
+        params += counted[0]
+        macs += counted[1]
 
     for i, stage in enumerate(spec.stages, start=1):
+        c_in, h_in, w_in = c, h, w
         for conv_spec in stage.convs:
             h2, w2 = _conv_out(h, conv_spec.kernel, conv_spec.padding), _conv_out(w, conv_spec.kernel, conv_spec.padding)
             if h2 < 1 or w2 < 1:
                 raise SpecError(f"stage {i}: a {conv_spec.kernel}x{conv_spec.kernel} '{conv_spec.padding}' conv "
                                 f"on a {h}x{w} map leaves {max(h2, 0)}x{max(w2, 0)}")
-            conv(c, conv_spec.channels, conv_spec.kernel, h2, w2)
+            add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h2 * w2, bn))
             c, h, w = conv_spec.channels, h2, w2
+        if stage.residual:
+            residual.crop_of((h_in, w_in), (h, w), i)
+            add(residual.count_skip(c_in, c, h * w, bn))
         if stage.transition:
-            conv(c, stage.transition, 1, h, w)
+            add(conv.count("standard", c, stage.transition, 1, h * w, bn))
             c = stage.transition
         if stage.downsample != "none":
             if h < 2 or w < 2:
@@ -66,72 +68,44 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
             h, w = h // 2, w // 2
         shapes.append((c, h, w))
 
-    if spec.head == "gap_linear":
-        macs += c * h * w  # adaptive average pool
-        params += c * classes + classes
-        macs += c * classes
-    elif spec.head == "gap_conv1x1":
-        params += c * classes + classes
-        macs += c * classes * h * w + classes * h * w
-    else:  # flatten_linear
-        flat = c * h * w
-        if spec.head_hidden:
-            params += flat * spec.head_hidden + spec.head_hidden
-            macs += flat * spec.head_hidden
-            flat = spec.head_hidden
-        params += flat * classes + classes
-        macs += flat * classes
+    add(head.count(spec.head, (c, h, w), classes, spec.head_hidden))
     return Counts(params, macs, tuple(shapes))
 
 
 def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
-    """The nn.Module a spec describes: a plain nn.Sequential of torch layers (so torchinfo shows every
-    layer, and the model saves, loads and exports anywhere torch does)."""
+    """The nn.Module a spec describes: an nn.Sequential of torch layers (so torchinfo shows every
+    layer, and the model saves, loads and exports anywhere torch does). A residual stage is one
+    `nas.blocks.layers.Residual` holding its units; every other layer is torch's own, in the order
+    (and so with the state_dict keys) that specs without the newer blocks always had."""
     import torch.nn as nn
 
-    count(spec, input_shape, classes)  # raises SpecError for invalid geometry before building
+    counts = count(spec, input_shape, classes)  # raises SpecError for invalid geometry before building
     bn = spec.norm == "batch"
     layers: list[nn.Module] = []
-    c = input_shape[0]
-
-    def unit(c_in: int, c_out: int, k: int, padding: int, dropout: float) -> None:
-        # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.
-        layers.append(nn.Conv2d(c_in, c_out, k, padding=padding, bias=not bn))
-        if bn:
-            # (the trainer fuses this pair into nas.batchnorm's kernel on the CPU)
-            layers.extend([nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)])
-        else:
-            layers.append(nn.ReLU(inplace=True))
-        if dropout > 0:
-            layers.append(nn.Dropout2d(dropout))
+    c, h, w = input_shape
 
     for stage in spec.stages:
-        for conv in stage.convs:
-            unit(c, conv.channels, conv.kernel, conv.kernel // 2 if conv.padding == "same" else 0, spec.dropout)
-            c = conv.channels
+        c_in, h_in = c, h
+        units: list[nn.Module] = []
+        for conv_spec in stage.convs:
+            padding = conv_spec.kernel // 2 if conv_spec.padding == "same" else 0
+            units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout)
+            c, h = conv_spec.channels, _conv_out(h, conv_spec.kernel, conv_spec.padding)
+        if stage.residual:
+            layers.append(residual.build(units, c_in, c, (h_in - h) // 2, bn))
+        else:
+            layers += units
         if stage.transition:
-            unit(c, stage.transition, 1, 0, 0.0)
+            layers += conv.build("standard", c, stage.transition, 1, 0, bn, 0.0)
             c = stage.transition
         if stage.downsample == "max":
             layers.append(nn.MaxPool2d(2))
         elif stage.downsample == "avg":
             layers.append(nn.AvgPool2d(2))
+        if stage.downsample != "none":
+            h //= 2
 
-    if spec.head == "gap_linear":
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if spec.head_dropout > 0:
-            layers.append(nn.Dropout(spec.head_dropout))
-        layers.append(nn.Linear(c, classes))
-    elif spec.head == "gap_conv1x1":
-        layers += [nn.Conv2d(c, classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    else:
-        final = count(spec, input_shape, classes).feature_shapes[-1]
-        flat = final[0] * final[1] * final[2]
-        layers.append(nn.Flatten())
-        if spec.head_hidden:
-            layers += [nn.Linear(flat, spec.head_hidden), nn.ReLU(inplace=True)]
-            flat = spec.head_hidden
-        if spec.head_dropout > 0:
-            layers.append(nn.Dropout(spec.head_dropout))
-        layers.append(nn.Linear(flat, classes))
+    final = counts.feature_shapes[-1]
+    layers += head.build(spec.head, final, classes, spec.head_hidden,
+                         spec.head_dropout if spec.head != "gap_conv1x1" else 0.0)
     return nn.Sequential(*layers)

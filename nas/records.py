@@ -46,7 +46,8 @@ def start_search(tracker: Tracker, budget: Budget, *, trials: int, jobs: int, st
         "seed": s.seed, "jobs": jobs, "screen_epochs": s.screen_epochs, "screen_fraction": s.screen_fraction,
         "finalists": s.finalists, "target_seeds": budget.target.seeds, "target_rule": budget.target.rule,
         "max_params": lim.max_params, "max_epochs": lim.max_epochs,
-        "max_macs": lim.max_macs, "target_metric": budget.target.metric, "target_min": budget.target.min})
+        "max_macs": lim.max_macs, "target_metric": budget.target.metric, "target_min": budget.target.min,
+        "objective": s.objective, "pruner": s.pruner})
     tracker.log_text(parent_id, BUDGET, Path(budget.path).read_text())
     return parent_id
 

@@ -28,6 +28,7 @@ from nas.errors import ArtifactError, ConfigError, NasError
 from nas.records import corrupt as _corrupt, finite as _finite, load_final, metric as _metric
 from nas.records import require_keys as _require_keys
 from nas.schedule import Schedule
+from nas.search.storage import pruner_text
 from nas.space import ArchSpec
 from nas.tracking import BUDGET, EPOCHS, PREDICTIONS, SUMMARY, VERDICT, RunData, Tracker
 from nas.verdict import pct as _pct
@@ -40,6 +41,12 @@ PLOT_FILES = {
     "confusion": "confusion_matrix.png",
 }
 MAX_MISCLASSIFIED = 36
+_OBJECTIVE_TEXT = {
+    "accuracy": "accuracy (finalists are the most accurate in screening; the most accurate final that meets "
+                "the target wins).",
+    "params": "params (finalists are the smallest candidates screening put within {margin:g} percentage points of the "
+              "target; the smallest final that meets the target wins).",
+}
 _FEATURE_TEXT = {"batch_norm": "batch normalisation", "dropout": "dropout", "gap": "global average pooling"}
 
 
@@ -297,11 +304,17 @@ def _verdict_section(s: _Search, rows: list[verdict.Row]) -> list[str]:
 def _layer_detail(module) -> str:
     import torch.nn as nn
 
+    from nas.blocks.layers import Residual
+
     if isinstance(module, nn.Conv2d):
         k = "x".join(str(x) for x in module.kernel_size)
         pad = module.padding if isinstance(module.padding, str) else ",".join(str(p) for p in module.padding)
-        return (f"{k}, {module.in_channels} -> {module.out_channels}, padding {pad}"
+        depthwise = ", depthwise" if module.groups > 1 and module.groups == module.in_channels else ""
+        return (f"{k}, {module.in_channels} -> {module.out_channels}{depthwise}, padding {pad}"
                 + ("" if module.bias is not None else ", no bias"))
+    if isinstance(module, Residual):
+        skip = "identity skip" if isinstance(module.skip, nn.Identity) else "1x1 projection skip"
+        return skip + (f", input cropped by {module.crop} per side" if module.crop else "")
     if isinstance(module, nn.Linear):
         return f"{module.in_features} -> {module.out_features}"
     if isinstance(module, nn.BatchNorm2d):
@@ -323,12 +336,14 @@ def _architecture_section(s: _Search) -> list[str]:
     info = summary(model, input_size=(1, *b.input_shape), verbose=0, device="cpu")
     rows = []
     for layer in info.summary_list:
-        if layer.depth == 0:
-            continue
+        if layer.depth == 0 or type(layer.module).__name__ == "Sequential":
+            continue  # a residual block's body and skip containers: their layers have rows of their own
         shape = " x ".join(str(x) for x in list(layer.output_size)[1:])
         detail = _layer_detail(layer.module)
-        name = layer.class_name + (f" ({detail})" if detail else "")
-        rows.append([str(len(rows) + 1), name, shape, f"{layer.trainable_params:,}"])
+        name = "↳ " * min(layer.depth - 1, 1) + layer.class_name + (f" ({detail})" if detail else "")
+        # a residual block's own row would count its layers' parameters a second time
+        params = "" if list(layer.module.children()) else f"{layer.trainable_params:,}"
+        rows.append([str(len(rows) + 1), name, shape, params])
     total = int(info.trainable_params)
     rows.append(["", "**total**", "", f"**{total:,}**"])
     c, h, w = b.input_shape
@@ -487,7 +502,9 @@ def _search_section(s: _Search) -> list[str]:
               f"trials {p.get('trials', cfg.trials)}.",
               f"- Screening: {p.get('screen_epochs', cfg.screen_epochs)} epochs on "
               f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
-              f"compressed to that length); finalists retrain from scratch with the full schedule.", ""]
+              f"compressed to that length); finalists retrain from scratch with the full schedule.",
+              f"- Pruner: {pruner_text(s.budget)}.",
+              f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}", ""]
     if rejected:
         lines += ["Rejected before training, by the first limit broken:", ""]
         rows = [[_REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
@@ -500,7 +517,7 @@ def _search_section(s: _Search) -> list[str]:
         if isinstance(row.get("pruned_at_epoch"), int) and not row.get("rejected_by"):
             pruned_at[row["pruned_at_epoch"]] = pruned_at.get(row["pruned_at_epoch"], 0) + 1
     if pruned_at:
-        lines += ["Pruned during screening (median pruner), by the epoch (rung) at which they stopped:", ""]
+        lines += [f"Pruned during screening ({cfg.pruner} pruner), by the epoch (rung) at which they stopped:", ""]
         lines += _table(["pruned after epoch", "candidates"],
                         [[str(e), f"{c:,}"] for e, c in sorted(pruned_at.items())], "rr") + [""]
     elif pruned:
@@ -508,7 +525,39 @@ def _search_section(s: _Search) -> list[str]:
     else:
         lines += ["No candidate was pruned during screening.", ""]
     lines += _finalists(s, screening)
+    lines += _front(s, screening)
     return lines
+
+
+def pareto_front(points: list[tuple[int, float]]) -> list[int]:
+    """Indices of the (params, accuracy) points no other point beats on both (fewer or equal
+    parameters and higher or equal accuracy, one of them strictly), smallest first."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _front(s: _Search, screening: dict[int, dict]) -> list[str]:
+    """The accuracy-vs-parameters front of the trained candidates (screening accuracy), with the
+    final accuracy of those that were finalists."""
+    trained = [r for r in screening.values() if r.get("state") == "complete" and not r.get("rejected_by")
+               and _finite(r.get("screen_val_accuracy")) and isinstance(r.get("params"), (int, float))]
+    if not trained:
+        return []
+    final_val = {_trial_number(f): f.metrics["final_val_accuracy"] for f in s.finals
+                 if _finite(f.metrics.get("final_val_accuracy"))}
+    front = [trained[i] for i in pareto_front([(int(r["params"]), r["screen_val_accuracy"]) for r in trained])]
+    winner = _trial_number(s.winner)
+    rows = [[f"{r['number']}" + (" (winner)" if r["number"] == winner else ""), _int(r["params"]),
+             _pct(r["screen_val_accuracy"]), _pct(final_val[r["number"]]) if r["number"] in final_val else "-"]
+            for r in front]
+    lines = [f"Accuracy-vs-parameters front of the {len(trained):,} screened candidates: each row is more accurate "
+             "in screening than every smaller candidate (final accuracy where it was a finalist):", ""]
+    return lines + _table(["trial", "params", "screening val acc", "final val acc"], rows, "lrrr") + [""]
 
 
 def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:

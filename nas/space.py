@@ -1,24 +1,31 @@
 """The stage grammar: sampling an `ArchSpec` from a budget's `[space]`, and ArchSpec <-> JSON.
 
     Net        := Stage{stages} Head
-    Stage      := ConvUnit{convs} Transition? Downsample?
-    ConvUnit   := Conv(kxk, c_out, padding) Norm? ReLU Dropout?
+    Stage      := Body Transition? Downsample?
+    Body       := ConvUnit{convs} | Residual(ConvUnit{convs})      (nas.blocks.residual)
+    ConvUnit   := Conv(kxk, c_out, padding) Norm? ReLU Dropout?     (nas.blocks.conv)
+    Conv       := standard kxk | separable: depthwise kxk + pointwise 1x1
     Transition := Conv1x1(c_out) Norm? ReLU
     Downsample := MaxPool2x2 | AvgPool2x2 | none
-    Head       := GAP [Dropout] Linear | Conv1x1->classes GAP | Flatten [Linear(h) ReLU] [Dropout] Linear
+    Head       := GAP Hidden* [Dropout] Linear | Conv1x1->classes GAP | Flatten Hidden* [Dropout] Linear
+    Hidden     := Linear(width) ReLU                                (nas.blocks.head)
 
-Sampling goes through anything with Optuna's `suggest_categorical(name, choices)`: an Optuna
-trial (so every Optuna sampler works) or `RandomChooser` (a seeded RNG, for `nas space`).
+Sampling goes through anything with Optuna's `suggest_categorical(name, choices)` and
+`suggest_float(name, low, high, log=)`: an Optuna trial (so every Optuna sampler works) or
+`RandomChooser` (a seeded RNG, for `nas space`). Choices added after the first grammar (conv kind,
+residual, hidden layers after GAP) are drawn only when the budget offers more than one option, so
+budgets that do not use them draw exactly the candidates they drew before.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Sequence
 
-from nas.config import DOWNSAMPLES, HEADS, NORMS, PADDINGS, SpaceConfig
+from nas.config import CONVS, DOWNSAMPLES, HEADS, NORMS, PADDINGS, FloatOptions, FloatRange, SpaceConfig
 from nas.errors import SpecError
 
 
@@ -27,6 +34,7 @@ class ConvSpec:
     channels: int
     kernel: int = 3
     padding: str = "same"  # "same" keeps H x W; "valid" shrinks by kernel - 1
+    kind: str = "standard"  # standard | separable (depthwise kxk + pointwise 1x1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class StageSpec:
     convs: tuple[ConvSpec, ...]
     transition: int | None = None  # output channels of the 1x1 squeeze conv, or None
     downsample: str = "max"  # max | avg | none
+    residual: bool = False  # the conv units plus a skip from the stage input
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,18 @@ class ArchSpec:
     dropout: float = 0.0  # after each conv unit's ReLU (Dropout2d)
     head: str = "gap_linear"
     head_dropout: float = 0.0  # before the final Linear (gap_linear, flatten_linear)
-    head_hidden: int = 0  # flatten_linear only: a hidden Linear of this width (0 = none)
+    head_hidden: tuple[int, ...] = ()  # widths of hidden Linear+ReLU layers (gap_linear, flatten_linear)
 
     def __post_init__(self):
+        # Specs stored before several hidden layers existed give one width, 0 meaning none.
+        hidden = self.head_hidden
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            hidden = (hidden,) if hidden else ()
+        object.__setattr__(self, "head_hidden", tuple(hidden))
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.head_hidden):
+            raise SpecError(f"head_hidden widths must be integers >= 1, got {list(self.head_hidden)}")
+        if self.head_hidden and self.head == "gap_conv1x1":
+            raise SpecError("head gap_conv1x1 has no hidden layers; use gap_linear or flatten_linear")
         if not self.stages:
             raise SpecError("an architecture needs at least one stage")
         for stage in self.stages:
@@ -58,6 +76,8 @@ class ArchSpec:
                     raise SpecError(f"conv needs channels >= 1 and kernel >= 1, got {conv}")
                 if conv.padding not in PADDINGS:
                     raise SpecError(f"padding {conv.padding!r} is not one of {', '.join(PADDINGS)}")
+                if conv.kind not in CONVS:
+                    raise SpecError(f"conv kind {conv.kind!r} is not one of {', '.join(CONVS)}")
             if stage.downsample not in DOWNSAMPLES:
                 raise SpecError(f"downsample {stage.downsample!r} is not one of {', '.join(DOWNSAMPLES)}")
             if stage.transition is not None and stage.transition < 1:
@@ -86,23 +106,56 @@ class ArchSpec:
             found.add("gap")
         return found
 
+    def blocks(self) -> set[str]:
+        """The blocks beyond the first grammar this spec uses: separable, residual, kernel 5 (and
+        other kernels above 3), hidden FC (a hidden layer after GAP, or more than one)."""
+        found = set()
+        for stage in self.stages:
+            if stage.residual:
+                found.add("residual")
+            for c in stage.convs:
+                if c.kind == "separable":
+                    found.add("separable")
+                if c.kernel > 3:
+                    found.add(f"kernel {c.kernel}")
+        if len(self.head_hidden) > 1 or (self.head_hidden and self.head == "gap_linear"):
+            found.add("hidden FC")
+        return found
+
     def describe(self) -> str:
-        """One line, e.g. '8-16 M | 16-24 M | 24-32 | gap_linear, bn, drop 0/0.05'."""
+        """One line, e.g. '8-16 M | res(16-24sep) M | 24k5-32 | gap_linear(32), bn, dropout 0/0.05'.
+
+        Per conv: width, 'v' for valid padding, 'kN' for a kernel other than 3, 'sep' for separable;
+        res(...) a residual stage, tN a 1x1 transition, M/A max/avg pooling; the head's hidden widths
+        in brackets."""
         parts = []
         for stage in self.stages:
             text = "-".join(str(c.channels) + ("v" if c.padding == "valid" else "")
-                            + (f"k{c.kernel}" if c.kernel != 3 else "") for c in stage.convs)
+                            + (f"k{c.kernel}" if c.kernel != 3 else "")
+                            + ("sep" if c.kind == "separable" else "") for c in stage.convs)
+            if stage.residual:
+                text = f"res({text})"
             if stage.transition:
                 text += f" t{stage.transition}"
             if stage.downsample != "none":
                 text += " " + {"max": "M", "avg": "A"}[stage.downsample]
             parts.append(text)
         norm = "bn" if self.norm == "batch" else "no-norm"
-        head = self.head + (f"({self.head_hidden})" if self.head == "flatten_linear" and self.head_hidden else "")
-        return f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:g}/{self.head_dropout:g}"
+        head = self.head + (f"({'-'.join(map(str, self.head_hidden))})" if self.head_hidden else "")
+        return f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:.3g}/{self.head_dropout:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types. Newer fields at their defaults are left out and one hidden width stays
+        an integer, so a spec of the first grammar serialises (and hashes) exactly as it always did."""
+        d = asdict(self)
+        for stage in d["stages"]:
+            if not stage["residual"]:
+                del stage["residual"]
+            for c in stage["convs"]:
+                if c["kind"] == "standard":
+                    del c["kind"]
+        d["head_hidden"] = list(self.head_hidden) if len(self.head_hidden) > 1 else sum(self.head_hidden)
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -112,9 +165,12 @@ class ArchSpec:
         try:
             stages = tuple(
                 StageSpec(convs=tuple(ConvSpec(**c) for c in s["convs"]),
-                          transition=s.get("transition"), downsample=s.get("downsample", "max"))
+                          transition=s.get("transition"), downsample=s.get("downsample", "max"),
+                          residual=bool(s.get("residual", False)))
                 for s in d["stages"])
             rest = {k: v for k, v in d.items() if k != "stages"}
+            if isinstance(rest.get("head_hidden"), list):
+                rest["head_hidden"] = tuple(rest["head_hidden"])
             return cls(stages=stages, **rest)
         except (KeyError, TypeError) as exc:
             raise SpecError(f"not an architecture spec: {exc}") from None
@@ -130,9 +186,11 @@ class ArchSpec:
 class Chooser(Protocol):
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
 
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+
 
 class RandomChooser:
-    """A seeded stand-in for an Optuna trial: uniform over each choice."""
+    """A seeded stand-in for an Optuna trial: uniform over each choice (log-uniform for log ranges)."""
 
     def __init__(self, seed: int | random.Random = 0):
         self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)
@@ -143,6 +201,39 @@ class RandomChooser:
         self.params[name] = value
         return value
 
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        value = math.exp(self.rng.uniform(math.log(low), math.log(high))) if log else self.rng.uniform(low, high)
+        value = min(max(value, low), high)  # exp(log(x)) may round just outside the range
+        self.params[name] = value
+        return value
+
+
+def choose(chooser: Chooser, name: str, options: FloatOptions | Sequence[Any]) -> Any:
+    """One value of an option: drawn from a `FloatRange` with suggest_float, else picked from the list."""
+    if isinstance(options, FloatRange):
+        return chooser.suggest_float(name, options.min, options.max, log=options.log)
+    return chooser.suggest_categorical(name, options)
+
+
+def _choose_new(chooser: Chooser, name: str, options: Sequence[Any]) -> Any:
+    """A choice the first grammar did not have: drawn only when there is more than one option, so a
+    budget without it draws the same random sequence (and the same candidates) as before."""
+    return chooser.suggest_categorical(name, options) if len(options) > 1 else options[0]
+
+
+def _hidden_choices(options: tuple[tuple[int, ...], ...]) -> tuple[Any, ...]:
+    """head_hidden options as Optuna categorical values (ints or strings, never lists): one width
+    each (0 = none) as the first grammar drew them, or '64-32' / 'none' once an option has several."""
+    if all(len(o) <= 1 for o in options):
+        return tuple(sum(o) for o in options)
+    return tuple("-".join(map(str, o)) or "none" for o in options)
+
+
+def _hidden_widths(choice: Any) -> tuple[int, ...]:
+    if isinstance(choice, int):
+        return (choice,) if choice else ()
+    return () if choice == "none" else tuple(int(w) for w in choice.split("-"))
+
 
 def sample(chooser: Chooser, space: SpaceConfig) -> ArchSpec:
     """Draw one architecture. Parameter names are stable so samplers can learn across trials."""
@@ -151,19 +242,23 @@ def sample(chooser: Chooser, space: SpaceConfig) -> ArchSpec:
     for i in range(pick("stages", space.stages)):
         n_convs = pick(f"s{i}_convs", space.convs_per_stage)
         padding = pick(f"s{i}_padding", space.padding)
+        kind = _choose_new(chooser, f"s{i}_conv", space.conv)
         convs = tuple(ConvSpec(channels=pick(f"s{i}_c{j}_channels", space.channels),
-                               kernel=pick(f"s{i}_c{j}_kernel", space.kernel), padding=padding)
+                               kernel=pick(f"s{i}_c{j}_kernel", space.kernel), padding=padding, kind=kind)
                       for j in range(n_convs))
+        residual = _choose_new(chooser, f"s{i}_residual", space.residual)
         transition = None
         if pick(f"s{i}_transition", space.transition) == "conv1x1":
             transition = pick(f"s{i}_transition_channels", space.channels)
-        stages.append(StageSpec(convs, transition, pick(f"s{i}_downsample", space.downsample)))
+        stages.append(StageSpec(convs, transition, pick(f"s{i}_downsample", space.downsample), residual))
     head = pick("head", space.head)
-    return ArchSpec(
-        stages=tuple(stages),
-        norm=pick("norm", space.norm),
-        dropout=pick("dropout", space.dropout),
-        head=head,
-        head_dropout=pick("head_dropout", space.head_dropout) if head != "gap_conv1x1" else 0.0,
-        head_hidden=pick("head_hidden", space.head_hidden) if head == "flatten_linear" else 0,
-    )
+    norm = pick("norm", space.norm)
+    dropout = choose(chooser, "dropout", space.dropout)
+    head_dropout = choose(chooser, "head_dropout", space.head_dropout) if head != "gap_conv1x1" else 0.0
+    hidden: tuple[int, ...] = ()
+    if head == "flatten_linear":
+        hidden = _hidden_widths(pick("head_hidden", _hidden_choices(space.head_hidden)))
+    elif head == "gap_linear" and space.hidden_after_gap:  # the first grammar had none after GAP
+        hidden = _hidden_widths(_choose_new(chooser, "head_hidden", _hidden_choices(space.head_hidden)))
+    return ArchSpec(stages=tuple(stages), norm=norm, dropout=dropout, head=head, head_dropout=head_dropout,
+                    head_hidden=hidden)

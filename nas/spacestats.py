@@ -24,6 +24,7 @@ class SpaceStats:
     feasible_params: list[int] = field(default_factory=list)
     feasible_macs: list[int] = field(default_factory=list)
     examples: list[tuple[ArchSpec, int, int]] = field(default_factory=list)
+    feasible_blocks: dict[str, int] = field(default_factory=dict)  # newer block -> feasible candidates using it
     analytic_seconds_per_check: float = 0.0
     authoritative_seconds_per_check: float = 0.0
 
@@ -48,6 +49,7 @@ class SpaceStats:
             "feasible_fraction": self.feasible / self.sampled if self.sampled else 0.0,
             "rejected": dict(sorted(self.rejected.items())),
             "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
+            "feasible_blocks": dict(sorted(self.feasible_blocks.items())),
             "examples": [{"spec": s.to_dict(), "describe": s.describe(), "params": p, "macs_per_image": m}
                          for s, p, m in self.examples],
             "analytic_us_per_check": self.analytic_seconds_per_check * 1e6,
@@ -86,6 +88,8 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
             stats.feasible_params.append(verdict.params)
             stats.feasible_macs.append(verdict.macs_per_image)
             feasible_specs.append((spec, verdict.params, verdict.macs_per_image))
+            for block in spec.blocks():
+                stats.feasible_blocks[block] = stats.feasible_blocks.get(block, 0) + 1
     stats.analytic_seconds_per_check = (time.perf_counter() - started) / max(samples, 1)
     # Examples spread over the parameter range: smallest, middle, largest feasible.
     ordered = sorted(feasible_specs, key=lambda x: x[1])

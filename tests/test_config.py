@@ -27,9 +27,12 @@ def test_headline_budget_matches_seed_003_constraints():
     assert b.train.schedule.phase_lr == (3e-3, 1e-3, 3e-4, 1e-4)
 
 
-def test_mnist_8k_budget():
+def test_frontier_budgets():
     b = load_budget(BUDGETS / "mnist_8k.toml")
-    assert (b.limits.max_params, b.limits.max_epochs, b.target.min) == (8000, 15, 0.994)
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min, b.target.seeds) == (8000, 15, 0.9945, 3)
+    b = load_budget(BUDGETS / "mnist_4k.toml")
+    assert (b.limits.max_params, b.limits.max_epochs, b.target.min, b.target.seeds) == (4000, 15, 0.994, 3)
+    assert b.space.conv == ("standard", "separable") and b.space.residual == (False, True)
 
 
 # (edit applied to the smoke budget, key named in the error, words the message must contain)
@@ -79,6 +82,39 @@ MISTAKES = [
      "train.lr_phases.at_epoch", "spans 100,000,000,000 options; at most 10,000"),
     (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nrequires = []"), "budget.requires",
      "is an empty list []; omit the key for no required feature"),
+    # float ranges: the key is named with what is wrong and how to fix it
+    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.3, max = 0.1 }"), "space.dropout",
+     "min 0.3 > max 0.1; swap them"),
+    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 1.0 }"), "space.dropout",
+     "max 1 is above the largest allowed value 0.95"),
+    (lambda t: t.replace("batch_size = [32]", "batch_size = [32]\nweight_decay = { min = 0, max = 1e-3, log = true }"),
+     "train.weight_decay", "log = true needs min > 0"),
+    (lambda t: t.replace("batch_size = [32]", "batch_size = [32]\nlr_scale = { min = -1, max = 2 }"),
+     "train.lr_scale", "min -1 is below the smallest allowed value 1e-06"),
+    (lambda t: t.replace("batch_size = [32]", "batch_size = [32]\nlabel_smoothing = { min = 0, max = 0.7 }"),
+     "train.label_smoothing", "max 0.7 is above the largest allowed value 0.5"),
+    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 0.2, step = 0.1 }"), "space.dropout.step",
+     "unknown key"),
+    (lambda t: t.replace("dropout = [0.0]", 'dropout = { min = 0.0, max = "0.2" }'), "space.dropout.max",
+     "must be a finite number"),
+    (lambda t: t.replace('schedule = "phases"\nlr_phases = { at_epoch = [0, 4], lr = [1e-2, 3e-3] }',
+                         'schedule = "cosine"\nlr = { min = 0.1, max = 0.01, log = true }'), "train.lr", "min 0.1 > max 0.01"),
+    # the newer blocks
+    (lambda t: t.replace("[space]", '[space]\nconv = ["grouped"]'), "space.conv", "'grouped' is not one of standard"),
+    (lambda t: t.replace("[space]", '[space]\nresidual = ["yes"]'), "space.residual", "must be true or false"),
+    (lambda t: t.replace("[space]", "[space]\nhead_hidden = [[], [64, 0]]"), "space.head_hidden",
+     "each hidden width must be an integer from 1 to 65536, got 0"),
+    # search settings that Optuna has only for some samplers and pruners
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "random"\nmultivariate = true'), "search.multivariate",
+     'applies to sampler = "tpe" only'),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\npruner = "asha"'), "search.pruner",
+     "'asha' is not one of median, hyperband, none"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreduction_factor = 2'), "search.reduction_factor",
+     'applies to pruner = "hyperband" only'),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\npruner = "hyperband"\nmin_epochs = 3'),
+     "search.min_epochs", "exceeds search.screen_epochs = 2"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nobjective = "macs"'), "search.objective",
+     "'macs' is not one of accuracy, params"),
 ]
 
 
@@ -138,3 +174,17 @@ def test_grammar_bounds_follow_the_dataset(smoke_budget_text, write_budget):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_budget(tmp_path / "absent.toml")
+
+
+def test_float_ranges_load_as_ranges_and_lists_still_work(smoke_budget_text, write_budget):
+    from nas.config import FloatRange
+
+    text = (smoke_budget_text.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 0.1 }")
+            .replace('schedule = "phases"\nlr_phases = { at_epoch = [0, 4], lr = [1e-2, 3e-3] }',
+                     'schedule = "onecycle"\nlr = { min = 1e-3, max = 1e-1, log = true }\n'
+                     'weight_decay = [0.0, 1e-4]\nlabel_smoothing = 0.1'))
+    budget = load_budget(write_budget(text))
+    assert budget.space.dropout == FloatRange(0.0, 0.1, log=False)
+    assert budget.train.lr == FloatRange(1e-3, 1e-1, log=True)
+    assert budget.train.schedule.lr == pytest.approx(1e-2)  # the geometric middle until a candidate draws one
+    assert budget.train.weight_decay == (0.0, 1e-4) and budget.train.label_smoothing == (0.1,)

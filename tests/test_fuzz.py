@@ -133,6 +133,35 @@ def test_mistyped_grammar_integers_are_rejected_or_bounded(key, value, dataset, 
     options = getattr(budget.space if key[0] == "space" else budget.train, key[1])
     bound = {"stages": 16, "convs_per_stage": 16, "channels": 4096, "kernel": min(height, width),
              "head_hidden": 65536, "batch_size": min(train or 65536, 65536)}[key[1]]
+    if key[1] == "head_hidden":  # options are tuples of widths
+        options = [max(o, default=0) for o in options]
     assert len(options) <= 10_000 and max(options) <= bound
     stats = survey(budget, samples=2, authoritative_checks=0)  # and the grammar can be sampled at once
+    assert stats.sampled == 2
+
+
+# Every continuous choice, as a range of any bounds: an error naming the key, or a range in its domain.
+FLOAT_KEYS = {("space", "dropout"): (0.0, 0.95), ("space", "head_dropout"): (0.0, 0.95),
+              ("train", "lr_scale"): (1e-6, 1e3), ("train", "weight_decay"): (0.0, 1.0),
+              ("train", "label_smoothing"): (0.0, 0.5)}
+bounds = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10), st.sampled_from([0, 0.5, 1]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(FLOAT_KEYS)), bounds, bounds, st.booleans())
+def test_float_ranges_are_rejected_naming_the_key_or_stay_in_the_domain(key, low, high, log):
+    from nas.config import FloatRange
+
+    doc = copy.deepcopy(SMOKE)
+    doc[key[0]][key[1]] = {"min": low, "max": high, "log": log}
+    try:
+        budget = parse_budget(doc, "fuzz.toml")
+    except ConfigError as exc:
+        assert f"fuzz.toml: {'.'.join(key)}" in str(exc) and "\n" not in str(exc)
+        return
+    found = getattr(budget.space if key[0] == "space" else budget.train, key[1])
+    lowest, highest = FLOAT_KEYS[key]
+    assert isinstance(found, FloatRange) and lowest <= found.min <= found.max <= highest
+    assert found.min > 0 or not found.log
+    stats = survey(budget, samples=2, authoritative_checks=0)
     assert stats.sampled == 2

@@ -394,3 +394,117 @@ def test_sigterm_stops_the_search_and_its_workers(store):
     assert proc.returncode == 130 and "--resume" in out, out
     assert not left, f"{len(left)} worker process(es) outlived the search"
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,)), "a cut-off trial was left RUNNING"
+
+
+RICH = """
+name = "rich"
+[data]
+dataset = "digits"
+train = 600
+val = 300
+[target]
+min = 0.5
+[budget]
+max_params = 3000
+max_epochs = 3
+[space]
+stages = [1, 2]
+convs_per_stage = [1, 2]
+channels = [4, 8]
+kernel = [3, 5]
+padding = ["same"]
+conv = ["standard", "separable"]
+residual = [false, true]
+transition = ["none"]
+downsample = ["max"]
+norm = ["batch"]
+dropout = { min = 0.0, max = 0.1 }
+head = ["gap_linear", "flatten_linear"]
+head_hidden = [[], [8], [8, 6]]
+[train]
+epochs = 3
+batch_size = [32]
+schedule = "onecycle"
+lr = { min = 3e-3, max = 3e-2, log = true }
+weight_decay = { min = 1e-6, max = 1e-3, log = true }
+label_smoothing = { min = 0.0, max = 0.1 }
+[search]
+trials = 6
+n_startup_trials = 3
+multivariate = true
+screen_epochs = 2
+pruner = "hyperband"
+min_epochs = 1
+reduction_factor = 2
+objective = "params"
+screen_margin = 0.3
+finalists = 2
+"""
+
+
+def test_a_search_over_the_new_blocks_and_ranges_picks_the_smallest_final_and_verifies(store, write_budget, capsys):
+    from nas.report import write_report
+    from nas.search import finals
+    from nas.search.storage import make_pruner, make_sampler
+
+    budget = load_budget(write_budget(RICH))
+    tracker = Tracker()
+    result = Search(budget, tracker).run()
+    assert result.summary["trained"] == 6
+    study = optuna.load_study(study_name=tracker.run(result.parent_run_id).tags["optuna_study"],
+                              storage=tracker.run(result.parent_run_id).tags["optuna_storage"])
+    pruner, sampler = make_pruner(budget), make_sampler(budget)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (1, 2, 2)
+    assert sampler._multivariate and sampler._n_startup_trials == 3
+    drawn = [t for t in study.trials if "lr" in t.params]
+    assert drawn and all(3e-3 <= t.params["lr"] <= 3e-2 and 1e-6 <= t.params["weight_decay"] <= 1e-3
+                         for t in drawn)
+    assert isinstance(drawn[0].distributions["lr"], optuna.distributions.FloatDistribution)
+    # objective "params": the smallest final that meets the target wins
+    done = [r for r in tracker.children(result.parent_run_id) if r.tags.get("nas_role") == "final"
+                             and "final_val_accuracy" in r.metrics]
+    meeting = [r for r in done if r.metrics["final_val_accuracy"] >= budget.target.min]
+    assert result.met_target and meeting
+    winner = tracker.run(result.winner_run_id)
+    assert winner.metrics["params"] == min(r.metrics["params"] for r in meeting)
+    assert len(done) == 2
+    # verify rebuilds the winner from its stored spec and recounts it with torchinfo and fvcore
+    assert main(["verify", result.parent_run_id]) == 0
+    assert "every claim holds" in capsys.readouterr().out
+    text = (Path.cwd() / write_report(tracker, result.parent_run_id)).read_text()
+    assert "Pruner: hyperband (Optuna HyperbandPruner: min_resource 1 epoch(s), max_resource 2" in text
+    assert "Objective: params" in text and "Accuracy-vs-parameters front" in text
+    assert f"{int(winner.metrics['params']):,}" in text
+    assert finals.pick_winner(budget, tracker, result.parent_run_id).run_id == result.winner_run_id
+
+
+@pytest.mark.parametrize("edit,why", [
+    ('pruner = "hyperband"\nmin_epochs = 1\nreduction_factor = 2', 'the budget sets [search] pruner = "none"'),
+    ("screen_epochs = 2", "screening is one epoch, so there is no earlier epoch to stop at"),
+], ids=["pruner-none", "one-epoch-screening"])
+def test_pruning_off_says_why(edit, why, write_budget):
+    from nas.search.storage import make_pruner, pruner_text
+
+    replacement = 'pruner = "none"' if "pruner" in edit else "screen_epochs = 1"
+    budget = load_budget(write_budget(RICH.replace(edit, replacement)))
+    assert isinstance(make_pruner(budget), optuna.pruners.NopPruner)
+    assert pruner_text(budget) == f"none ({why})"
+
+
+def test_finalists_follow_the_objective():
+    from nas.search import finals
+
+    study = optuna.create_study(direction="maximize")
+    for accuracy, params in [(0.95, 2000), (0.86, 900), (0.845, 500), (0.80, 100), (0.90, 1500)]:
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs={"params": params}))
+    base = load_budget(SMOKE)  # target 0.85
+
+    def chosen(objective: str, target: float = 0.85) -> list[int]:
+        budget = replace(base, target=replace(base.target, min=target),
+                         search=replace(base.search, objective=objective, finalists=2, screen_margin=0.01))
+        return [t.user_attrs["params"] for t in finals.choose_finalists(budget, study)]
+
+    assert chosen("accuracy") == [2000, 1500]
+    assert chosen("params") == [500, 900]  # within 0.01 of the target in screening, smallest first
+    assert chosen("params", target=0.95) == [2000, 1500]  # only 2000 is predicted; topped up by accuracy

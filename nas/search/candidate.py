@@ -10,8 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
-from nas.config import Budget
-from nas.space import ArchSpec, sample
+from nas.config import Budget, FloatRange
+from nas.space import ArchSpec, choose, sample
 from nas.train import TrainOptions
 
 
@@ -44,13 +44,19 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
     """An architecture and its training options, every choice drawn through `trial`."""
     spec = sample(trial, budget.space)
     t = budget.train
+    schedule = t.schedule
+    if t.lr is not None:  # a drawn peak lr; lr_scale still multiplies it
+        schedule = replace(schedule, lr=choose(trial, "lr", t.lr))
+    # A single fixed label smoothing is not a choice, and was never drawn: no trial parameter for it.
+    fixed_smoothing = not isinstance(t.label_smoothing, FloatRange) and len(t.label_smoothing) == 1
     options = TrainOptions(
-        schedule=t.schedule.scaled(trial.suggest_categorical("lr_scale", t.lr_scale)),
+        schedule=schedule.scaled(choose(trial, "lr_scale", t.lr_scale)),
         optimizer=trial.suggest_categorical("optimizer", t.optimizer),
         batch_size=trial.suggest_categorical("batch_size", t.batch_size),
         augment=trial.suggest_categorical("augment", t.augment),
-        weight_decay=trial.suggest_categorical("weight_decay", t.weight_decay),
-        label_smoothing=t.label_smoothing,
+        weight_decay=choose(trial, "weight_decay", t.weight_decay),
+        label_smoothing=(t.label_smoothing[0] if fixed_smoothing
+                         else choose(trial, "label_smoothing", t.label_smoothing)),
         momentum=t.momentum,
         nesterov=t.nesterov,
         seed=budget.search.seed,

@@ -1,9 +1,15 @@
 """Rung 3 and the conclusion: the best screened candidates retrain from scratch with the whole
-budget, and the most accurate one that meets the target wins.
+budget, and a winner is named by the budget's `[search] objective`:
 
-`plan` picks the finalists (ranked by screening accuracy, ties: fewer parameters), skips those a
-resumed search already finished, and creates each one's MLflow run; the coordinator runs the
-jobs. `conclude` reads the finished finals back, names the winner and writes the summary.
+- "accuracy": finalists are the most accurate in screening (ties: fewer parameters); the winner is
+  the most accurate final that meets the target.
+- "params": finalists are the smallest candidates whose screening accuracy predicts they can meet
+  the target (at least target - `screen_margin`, since screening is shorter than the full budget),
+  topped up by screening accuracy when too few are; the winner is the smallest final that meets it.
+
+Either way, when no final meets the target the most accurate one is named. `plan` picks the
+finalists, skips those a resumed search already finished, and creates each one's MLflow run; the
+coordinator runs the jobs. `conclude` reads the finished finals back and writes the summary.
 """
 
 from __future__ import annotations
@@ -36,9 +42,26 @@ def ranked(study) -> list:
     return sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("params", 0)))
 
 
+def predicted_to_meet(budget: Budget, trial) -> bool:
+    """Whether a screened candidate's accuracy suggests the full budget can reach the target."""
+    return trial.values[0] >= budget.target.min - budget.search.screen_margin
+
+
+def choose_finalists(budget: Budget, study) -> list:
+    """The screened trials to train in full, by the budget's objective (see the module docstring)."""
+    order = ranked(study)
+    n = budget.search.finalists
+    if budget.search.objective != "params":
+        return order[:n]
+    likely = sorted((t for t in order if predicted_to_meet(budget, t)),
+                    key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))[:n]
+    chosen = {t.number for t in likely}
+    return likely + [t for t in order if t.number not in chosen][: n - len(likely)]
+
+
 def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job]]:
     """(finalist trials, jobs still to run); each job's MLflow run is created here."""
-    finalists = ranked(study)[: budget.search.finalists]
+    finalists = choose_finalists(budget, study)
     if not finalists:
         raise SearchError("no candidate finished screening, so there is nothing to train in full; "
                           "see the failures with `nas runs` or raise [search] trials")
@@ -62,10 +85,14 @@ def _val(run) -> float:
 
 
 def pick_winner(budget: Budget, tracker, parent_id: str):
-    """The most accurate finished final that meets the target (the most accurate one if none does)."""
+    """The finished final that meets the target, the most accurate (objective "accuracy") or the
+    smallest (objective "params"); the most accurate one if none meets it."""
     order = sorted(records.finished_finals(tracker, parent_id),
                    key=lambda c: (-_val(c), c.metrics.get("params", math.inf)))
-    return next((c for c in order if _val(c) >= budget.target.min), order[0] if order else None)
+    meeting = [c for c in order if _val(c) >= budget.target.min]
+    if budget.search.objective == "params":
+        meeting.sort(key=lambda c: (c.metrics.get("params", math.inf), -_val(c)))
+    return meeting[0] if meeting else (order[0] if order else None)
 
 
 def seed_of(run) -> int:

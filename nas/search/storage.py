@@ -52,12 +52,15 @@ def make_sampler(budget: Budget, worker_index: int = 0):
     seeds its own (seed + worker index: one seed would draw the same start-up candidates twice)."""
     import optuna
 
-    seed = budget.search.seed
-    if budget.search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if budget.search.sampler == "nsgaii":
-        return optuna.samplers.NSGAIISampler(seed=seed + worker_index)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
+    s = budget.search
+    if s.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=s.seed)
+    if s.sampler == "nsgaii":
+        return optuna.samplers.NSGAIISampler(seed=s.seed + worker_index)
+    # multivariate TPE (and `group`, which it needs for a grammar whose choices come and go with the
+    # number of stages) is experimental in Optuna; quiet_optuna silences that warning.
+    return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials,
+                                      multivariate=s.multivariate, group=s.multivariate)
 
 
 def _generators(sampler) -> list:
@@ -107,7 +110,9 @@ class SharedRandomState:
 
 
 def pruning_off_because(budget: Budget) -> str | None:
-    """Why the median pruner is off for this budget, or None when it is on."""
+    """Why pruning is off for this budget, or None when it is on."""
+    if budget.search.pruner == "none":
+        return 'the budget sets [search] pruner = "none"'
     if budget.search.sampler == "nsgaii":
         return "NSGA-II optimises two objectives, and Optuna prunes single-objective studies only"
     if budget.search.screen_epochs < 2:
@@ -115,14 +120,33 @@ def pruning_off_because(budget: Budget) -> str | None:
     return None
 
 
+def pruner_text(budget: Budget) -> str:
+    """The pruner and its settings in words, for the report and the run's parameters."""
+    s = budget.search
+    off = pruning_off_because(budget)
+    if off:
+        return f"none ({off})"
+    if s.pruner == "hyperband":
+        return (f"hyperband (Optuna HyperbandPruner: min_resource {s.min_epochs} epoch(s), max_resource "
+                f"{s.screen_epochs}, reduction_factor {s.reduction_factor})")
+    return (f"median (Optuna MedianPruner: n_startup_trials {s.pruner_startup_trials}, n_warmup_steps "
+            f"{s.pruner_warmup_epochs})")
+
+
 def make_pruner(budget: Budget):
-    """Median pruning after each screening epoch once 5 trials have finished (Optuna's default,
-    the setting every measured search used)."""
+    """Optuna's pruner the budget names, stepping once per screening epoch. The median defaults
+    (5 start-up trials, no warm-up) are the setting every measured search used; hyperband's
+    largest rung is the whole screening."""
     import optuna
 
+    s = budget.search
     if pruning_off_because(budget):
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if s.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=s.min_epochs, max_resource=s.screen_epochs,
+                                              reduction_factor=s.reduction_factor)
+    return optuna.pruners.MedianPruner(n_startup_trials=s.pruner_startup_trials,
+                                       n_warmup_steps=s.pruner_warmup_epochs)
 
 
 def is_multi_objective(budget: Budget) -> bool:

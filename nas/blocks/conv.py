@@ -1,0 +1,44 @@
+"""The conv unit: Conv(kxk) [BatchNorm] ReLU [Dropout2d], standard or depthwise-separable.
+
+"separable" (MobileNet style) is a depthwise kxk conv (one filter per input channel, no bias)
+then a pointwise 1x1 conv to the output width: c_in*k*k + c_in*c_out weights instead of
+c_in*c_out*k*k, which is what lets small budgets afford wider maps and larger kernels.
+"""
+
+from __future__ import annotations
+
+KINDS = ("standard", "separable")
+
+
+def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm: bool) -> tuple[int, int]:
+    """(parameters, MACs per image) of one unit whose output map has `out_hw` = H x W elements."""
+    if kind == "separable":
+        weights = c_in * kernel * kernel + c_in * c_out
+    else:
+        weights = c_in * c_out * kernel * kernel
+    params, macs = weights, weights * out_hw
+    if batch_norm:  # no conv bias under BatchNorm (see `build`)
+        params += 2 * c_out
+        macs += 2 * c_out * out_hw
+    else:
+        params += c_out
+    return params, macs
+
+
+def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float) -> list:
+    """The unit's layers, flat, so that a BatchNorm2d directly precedes its ReLU (the CPU trainer fuses
+    that pair into nas.batchnorm's kernel)."""
+    import torch.nn as nn
+
+    # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.
+    if kind == "separable":
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, kernel, padding=padding, groups=c_in, bias=False),
+                                   nn.Conv2d(c_in, c_out, 1, bias=not batch_norm)]
+    else:
+        layers = [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU(inplace=True))
+    if dropout > 0:
+        layers.append(nn.Dropout2d(dropout))
+    return layers
