@@ -420,7 +420,7 @@ def cmd_train(args) -> int:
                            batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
                            weight_decay=t.weight_decay[0], label_smoothing=t.label_smoothing,
                            momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
-    dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    dataset = data.from_config(budget.data)
     torch.manual_seed(args.seed)
     model = build(spec, dataset.input_shape, dataset.classes)
     from nas.budget import check_model
