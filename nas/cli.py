@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="fetch a dataset into the cache")
     p.add_argument("action", choices=["fetch"])
-    p.add_argument("name", choices=["mnist", "fashion_mnist"])
+    p.add_argument("name", choices=["mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn"])
     p.set_defaults(func=cmd_data)
 
     def tracking(p) -> None:

@@ -197,3 +197,20 @@ def test_a_relative_path_is_resolved_against_the_budget_file(tmp_path, cache):
     assert budget.data.path == str(tmp_path / "data" / "shapes") and budget.classes == 3
     elsewhere = parse_budget(budget_for("shapes"), "stored/budget.toml", base_dir=tmp_path / "data")
     assert elsewhere.data.path == budget.data.path
+
+
+def test_the_cli_exits_2_with_one_line_for_a_bad_folder(tmp_path, cache, capsys):
+    from nas.cli import main
+
+    root = make_shapes(tmp_path / "shapes", per_class=5)
+    (root / "circle" / "circle_0001.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "b.toml").write_text(
+        'name = "bad"\n[data]\ndataset = "folder"\npath = "shapes"\nval_fraction = 0.2\ntest_fraction = 0.2\n'
+        '[target]\nmin = 0.5\n[budget]\nmax_params = 3000\nmax_epochs = 2\n[space]\n[train]\nlr = 0.01\n'
+        '[search]\ntrials = 1\nscreen_epochs = 1\n')
+    from nas.space import ArchSpec, ConvSpec, StageSpec
+
+    (tmp_path / "arch.json").write_text(ArchSpec(stages=(StageSpec(convs=(ConvSpec(channels=4),)),)).to_json())
+    assert main(["train", str(tmp_path / "b.toml"), "--arch", str(tmp_path / "arch.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "circle_0001.png: cannot be decoded as an image" in err
