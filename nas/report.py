@@ -98,10 +98,6 @@ class _Search:
     uri: str
     class_names: tuple[str, ...] = ()  # from the winner's model_info.json; empty: built-in names
 
-    def class_name(self, index: int) -> str:
-        names = self.class_names
-        return names[index] if 0 <= index < len(names) else _class_name(self.budget.data.dataset, index)
-
     @property
     def seeds(self) -> list[dict]:
         """The winner and its seed runs ([target] seeds > 1): seed, run id, val and test accuracy."""
@@ -145,6 +141,12 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
     return _Search(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
                    final.epochs, predictions, finals, candidate_runs, _load_test(budget, winner, len(predictions)),
                    tracker.uri, _stored_class_names(winner))
+
+
+def _label(s: _Search, index: int) -> str:
+    """The name of class `index`: as the winner was trained with it, else the dataset's built-in name."""
+    names = getattr(s, "class_names", ())  # plots are also drawn from partial stand-ins of a search
+    return names[index] if 0 <= index < len(names) else _class_name(s.budget.data.dataset, index)
 
 
 def _stored_class_names(winner: RunData) -> tuple[str, ...]:
@@ -426,7 +428,7 @@ def _accuracy_section(s: _Search) -> list[str]:
         top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         if top:
             lines += ["- Most frequent confusions (true -> predicted): " + ", ".join(
-                f"{s.class_name(t)} -> {s.class_name(p)} ({c})" for (t, p), c in top) + "."]
+                f"{_label(s, t)} -> {_label(s, p)} ({c})" for (t, p), c in top) + "."]
     else:
         lines += [f"- Test errors are not counted here: {s.test.note}."]
     return lines + [""]
@@ -750,7 +752,7 @@ def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Pa
             ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         else:
             ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(f"{s.class_name(true)} -> {s.class_name(pred)}", fontsize=8)
+        ax.set_title(f"{_label(s, true)} -> {_label(s, pred)}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{len(shown)} of {len(errors)} misclassified test images (true -> predicted)", fontsize=9)
@@ -774,7 +776,7 @@ def _plot_confusion(s: _Search, path: Path) -> Path:
             if matrix[i, j]:
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if np.log1p(matrix[i, j]) > threshold else "black")
-    names = [s.class_name(i) for i in range(k)]
+    names = [_label(s, i) for i in range(k)]
     ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
                   if max(map(len, names)) > 2 else "center", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)

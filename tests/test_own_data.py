@@ -81,3 +81,18 @@ def test_the_readme_budget_is_complete_and_valid(tmp_path):
     budget = parse_budget(raw, str(tmp_path / "budget.toml"))
     assert budget.data.dataset == "folder" and budget.classes == 3
     assert budget.input_shape == (3, *raw["data"]["image_size"])
+
+
+def test_the_confusion_matrix_names_the_classes_the_winner_was_trained_with(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from nas import report
+
+    saved = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path: saved.setdefault("fig", fig))
+    s = SimpleNamespace(budget=SimpleNamespace(classes=3, data=SimpleNamespace(dataset="folder")),
+                        test=SimpleNamespace(labels=[0, 1, 2]), predictions=[0, 2, 2], class_names=CLASSES)
+    report._plot_confusion(s, tmp_path / "confusion.png")
+    ax = saved["fig"].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASSES)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(CLASSES)
