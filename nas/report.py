@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas import verdict
+from nas import records, verdict
 from nas.config import Budget, parse_budget
 from nas.data import class_name as _class_name
 from nas.errors import ArtifactError, ConfigError, NasError
@@ -103,6 +103,7 @@ class _Search:
     candidate_runs: dict[int, RunData]
     test: _TestData
     uri: str
+    class_names: tuple[str, ...] = ()  # from the winner's model_info.json; empty: built-in names
 
     @property
     def seeds(self) -> list[dict]:
@@ -118,7 +119,8 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
                             f"{parent.tags.get('nas_role', 'unset')!r}); `nas runs` lists the searches")
     budget_text = parent.artifact(BUDGET).read_text()
     try:
-        budget = parse_budget(tomllib.loads(budget_text), f"{BUDGET} of run {parent_run_id}")
+        budget = parse_budget(tomllib.loads(budget_text), f"{BUDGET} of run {parent_run_id}",
+                              base_dir=parent.tags.get(records.BUDGET_DIR))
     except (tomllib.TOMLDecodeError, ConfigError) as exc:
         raise _corrupt(parent_run_id, BUDGET, str(exc)) from None
 
@@ -145,7 +147,23 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
     candidate_runs = {_trial_number(c): c for c in children if c.tags.get("nas_role") == "candidate"}
     return _Search(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
                    final.epochs, predictions, finals, candidate_runs, _load_test(budget, winner, len(predictions)),
-                   tracker.uri)
+                   tracker.uri, _stored_class_names(winner))
+
+
+def _label(s: _Search, index: int) -> str:
+    """The name of class `index`: as the winner was trained with it, else the dataset's built-in name."""
+    names = getattr(s, "class_names", ())  # plots are also drawn from partial stand-ins of a search
+    return names[index] if 0 <= index < len(names) else _class_name(s.budget.data.dataset, index)
+
+
+def _stored_class_names(winner: RunData) -> tuple[str, ...]:
+    """The class names the winner was trained with (a folder's subfolder names, an .npz's
+    class_names); empty for runs that predate model_info.json."""
+    try:
+        names = winner.json_artifact(records.MODEL_INFO).get("class_names")
+    except (ArtifactError, AttributeError):
+        return ()
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def _trial_number(run: RunData) -> int:
@@ -165,7 +183,7 @@ def _load_test(budget: Budget, winner: RunData, n_predictions: int) -> _TestData
 
     d = budget.data
     try:
-        dataset = data.load(d.dataset, d.train, d.val, seed=d.seed)
+        dataset = data.from_config(d)
     except NasError as exc:
         return _TestData(note=f"the {d.dataset} data could not be loaded here ({exc})")
     expected = winner.tags.get("data_fingerprint")
@@ -374,6 +392,8 @@ def _training_section(s: _Search) -> list[str]:
     d = s.budget.data
     split = (f"{d.train:,} training / {d.val:,} validation images" if d.train and d.val
              else "the dataset's default split")
+    if d.path:
+        split = f"{d.path}, its train/val/test split (missing splits: {d.val_fraction:g} val, {d.test_fraction:g} test)"
     fraction = o.get("data_fraction")
     used = (f"{fraction:.0%} of the training images" if _finite(fraction) and fraction < 1
             else "all training images")
@@ -422,9 +442,8 @@ def _accuracy_section(s: _Search) -> list[str]:
             pairs[(t, p)] = pairs.get((t, p), 0) + 1
         top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         if top:
-            ds = s.budget.data.dataset
             lines += ["- Most frequent confusions (true -> predicted): " + ", ".join(
-                f"{_class_name(ds, t)} -> {_class_name(ds, p)} ({c})" for (t, p), c in top) + "."]
+                f"{_label(s, t)} -> {_label(s, p)} ({c})" for (t, p), c in top) + "."]
     else:
         lines += [f"- Test errors are not counted here: {s.test.note}."]
     return lines + [""]
@@ -775,7 +794,6 @@ def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Pa
     cols = min(6, len(shown))
     rows = math.ceil(len(shown) / cols)
     fig = _figure(1.3 * cols + 0.4, 1.45 * rows + 0.5)
-    ds = s.budget.data.dataset
     for k, (index, true, pred) in enumerate(shown):
         ax = fig.add_subplot(rows, cols, k + 1)
         image = s.test.images[index]
@@ -783,7 +801,7 @@ def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Pa
             ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         else:
             ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(f"{_class_name(ds, true)} -> {_class_name(ds, pred)}", fontsize=8)
+        ax.set_title(f"{_label(s, true)} -> {_label(s, pred)}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{len(shown)} of {len(errors)} misclassified test images (true -> predicted)", fontsize=9)
@@ -807,7 +825,7 @@ def _plot_confusion(s: _Search, path: Path) -> Path:
             if matrix[i, j]:
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if np.log1p(matrix[i, j]) > threshold else "black")
-    names = [_class_name(s.budget.data.dataset, i) for i in range(k)]
+    names = [_label(s, i) for i in range(k)]
     ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
                   if max(map(len, names)) > 2 else "center", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)

@@ -182,10 +182,9 @@ def load_study(path: str | Path) -> Study:
     dt.done()
     top.done()
 
-    from nas.config import DATASET_SHAPES
     from nas.model import count
 
-    shape, classes = DATASET_SHAPES[data.dataset]
+    shape, classes = data.input_shape, data.classes
     for cell in study.cells():
         try:
             count(apply_levels(base, cell), shape, classes)
@@ -214,7 +213,7 @@ def study_job(job: dict) -> dict:
     from nas.train import TrainOptions, evaluate, train
 
     d: DataConfig = job["data"]
-    dataset = data_module.load(d.dataset, d.train, d.val, seed=d.seed)
+    dataset = data_module.from_config(d)
     spec = ArchSpec.from_json(job["spec"])
     torch.manual_seed(job["seed"])
     model = build(spec, dataset.input_shape, dataset.classes)

@@ -66,7 +66,8 @@ def resolve_final_run(tracker: Tracker, run_id: str):
 def stored_budget(parent) -> Budget:
     path = parent.artifact(BUDGET)
     try:
-        return parse_budget(tomllib.loads(path.read_text()), f"{parent.run_id}/{BUDGET}")
+        return parse_budget(tomllib.loads(path.read_text()), f"{parent.run_id}/{BUDGET}",
+                            base_dir=parent.tags.get(records.BUDGET_DIR))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"run {parent.run_id}: artifact {BUDGET!r} is corrupt: {exc}") from None
 
@@ -107,7 +108,7 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     seed_runs = records.seed_runs(tracker, parent.run_id, run.run_id) if parent is not None else []
     runs = [run] + seed_runs
     several = budget.target.seeds > 1 or len(runs) > 1
-    dataset = data_module.load(budget.data.dataset, budget.data.train, budget.data.val, seed=budget.data.seed)
+    dataset = data_module.from_config(budget.data)
 
     rows: list[Row] = []
     values, labels, accuracies = [], [], []

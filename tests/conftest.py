@@ -11,6 +11,20 @@ BUDGETS = ROOT / "budgets"
 SHIPPED_BUDGETS = sorted(BUDGETS.glob("*.toml"))
 
 
+# budgets/folder_example.toml reads this generated folder (git ignores .nas/).
+EXAMPLE_SHAPES = ROOT / ".nas" / "shapes"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _example_folder():
+    """The image folder of budgets/folder_example.toml, written once (deterministic) if missing."""
+    if not EXAMPLE_SHAPES.is_dir():
+        from shapes import make_shapes
+
+        make_shapes(EXAMPLE_SHAPES)
+    return EXAMPLE_SHAPES
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, monkeypatch):
     """Every test runs in its own directory, so nothing lands in the checkout."""

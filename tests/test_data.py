@@ -125,9 +125,9 @@ def test_synthetic_is_learnable_by_nearest_class_mean_but_not_trivially(seed):
 
 def test_unknown_dataset_name_lists_the_valid_names():
     with pytest.raises(DataError) as caught:
-        data.load("cifar10")
+        data.load("imagenet")
     message = str(caught.value)
-    assert "'cifar10'" in message
+    assert "'imagenet'" in message
     assert all(name in message for name in data.DATASETS)
 
 
@@ -200,7 +200,8 @@ def test_fashion_mnist_offline_names_the_raw_files_and_folder(tmp_path, monkeypa
         data.load("fashion_mnist", cache_dir=tmp_path)
     message = str(caught.value)
     assert "\n" not in message and "download failed" in message and "name resolution" in message
-    assert all(name in message for name in data._FASHION_RAW_FILES)
+    assert all(name in message for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
     assert str(tmp_path / "fashion_mnist" / "FashionMNIST" / "raw") in message
 
 
@@ -247,3 +248,44 @@ def test_fetch_mnist_is_a_no_op_when_the_cache_is_present():
     before = path.stat().st_mtime_ns
     assert data.fetch_mnist(quiet=True) == path
     assert path.stat().st_mtime_ns == before
+
+
+# --- torchvision datasets by name ---------------------------------------------------------------
+
+
+def write_idx(path, array):
+    """An MNIST-format idx file (uncompressed), as torchvision reads it."""
+    import struct
+
+    code = {1: 0x0801, 3: 0x0803}[array.ndim]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack(">I", code) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
+
+
+def test_kmnist_reads_an_existing_copy_offline(tmp_path):
+    raw = tmp_path / "kmnist" / "KMNIST" / "raw"
+    rng = np.random.default_rng(0)
+    train_x, test_x = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for n in (40, 12))
+    train_y, test_y = np.arange(40, dtype=np.uint8) % 10, np.arange(12, dtype=np.uint8) % 10
+    for name, array in (("train-images-idx3-ubyte", train_x), ("train-labels-idx1-ubyte", train_y),
+                        ("t10k-images-idx3-ubyte", test_x), ("t10k-labels-idx1-ubyte", test_y)):
+        write_idx(raw / name, array)
+    ds = data.load("kmnist", train=30, val=10, cache_dir=tmp_path)
+    assert ds.input_shape == (1, 28, 28) and (len(ds.train), len(ds.val), len(ds.test)) == (30, 10, 12)
+    assert np.array_equal(ds.val.images.numpy()[:, 0], train_x[30:]) and ds.test.labels.tolist() == test_y.tolist()
+    assert data.class_names(ds)[0] == "o"  # torchvision's names of the Kuzushiji characters
+
+
+def test_cifar10_offline_says_which_file_to_put_where(tmp_path, monkeypatch):
+    class Offline:
+        def __init__(self, root, train, download):
+            if download:
+                raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+            raise RuntimeError("Dataset not found or corrupted. You can use download=True to download it")
+
+    monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(datasets=types.SimpleNamespace(CIFAR10=Offline)))
+    with pytest.raises(DataError) as caught:
+        data.load("cifar10", cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "name resolution" in message
+    assert f"put cifar-10-python.tar.gz into {tmp_path / 'cifar10'}/" in message

@@ -40,6 +40,37 @@ def test_analytic_counts_equal_torchinfo_and_fvcore(path):
     assert checked == SPECS_PER_BUDGET
 
 
+RGB_SPECS_PER_SHAPE = 60
+
+
+@pytest.mark.parametrize("input_shape", [(3, 32, 32), (3, 40, 24), (3, 9, 13)], ids=lambda s: "x".join(map(str, s)))
+def test_analytic_counts_equal_torchinfo_and_fvcore_on_rgb_and_odd_sizes(input_shape):
+    """Colour input and non-square, odd sizes: every head, 'valid' padding and both poolings."""
+    from dataclasses import replace
+
+    space = replace(load_budget(SHIPPED_BUDGETS[0]).space, stages=(1, 2, 3), padding=("same", "valid"),
+                    kernel=(1, 3, 5), downsample=("max", "avg", "none"), norm=("batch", "none"),
+                    head=("gap_linear", "gap_conv1x1", "flatten_linear"), head_hidden=(0, 16), transition=("none", "conv1x1"))
+    rng = random.Random(str(input_shape))
+    checked = 0
+    seen_heads = set()
+    while checked < RGB_SPECS_PER_SHAPE:
+        spec = sample(RandomChooser(rng), space)
+        try:
+            counts = count(spec, input_shape, 7)
+        except SpecError:
+            continue
+        model = build(spec, input_shape, 7)
+        assert counts.params == count_params_torchinfo(model, input_shape), spec.describe()
+        assert counts.macs_per_image == count_macs_fvcore(model, input_shape), spec.describe()
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, *input_shape))
+        assert out.shape == (2, 7)
+        seen_heads.add(spec.head)
+        checked += 1
+    assert seen_heads == {"gap_linear", "gap_conv1x1", "flatten_linear"}
+
+
 def test_build_is_deterministic_under_a_seed():
     budget = load_budget(SHIPPED_BUDGETS[0])
     spec = sample(RandomChooser(3), budget.space)

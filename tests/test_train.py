@@ -12,8 +12,8 @@ from torch import nn
 from nas.data import load
 from nas.errors import TrainingFailed
 from nas.schedule import Schedule
-from nas.train import (EpochRecord, TrainOptions, TrainResult, affine_augment, evaluate, normalise, seed_everything,
-                       train)
+from nas.train import (CROP_PAD_PX, EpochRecord, TrainOptions, TrainResult, affine_augment, crop_flip, evaluate,
+                       normalise, seed_everything, train)
 
 SEED_003_PHASES = Schedule.phases([0, 5, 12, 18], [0.003, 0.001, 0.0003, 0.0001], epochs=20)
 
@@ -337,3 +337,57 @@ def test_a_failed_cpu_training_also_returns_plain_torch(synthetic):
     with pytest.raises(TrainingFailed):
         train(NanAfter(inner, bad_call=2), synthetic, options)
     assert [type(m) for m in inner.modules()][:4] == [nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+
+
+# --- colour images ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colours():
+    """3 classes of 3x12x10 RGB images: class k is brightest in channel k, under heavy noise."""
+    from nas.data import _make_dataset
+
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        labels = torch.arange(n) % 3
+        images = torch.rand(n, 3, 12, 10, generator=g) * 170
+        images[torch.arange(n), labels] += 85
+        return images.to(torch.uint8).numpy(), labels.numpy()
+
+    return _make_dataset("colours", split(300), split(90), split(90), classes=3)
+
+
+def test_crop_flip_shifts_into_zero_padding_and_mirrors_whole_batches():
+    x = torch.arange(2 * 3 * 6 * 5, dtype=torch.float32).reshape(2, 3, 6, 5) + 1
+    centre_no_flip = torch.tensor([[0.5, 0.5, 0.9, 0.0]])  # offset 4 of 0..8 = no shift
+    assert torch.equal(crop_flip(x[:1], centre_no_flip), x[:1])
+    corner_flip = torch.tensor([[0.0, 0.999, 0.1, 0.0]])  # 4 px down, 4 px left, mirrored
+    out = crop_flip(x[1:], corner_flip)
+    assert out.shape == (1, 3, 6, 5)
+    assert bool((out[0, :, :CROP_PAD_PX] == 0).all())  # shifted down: the top rows are padding
+    shifted = torch.zeros(3, 6, 5)
+    shifted[:, 4:, :1] = x[1, :, :2, 4:]  # then 4 px left: one source column left
+    assert torch.equal(out[0], shifted.flip(2))
+    # each image of a batch draws its own crop and flip
+    batch = x.repeat(32, 1, 1, 1)
+    outs = crop_flip(batch, torch.rand(64, 4, generator=torch.Generator().manual_seed(0)))
+    assert len({bytes(o.numpy()) for o in outs}) > 20
+
+
+@pytest.mark.parametrize("augment", ["crop_flip", "affine"])
+def test_rgb_images_train_with_either_augmentation_and_the_cpu_kernel(colours, augment):
+    from nas import batchnorm
+    from nas.model import build
+    from nas.space import ArchSpec, ConvSpec, StageSpec
+
+    spec = ArchSpec(stages=(StageSpec(convs=(ConvSpec(channels=8),), downsample="max"),
+                            StageSpec(convs=(ConvSpec(channels=8),), downsample="none")))
+    seed_everything(0)
+    model = build(spec, colours.input_shape, colours.classes)
+    options = TrainOptions(Schedule("constant", 4, 1e-2), batch_size=32, augment=augment, device="cpu")
+    during: list[bool] = []
+    result = train(model, colours, options, progress=lambda *_: during.append(
+        any(type(m) is batchnorm.BatchNorm2d for m in model.modules())))
+    assert during and all(used == batchnorm.kernel_available() for used in during)
+    assert result.final.val_accuracy > 0.9  # chance is 1/3

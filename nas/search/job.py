@@ -50,10 +50,9 @@ def dataset(budget: Budget):
     from nas import data
 
     d = budget.data
-    key = (d.dataset, d.train, d.val, d.seed)
-    if key not in _DATASETS:
-        _DATASETS[key] = data.load(d.dataset, d.train, d.val, seed=d.seed)
-    return _DATASETS[key]
+    if d not in _DATASETS:
+        _DATASETS[d] = data.from_config(d)
+    return _DATASETS[d]
 
 
 def tracker(uri: str):
@@ -118,7 +117,7 @@ def model_info(data) -> dict:
     from nas.data import class_names
 
     return {"input_shape": list(data.input_shape), "classes": data.classes,
-            "class_names": list(class_names(data.name, data.classes)), "mean": data.mean, "std": data.std,
+            "class_names": list(class_names(data)), "mean": data.mean, "std": data.std,
             "input_range": "uint8 0-255, normalised as (x / 255 - mean) / std", "data_fingerprint": data.fingerprint,
             "dataset": data.name}
 
