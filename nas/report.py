@@ -29,7 +29,7 @@ from nas.records import corrupt as _corrupt, finite as _finite, load_final, metr
 from nas.records import require_keys as _require_keys
 from nas.schedule import Schedule
 from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, PREDICTIONS, SUMMARY, VERDICT, RunData, Tracker
+from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, RunData, Tracker
 from nas.verdict import pct as _pct
 
 REPORT_FOLDER = "report"  # artifact folder of the parent run
@@ -241,6 +241,7 @@ def _markdown(s: _Search, plots: dict[str, str]) -> str:
     lines += _training_section(s)
     lines += _accuracy_section(s)
     lines += _search_section(s)
+    lines += _mattered_section(s)
     lines += _plots_section(s, plots)
     lines += _reproduce_section(s)
     return "\n".join(lines).rstrip() + "\n"
@@ -552,6 +553,79 @@ def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
                    else "the full schedule reordered the finalists" if len(final_order) > 1 else "")
         lines += ["", "Ranking: " + "; ".join(notes) + (f". So {order}." if order else ".")]
     return lines + [""]
+
+
+def _candidate_choices(s: _Search) -> list[dict]:
+    """Each trained candidate's choices (from its logged spec and options) and screening result."""
+    from nas.importance import choices
+
+    screening = _screening(s)
+    base_lr = s.budget.train.schedule.lr
+    rows = []
+    for number, run in sorted(s.candidate_runs.items()):
+        row = screening.get(number, {})
+        state = "pruned" if run.tags.get("status") == "pruned" else run.tags.get("status", row.get("state", ""))
+        if state not in ("complete", "pruned") or row.get("rejected_by") or not _finite(row.get("screen_val_accuracy")):
+            continue
+        try:
+            spec = ArchSpec.from_json(run.artifact(SPEC).read_text())
+            options = run.json_artifact(OPTIONS)
+        except (NasError, OSError, ValueError):
+            continue  # a candidate whose artifacts are gone is left out (and counted below)
+        rows.append({"choices": choices(spec, options, base_lr), "screen_val_accuracy": row["screen_val_accuracy"],
+                     "state": state})
+    return rows
+
+
+def _mattered_section(s: _Search) -> list[str]:
+    """Importances and per-dimension tables of screening accuracy, with the regime they come from."""
+    from nas.importance import DIMENSIONS, what_mattered
+
+    rows = _candidate_choices(s)
+    lines = ["## What mattered", ""]
+    if not rows:
+        return lines + ["No trained candidate's choices could be read back, so nothing can be said about what "
+                        "mattered.", ""]
+    p, cfg = s.parent.params, s.budget.search
+    epochs = p.get("screen_epochs", cfg.screen_epochs)
+    fraction = float(p.get("screen_fraction", cfg.screen_fraction))
+    m = what_mattered(rows, seed=int(p.get("seed", cfg.seed)))
+    lines += [f"From the search's own screening runs ({m.n_complete} completed, {m.n_pruned} pruned early), nothing "
+              f"retrained. Caveat: these are screening accuracies after {epochs} epochs on {fraction:.0%} of the "
+              f"training images (the schedule compressed to that length), not the {s.schedule.epochs}-epoch "
+              f"result; and the {p.get('sampler', cfg.sampler)} sampler chose the levels, so they are not balanced "
+              f"and a level's mean also carries the other choices it was drawn with. Treat them as leads for a "
+              f"study (`nas study --around {s.parent.run_id}`), not as effects.", ""]
+    if m.importances:
+        lines += [f"Importance for screening accuracy (Optuna fANOVA over {m.n_complete} completed candidates, "
+                  f"share of explained variance, sums to 1):", ""]
+        lines += _table(["dimension", "importance"], [[f"{DIMENSIONS.get(d, d)} (`{d}`)", f"{v:.3f}"]
+                                                      for d, v in m.importances.items()], "lr")
+        lines += [""]
+    else:
+        lines += [f"No importances: {m.why_none}.", ""]
+    if m.constant:
+        lines += ["Not varied (one level in every trained candidate): "
+                  + ", ".join(f"{DIMENSIONS.get(d, d)} {v}" for d, v in m.constant.items()) + ".", ""]
+    order = list(m.importances) + [d.name for d in m.dimensions if d.name not in m.importances]
+    by_name = {d.name: d for d in m.dimensions}
+    for name in order:
+        d = by_name[name]
+        rows_out = []
+        for lv in d.levels:
+            c = lv.screened
+            if c is None:
+                rows_out.append([str(lv.value), "0", "-", "-", str(lv.pruned)])
+                continue
+            # A t-interval on 2 runs is too wide to say anything; an accuracy cannot leave [0, 100%].
+            interval = (f"{_pct(max(c.ci_low, 0.0))} - {_pct(min(c.ci_high, 1.0))}"
+                        + (" (clipped)" if c.ci_low < 0 or c.ci_high > 1 else "") if c.n >= 3 else
+                        f"n = {c.n}, too few")
+            rows_out.append([str(lv.value), str(c.n), _pct(c.mean), interval, str(lv.pruned)])
+        lines += [f"**{DIMENSIONS.get(name, name)}** (`{name}`)", ""]
+        lines += _table(["level", "n screened", "mean screening val acc", "95% t-interval", "pruned early"],
+                        rows_out, "lrrrr") + [""]
+    return lines
 
 
 def _plots_section(s: _Search, plots: dict[str, str]) -> list[str]:
