@@ -154,8 +154,9 @@ def factor_finding(records: list[dict], factor: str, base_levels: dict, threshol
         if worst not in (best, runner):
             w = cells[worst]
             drop = effect(values[best], values[worst])
-            sentences.append(f"Lowest mean {factor}: {worst} at {pct(w.mean)}, {drop.points()} points below {best}"
-                             + ("." if drop.significant else "; the interval includes zero, so not separated."))
+            sentences.append(f"Lowest mean {factor}: {worst} at {pct(w.mean)}, {100 * drop.diff:.2f} points below "
+                             f"{best} ({best} - {worst}: {drop.points()}"
+                             + (")." if drop.significant else "; the interval includes zero, so not separated)."))
     gaps = {lvl: mean(r["train_accuracy"] - r["val_accuracy"] for r in rs) for lvl, rs in groups.items()}
     hi = max(gaps, key=gaps.get)
     lo = min(gaps, key=gaps.get)

@@ -368,7 +368,11 @@ def study_around(tracker, run_id: str, factors: dict, seeds: int = 3, epochs: in
                        f"`nas runs` lists searches")
     budget = parse_budget(tomllib.loads(parent.artifact(BUDGET).read_text()), f"{BUDGET} of run {parent.run_id}")
     final = load_final(winner)
-    options = TrainOptions.from_dict({**final.options, "threads": None, "device": None})
+    from dataclasses import fields
+
+    known = {f.name for f in fields(TrainOptions)}  # runs logged by an older nas may carry retired options
+    options = TrainOptions.from_dict({**{k: v for k, v in final.options.items() if k in known},
+                                      "threads": None, "device": None})
     notes = [f"Base: the winner of search `{parent.run_id}` (run `{winner.run_id}`), `{final.spec.describe()}`, "
              f"with its training options."]
     full = options.schedule.epochs

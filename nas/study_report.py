@@ -66,7 +66,10 @@ def _curve_plot(records, factor, path: Path) -> None:
     zoom.set_ylim(lo - pad, min(100.0, hi + pad))
     zoom.set_title(f"zoom: epochs {max(1, n_max // 2 + 1)}-{n_max}, {lo - pad:.2f}-{min(100.0, hi + pad):.2f}%",
                    fontsize=9)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy (%), mean over seeds")
         ax.grid(alpha=0.3)
@@ -92,8 +95,13 @@ def _effect_plot(levels, effects: dict, cells: dict, factor: str, base, path: Pa
         label = f"{100 * cells[lv].mean:.2f}%\nn={cells[lv].n}" + ("\n(base)" if lv == base else "")
         ax.annotate(label, (x, 100 * e.ci_high), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
     ax.axhline(0, color="black", lw=0.8)
-    lows = [100 * effects[lv].ci_low for lv in levels] + [0.0]
-    highs = [100 * effects[lv].ci_high for lv in levels] + [0.0]
+    # The base's own seed-to-seed spread (its 95% interval around its mean), for scale.
+    spread = 100 * cells[base].half_width if base in cells else 0.0
+    if spread:
+        ax.axhspan(-spread, spread, color="grey", alpha=0.15, lw=0, label="base's 95% interval")
+        ax.legend(fontsize=7, loc="lower right")
+    lows = [100 * effects[lv].ci_low for lv in levels] + [-spread]
+    highs = [100 * effects[lv].ci_high for lv in levels] + [spread]
     span = max(highs) - min(lows) or 1.0
     ax.set_ylim(min(lows) - 0.1 * span, max(highs) + 0.35 * span)
     ax.set_xticks(xs, [str(lv) for lv in levels])

@@ -105,3 +105,58 @@ def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
 def test_shipped_studies_load(path):
     study = load_study(path)
     assert study.name == path.stem and study.cells()
+
+
+@pytest.fixture
+def finished_search(store):
+    """A recorded digits search (smoke budget) whose winner a study can be built around."""
+    from test_report import record_search
+
+    from nas import data
+
+    text = (BUDGETS / "smoke.toml").read_text()
+    return record_search(Tracker(), data.load("digits", 1000, 400), text)
+
+
+def test_study_around_a_winner_tables_each_factor_with_intervals(finished_search, tmp_path, capsys):
+    parent = finished_search["parent"]
+    assert main(["study", "--around", parent, "--factors", "batch_size=16,32", "conv_dropout=0.1",
+                 "--seeds", "2", "--epochs", "2", "--device", "cpu"]) == 0
+    name = f"smoke-around-{finished_search['final'][:8]}"
+    runs = study_runs(Tracker(), f"study-{name}")
+    # base (batch 32, dropout 0.0), batch 16, dropout 0.1: 3 cells x 2 seeds, each 2 epochs
+    assert len(runs) == 6 and all(len(r.metric_history("val_accuracy")) == 2 for r in runs)
+    assert sorted(r.params["factor.batch_size"] for r in runs) == ["16", "16", "32", "32", "32", "32"]
+    text = (tmp_path / "reports" / f"study-{name}.md").read_text()
+    regime = text.split("## Regime and limits")[1].split("## ")[0]
+    assert "trains from scratch for 2 epochs" in regime and "1,000 training and 400 validation images" in regime
+    assert "2 seeds per cell" in regime and "Shortened: 2 of the winner's 6 epochs" in regime
+    assert "What this study does not show:" in regime and "this invocation took" in regime
+    assert "`conv_dropout`: Dropout2d probability after every conv unit" in regime
+    batch = text.split("## batch_size")[1].split("## ")[0]
+    rows = [line for line in batch.splitlines() if line.startswith("| 16 |") or line.startswith("| 32 |")]
+    assert len(rows) == 2 and all(" | 2 | " in row for row in rows)
+    assert re.search(r"\| 16 \| 2 \| [\d.]+% \| [\d.]+ \| \[[\d.]+%, [\d.]+%\] \| [+-][\d.]+ \[", rows[0])
+    # a second call trains nothing: every (cell, seed) is in MLflow
+    assert main(["study", "--around", parent, "--factors", "batch_size=16,32", "conv_dropout=0.1",
+                 "--seeds", "2", "--epochs", "2"]) == 0
+    assert "0 runs trained" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--factors", "dropuot=0.1"], "--factors: unknown factor 'dropuot'"),
+    (["--factors", "batch_size=0"], "--factors: batch_size level 0 must be a whole number >= 1"),
+    (["--factors", "batch_size=5000"], "batch_size levels must be <= 1000, the training set size"),
+    (["--epochs", "7"], "--epochs 7 exceeds the winner's schedule of 6 epochs"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+])
+def test_bad_around_arguments_fail_with_one_line_and_exit_2(finished_search, args, words, capsys):
+    assert main(["study", "--around", finished_search["parent"], *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_study_around_a_run_that_is_not_a_search_says_so(finished_search, capsys):
+    candidate = [r for r in Tracker().children(finished_search["parent"]) if r.tags["nas_role"] == "candidate"][0]
+    assert main(["study", "--around", candidate.run_id]) == 2
+    assert "is neither a search nor a final run" in capsys.readouterr().err
