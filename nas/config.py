@@ -255,6 +255,7 @@ class SearchConfig:
     finalists: int = 2
     jobs: int = 1
     heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
+    baseline: str | None = None  # an architecture spec (path relative to the budget) trained beside the finalists
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,29 @@ def read_toml(path: str | Path) -> dict:
 
 def load_budget(path: str | Path) -> Budget:
     """Read and validate a budget file; raises ConfigError naming file, key and allowed values."""
-    return parse_budget(read_toml(path), str(path))
+    budget = parse_budget(read_toml(path), str(path))
+    if budget.search.baseline is not None:
+        load_baseline(budget)  # a missing or invalid baseline fails now, not after hours of screening
+    return budget
+
+
+def load_baseline(budget: Budget):
+    """The `[search] baseline` architecture (path relative to the budget file), checked to build
+    for the budget's data; ConfigError names the key, the file and what is wrong."""
+    from nas.errors import SpecError
+    from nas.model import count
+    from nas.space import ArchSpec
+
+    where = Path(budget.path).parent / budget.search.baseline
+    try:
+        spec = ArchSpec.from_json(where.read_text())
+        count(spec, budget.input_shape, budget.classes)
+    except OSError as exc:
+        raise ConfigError(budget.path, "search.baseline", f"cannot read {where} ({exc.strerror}); the path is "
+                                                          f"relative to the budget file") from None
+    except (SpecError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(budget.path, "search.baseline", f"{where} is not a valid architecture spec: {exc}") from None
+    return spec
 
 
 def parse_name(top: _Table) -> str:
@@ -456,6 +479,9 @@ def _parse_search(t: _Table) -> SearchConfig:
         finalists=t.integer("finalists", default=2, minimum=1),
         jobs=t.integer("jobs", default=1, minimum=1),
         heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
+        baseline=t.string("baseline") if "baseline" in t.data else None,
     )
+    if search.baseline is not None and not search.baseline.strip():
+        raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", or remove it")
     t.done()
     return search

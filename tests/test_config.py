@@ -153,3 +153,29 @@ def test_grammar_bounds_follow_the_dataset(smoke_budget_text, write_budget):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_budget(tmp_path / "absent.toml")
+
+
+def test_baseline_is_read_relative_to_the_budget(tmp_path, smoke_budget_text, write_budget):
+    import shutil
+
+    (tmp_path / "archs").mkdir()
+    shutil.copy(BUDGETS / "archs" / "digits_small.json", tmp_path / "archs")
+    text = smoke_budget_text.replace("[search]", '[search]\nbaseline = "archs/digits_small.json"')
+    budget = load_budget(write_budget(text))
+    assert budget.search.baseline == "archs/digits_small.json"
+    assert load_budget(BUDGETS / "smoke.toml").search.baseline is None
+
+
+@pytest.mark.parametrize("value,words", [
+    ('"archs/missing.json"', "search.baseline: cannot read"),
+    ('"broken.json"', "search.baseline: "),
+    ('""', "search.baseline: is empty"),
+    ("3", "search.baseline: must be a string, got 3"),
+])
+def test_bad_baseline_fails_naming_the_key(tmp_path, smoke_budget_text, write_budget, value, words, capsys):
+    (tmp_path / "broken.json").write_text('{"stages": []}')
+    path = write_budget(smoke_budget_text.replace("[search]", f"[search]\nbaseline = {value}"))
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_budget(path)
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    assert words in capsys.readouterr().err
