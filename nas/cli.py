@@ -451,6 +451,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _check_device(device: str) -> None:
+    """A device torch cannot use is bad input (exit 2), not a traceback from inside training."""
+    import torch
+
+    from nas.errors import NasError
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise NasError(f"--device {device!r} is not a torch device; use cuda, cuda:N, cpu or mps") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise NasError(f"--device {device}: no CUDA device is available here; leave --device out to use the CPU")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise NasError(f"--device {device}: no MPS device is available here; leave --device out to use the CPU")
+
+
 def cmd_study(args) -> int:
     import time
 
@@ -464,6 +480,8 @@ def cmd_study(args) -> int:
     if len(modes) != 1:
         raise NasError("give exactly one of: a study file (budgets/studies/*.toml), --from-mlflow EXPERIMENT, "
                        "--around RUN_ID")
+    if args.device is not None:
+        _check_device(args.device)
     if not args.around and (args.seeds is not None or args.epochs is not None):
         raise NasError("--seeds and --epochs apply to --around only; a study file sets [design] repeats and "
                        "[train] epochs")

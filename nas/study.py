@@ -428,8 +428,10 @@ def study_job(job: dict) -> dict:
     result = train(model, dataset, options)
     _, train_acc, _ = evaluate(result.model, dataset.train, dataset)
     params = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
+    device = next(result.model.parameters()).device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return {"epochs": [r.to_dict() for r in result.epochs], "val_accuracy": result.final.val_accuracy,
-            "train_accuracy": train_acc, "params": params, "seconds": result.seconds}
+            "train_accuracy": train_acc, "params": params, "seconds": result.seconds, "device": where}
 
 
 def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, device: str | None = None) -> list[dict]:
@@ -487,6 +489,7 @@ def _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, o
                                  "final_train_accuracy": out["train_accuracy"], "params": out["params"]},
                         step=len(out["epochs"]))
     tracker.log_metrics(run_id, {"train_seconds": out["seconds"]})
+    tracker.log_params(run_id, {"device": out.get("device", "unknown")})
     tracker.log_params(run_id, {"options": json.dumps({k: v for k, v in options.to_dict().items()
                                                        if k not in ("threads",)}, sort_keys=True)[:6000]})
     tracker.end_run(run_id)
@@ -531,7 +534,7 @@ def records_from_runs(runs: list, factors: list[str], metric: str = "final_val_a
                                                             r.metrics.get("train_accuracy", r.metrics[metric])),
                             "params": int(float(r.metrics.get("params", r.params.get("params", 0)) or 0)),
                             "curve": curve or [r.metrics[metric]], "run_id": r.run_id,
-                            "seconds": r.metrics.get("train_seconds")})
+                            "seconds": r.metrics.get("train_seconds"), "device": r.params.get("device")})
     return records
 
 
@@ -541,7 +544,7 @@ def factors_from_runs(runs: list, max_levels: int = 8) -> list[str]:
     for r in runs:
         for k, v in r.params.items():
             values.setdefault(k, set()).add(v)
-    skip = {"seed", "params", "arch", "options"}
+    skip = {"seed", "params", "arch", "options", "device"}
     names = [k for k, v in values.items() if 1 < len(v) <= max_levels and k not in skip
              and all(k in r.params for r in runs)]
     return sorted(names)

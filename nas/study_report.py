@@ -217,8 +217,9 @@ def write_study_report(name: str, description: str, records: list[dict], factors
         timing.append(f"this invocation took {_duration(wall_seconds)} of wall time"
                       + (f" and trained {trained_now} of the {len(records)} runs" if trained_now is not None else ""))
     if seconds:
+        devices = sorted({r["device"] for r in records if r.get("device")})
         timing.append(f"the runs trained for {_duration(sum(seconds))} in total ({_duration(mean(seconds))} each "
-                      f"on average)")
+                      f"on average)" + (f" on {', '.join(devices)}" if devices else ""))
     if timing:
         lines += ["Time: " + "; ".join(timing) + ".", ""]
     lines += ["What this study does not show:", ""]

@@ -132,6 +132,7 @@ def test_study_around_a_winner_tables_each_factor_with_intervals(finished_search
     assert "trains from scratch for 2 epochs" in regime and "1,000 training and 400 validation images" in regime
     assert "2 seeds per cell" in regime and "Shortened: 2 of the winner's 6 epochs" in regime
     assert "What this study does not show:" in regime and "this invocation took" in regime
+    assert re.search(r"the runs trained for [\d.]+ s in total \([\d.]+ s each on average\) on cpu", regime)
     assert "`conv_dropout`: Dropout2d probability after every conv unit" in regime
     batch = text.split("## batch_size")[1].split("## ")[0]
     rows = [line for line in batch.splitlines() if line.startswith("| 16 |") or line.startswith("| 32 |")]
@@ -160,3 +161,14 @@ def test_study_around_a_run_that_is_not_a_search_says_so(finished_search, capsys
     candidate = [r for r in Tracker().children(finished_search["parent"]) if r.tags["nas_role"] == "candidate"][0]
     assert main(["study", "--around", candidate.run_id]) == 2
     assert "is neither a search nor a final run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device,words", [("cuda", "--device cuda: no CUDA device is available here"),
+                                          ("gpu0", "--device 'gpu0' is not a torch device")])
+def test_unusable_device_is_a_one_line_error(finished_search, monkeypatch, capsys, device, words):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["study", "--around", finished_search["parent"], "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
