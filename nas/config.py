@@ -482,6 +482,7 @@ def _parse_search(t: _Table) -> SearchConfig:
         baseline=t.string("baseline") if "baseline" in t.data else None,
     )
     if search.baseline is not None and not search.baseline.strip():
-        raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", or remove it")
+        raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", "
+                                 "or remove it")
     t.done()
     return search

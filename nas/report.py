@@ -783,7 +783,9 @@ def _plot_curves(s: _Search, path: Path) -> Path:
     lrs = [r["lr"] for r in s.epochs]
     target = s.budget.target.min
     fig = _figure(15, 4.2)
-    panels = [("accuracy", "train_accuracy", "val_accuracy", False), ("accuracy", "train_accuracy", "val_accuracy", True),
+    # (what, train key, val key, zoomed to the target band)
+    panels = [("accuracy", "train_accuracy", "val_accuracy", False),
+              ("accuracy", "train_accuracy", "val_accuracy", True),
               ("loss", "train_loss", "val_loss", False)]
     for i, (what, train_key, val_key, zoom) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
@@ -842,7 +844,8 @@ def _plot_scatter(s: _Search, path: Path) -> Path | None:
     limit = s.budget.limits.max_params
     fig = _figure(13, 6.0)
     ax = fig.add_subplot(1, 2, 1)
-    for state, marker, label in (("complete", "o", "screened"), ("pruned", "x", "pruned early (accuracy when stopped)")):
+    for state, marker, label in (("complete", "o", "screened"),
+                                 ("pruned", "x", "pruned early (accuracy when stopped)")):
         chosen = [r for r in points.values() if (r.get("state") == "pruned") == (state == "pruned")]
         if chosen:
             ax.scatter([r["params"] for r in chosen], [r["screen_val_accuracy"] for r in chosen], marker=marker,

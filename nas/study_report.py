@@ -137,10 +137,10 @@ def _heatmap(grid, a_levels, b_levels, a, b, path: Path) -> None:
             if v == v:
                 m, half, n = grid[(la, lb)]
                 # dark text on the bright (high) end of viridis, white on the dark end
-                ax.text(j, i, f"{v:.2f}%\n+-{100 * half:.2f} (n={n})", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{v:.2f}%\n\u00b1{100 * half:.2f} (n={n})", ha="center", va="center", fontsize=8,
                         color="black" if v > middle else "white")
     fig.colorbar(im, ax=ax, label="mean validation accuracy (%)")
-    ax.set_title("cell: mean +- 95% interval half-width, points", fontsize=8)
+    ax.set_title("cell: mean \u00b1 half-width of its 95% interval (points)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -298,7 +298,8 @@ def write_study_report(name: str, description: str, records: list[dict], factors
             row = []
             for lb in b_levels:
                 vals = grid_vals.get((la, lb))
-                row.append(f"{pct(mean(vals))} (n={len(vals)})" if vals else "not run")
+                row.append(f"{pct(mean(vals))} \u00b1 {100 * describe(vals).half_width:.2f} (n={len(vals)})"
+                           if vals else "not run")
             lines.append(f"| {la} | " + " | ".join(row) + " |")
         lines.append("")
         findings += interaction_finding(records, a, b, base_levels)

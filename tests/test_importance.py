@@ -39,7 +39,8 @@ def test_the_dimension_that_decides_accuracy_is_the_most_important():
 def test_swapping_which_dimension_decides_swaps_the_ranking():
     data = rows(30)
     for r in data:  # now norm decides and batch size is noise
-        r["screen_val_accuracy"] = (0.97 if r["choices"]["norm"] == "batch" else 0.80) + 0.001 * (r["choices"]["batch_size"] == 64)
+        batch_64 = r["choices"]["batch_size"] == 64
+        r["screen_val_accuracy"] = (0.97 if r["choices"]["norm"] == "batch" else 0.80) + 0.001 * batch_64
     assert list(what_mattered(data).importances)[0] == "norm"
 
 
