@@ -58,7 +58,7 @@ class Effect:
         return self.estimated and (self.ci_low > 0 or self.ci_high < 0)
 
     def points(self) -> str:
-        """'+1.23 [+0.45, +2.01]' in percentage points; '+1.23 (no interval: one run a side)'."""
+        """'+1.23 [+0.45, +2.01]' in percentage points, or '+1.23 (no interval: ...)'."""
         if not self.estimated:
             return f"{100 * self.diff:+.2f} (no interval: fewer than 2 runs a side)"
         return f"{100 * self.diff:+.2f} [{100 * self.ci_low:+.2f}, {100 * self.ci_high:+.2f}]"
@@ -223,8 +223,8 @@ def interaction_finding(records: list[dict], a: str, b: str, base_levels: dict) 
                     sentences.append(f"The better {b} reverses: {better(at_base)} at {a}={a0}, {better(at_level)} "
                                      f"at {a}={la}, both differences' intervals exclude zero.")
                 else:
-                    which = "not both" if at_base.significant or at_level.significant else "neither"
+                    which = "only one" if at_base.significant or at_level.significant else "neither"
                     sentences.append(f"The means of {b} are in opposite order at {a}={a0} and {a}={la}, but "
-                                     f"{which} of the two differences' intervals exclude zero, so a reversal "
+                                     f"{which} of the two differences' intervals excludes zero, so a reversal "
                                      f"is not shown.")
     return sentences
