@@ -374,6 +374,7 @@ class SearchConfig:
     reduction_factor: int = 3  # hyperband: 1/reduction_factor of the candidates go on at each rung
     objective: str = "accuracy"
     screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
+    baseline: str | None = None  # an architecture spec (path relative to the budget) trained beside the finalists
 
 
 @dataclass(frozen=True)
@@ -417,7 +418,29 @@ def read_toml(path: str | Path) -> dict:
 
 def load_budget(path: str | Path) -> Budget:
     """Read and validate a budget file; raises ConfigError naming file, key and allowed values."""
-    return parse_budget(read_toml(path), str(path))
+    budget = parse_budget(read_toml(path), str(path))
+    if budget.search.baseline is not None:
+        load_baseline(budget)  # a missing or invalid baseline fails now, not after hours of screening
+    return budget
+
+
+def load_baseline(budget: Budget):
+    """The `[search] baseline` architecture (path relative to the budget file), checked to build
+    for the budget's data; ConfigError names the key, the file and what is wrong."""
+    from nas.errors import SpecError
+    from nas.model import count
+    from nas.space import ArchSpec
+
+    where = Path(budget.path).parent / budget.search.baseline
+    try:
+        spec = ArchSpec.from_json(where.read_text())
+        count(spec, budget.input_shape, budget.classes)
+    except OSError as exc:
+        raise ConfigError(budget.path, "search.baseline", f"cannot read {where} ({exc.strerror}); the path is "
+                                                          f"relative to the budget file") from None
+    except (SpecError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(budget.path, "search.baseline", f"{where} is not a valid architecture spec: {exc}") from None
+    return spec
 
 
 def budget_dir(path: str | Path) -> str:
@@ -661,6 +684,7 @@ def _parse_search(t: _Table) -> SearchConfig:
         reduction_factor=t.integer("reduction_factor", default=3, minimum=2),
         objective=t.string("objective", OBJECTIVES, default="accuracy"),
         screen_margin=t.number("screen_margin", default=0.005, minimum=0.0, maximum=1.0),
+        baseline=t.string("baseline") if "baseline" in t.data else None,
     )
     # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
     for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),
@@ -673,5 +697,8 @@ def _parse_search(t: _Table) -> SearchConfig:
         if key in t.data and not applies:
             kind = "objective" if owner == "params" else ("sampler" if owner == "tpe" else "pruner")
             raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
+    if search.baseline is not None and not search.baseline.strip():
+        raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", "
+                                 "or remove it")
     t.done()
     return search

@@ -29,6 +29,8 @@ from nas.tracking import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, V
 ROLE_SEARCH, ROLE_CANDIDATE, ROLE_FINAL = "search", "candidate", "final"
 ROLE_SEED = "seed"  # the winner retrained from scratch with another seed ([target] seeds > 1)
 BUDGET_DIR = "budget_dir"  # parent-run tag: the folder the budget's relative [data] path is resolved against
+ROLE_BASELINE = "baseline"  # a given architecture ([search] baseline) trained like a finalist, never the winner
+FULL_ROLES = (ROLE_FINAL, ROLE_SEED, ROLE_BASELINE)  # trained with the full schedule and evaluated
 MODEL_INFO = "model_info.json"  # what using the model needs: input shape, classes, normalisation
 EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -92,15 +94,19 @@ def record_candidate(tracker: Tracker, experiment: str, parent_id: str, number: 
 
 def start_final(tracker: Tracker, experiment: str, parent_id: str, number: int, spec: ArchSpec, options,
                 verdict, candidate_run_id: str = "", screen_val_accuracy: float | None = None, *,
-                confirms: str | None = None) -> str:
+                confirms: str | None = None, baseline: str | None = None) -> str:
     """The child run of a finalist, created before it trains (status RUNNING); with `confirms`
-    (the winner's run id) a seed run of the winner instead."""
-    role = ROLE_SEED if confirms else ROLE_FINAL
+    (the winner's run id) a seed run of the winner instead, with `baseline` (the spec file as the
+    budget names it) the baseline's run."""
+    role = ROLE_SEED if confirms else ROLE_BASELINE if baseline else ROLE_FINAL
     tags = {"nas_role": role, "trial_number": str(number), "status": "running", "candidate_run_id": candidate_run_id,
             "seed": str(options.seed)}
     if confirms:
         tags["confirms"] = confirms
-    name = f"{ROLE_SEED}-{options.seed}-of-{number}" if confirms else f"{ROLE_FINAL}-{number}"
+    if baseline:
+        tags["baseline_file"] = baseline
+    name = (f"{ROLE_SEED}-{options.seed}-of-{number}" if confirms else ROLE_BASELINE if baseline
+            else f"{ROLE_FINAL}-{number}")
     run_id = tracker.start_run(experiment, name, tags, parent_id=parent_id)
     _log_definition(tracker, run_id, spec, options, verdict)
     if screen_val_accuracy is not None:
@@ -169,6 +175,12 @@ def interrupt_search(tracker: Tracker, parent_id: str) -> None:
 def finished_finals(tracker: Tracker, parent_id: str) -> list[RunData]:
     """The search's final runs that finished training (failed and killed ones excluded)."""
     return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_FINAL and c.status == "FINISHED"]
+
+
+def baseline_runs(tracker: Tracker, parent_id: str) -> list[RunData]:
+    """The finished baseline run(s) of a search."""
+    return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_BASELINE
+            and c.status == "FINISHED"]
 
 
 def seed_runs(tracker: Tracker, parent_id: str, winner_run_id: str) -> list[RunData]:

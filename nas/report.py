@@ -30,7 +30,7 @@ from nas.records import require_keys as _require_keys
 from nas.schedule import Schedule
 from nas.search.storage import pruner_text
 from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, PREDICTIONS, SUMMARY, VERDICT, RunData, Tracker
+from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, RunData, Tracker
 from nas.verdict import pct as _pct
 
 REPORT_FOLDER = "report"  # artifact folder of the parent run
@@ -101,6 +101,7 @@ class _Search:
     predictions: list[int]
     finals: list[RunData]
     candidate_runs: dict[int, RunData]
+    baselines: list[RunData]  # [search] baseline runs: shown beside the winner, never crowned
     test: _TestData
     uri: str
     class_names: tuple[str, ...] = ()  # from the winner's model_info.json; empty: built-in names
@@ -145,9 +146,11 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
     finals = sorted((c for c in children if c.tags.get("nas_role") == "final" and c.status != "KILLED"),
                     key=_trial_number)
     candidate_runs = {_trial_number(c): c for c in children if c.tags.get("nas_role") == "candidate"}
+    baselines = [c for c in children if c.tags.get("nas_role") == "baseline" and c.status == "FINISHED"
+                 and _finite(c.metrics.get("final_val_accuracy"))]
     return _Search(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
-                   final.epochs, predictions, finals, candidate_runs, _load_test(budget, winner, len(predictions)),
-                   tracker.uri, _stored_class_names(winner))
+                   final.epochs, predictions, finals, candidate_runs, baselines,
+                   _load_test(budget, winner, len(predictions)), tracker.uri, _stored_class_names(winner))
 
 
 def _label(s: _Search, index: int) -> str:
@@ -265,7 +268,9 @@ def _markdown(s: _Search, plots: dict[str, str]) -> str:
     lines += _architecture_section(s)
     lines += _training_section(s)
     lines += _accuracy_section(s)
+    lines += _baseline_section(s)
     lines += _search_section(s)
+    lines += _mattered_section(s)
     lines += _plots_section(s, plots)
     lines += _reproduce_section(s)
     return "\n".join(lines).rstrip() + "\n"
@@ -449,6 +454,55 @@ def _accuracy_section(s: _Search) -> list[str]:
     return lines + [""]
 
 
+def _baseline_section(s: _Search) -> list[str]:
+    """The winner beside each [search] baseline on every split, counts and the budget's limits."""
+    if not s.baselines:
+        return []
+    lines = ["## Baseline", ""]
+    w = s.winner
+    for b in s.baselines:
+        name = b.tags.get("baseline_file", "baseline")
+        verdict_b = b.json_artifact(VERDICT)
+        try:
+            spec_b = ArchSpec.from_json(b.artifact(SPEC).read_text()).describe()
+        except (NasError, OSError, ValueError):
+            spec_b = b.params.get("arch", "?")
+        lines += [f"`{name}` ([search] baseline, MLflow run `{b.run_id}`), `{spec_b}`, trained from scratch with the "
+                  f"full schedule and the budget's first choice of every training option "
+                  f"({b.params.get('optimizer', '?')}, batch size {b.params.get('batch_size', '?')}, augmentation "
+                  f"{b.params.get('augment', '?')}). It is shown, not crowned: the winner is chosen among the "
+                  f"searched finalists only.", ""]
+        rows = []
+        for split in ("train", "val", "test"):
+            key = f"final_{split}_accuracy"
+            wv, bv = w.metrics.get(key), b.metrics.get(key)
+            diff = f"{100 * (bv - wv):+.2f}" if _finite(wv) and _finite(bv) else "-"
+            rows.append([{"val": "validation"}.get(split, split) + " accuracy", _pct(wv) if _finite(wv) else "-",
+                         _pct(bv) if _finite(bv) else "-", diff])
+        for key, label in (("params", "parameters"), ("macs_per_image", "MACs per image")):
+            wv, bv = int(s.verdict[key]), int(verdict_b[key])
+            rows.append([label, f"{wv:,}", f"{bv:,}", f"{bv - wv:+,}"])
+        lines += _table(["", "winner", "baseline", "baseline - winner"], rows, "lrrr")
+        broken = verdict_b.get("violations") or []
+        meets = _finite(b.metrics.get("final_val_accuracy")) and b.metrics["final_val_accuracy"] >= s.budget.target.min
+        lines += ["", "The baseline " + ("keeps every limit of the budget" if not broken else
+                                         "breaks the budget: " + "; ".join(broken))
+                  + f" and {'reaches' if meets else 'misses'} the target ({_pct(s.budget.target.min)} validation) "
+                    f"with its single seed."]
+        better = [sp for sp in ("val", "test") if _finite(b.metrics.get(f"final_{sp}_accuracy"))
+                  and b.metrics[f"final_{sp}_accuracy"] > w.metrics.get(f"final_{sp}_accuracy", 1.0)]
+        if better:
+            noise = ""
+            if len(s.seeds) > 1:
+                spread = verdict.summarise_seeds([r["val_accuracy"] for r in s.seeds]).std
+                noise = f" (the winner's own seeds spread {100 * spread:.2f} points, std, on validation)"
+            lines += ["It is more accurate than the winner on "
+                      + " and ".join({"val": "validation", "test": "test"}[sp] for sp in better)
+                      + f". Both are single training runs, so the difference carries seed-to-seed noise{noise}."]
+        lines += [""]
+    return lines
+
+
 def _seeds_table(s: _Search) -> list[str]:
     """Every seed's final accuracies, their mean, standard deviation and 95% t-interval."""
     seeds = s.seeds
@@ -622,15 +676,91 @@ def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
     return lines + [""]
 
 
+def _candidate_choices(s: _Search) -> list[dict]:
+    """Each trained candidate's choices (from its logged spec and options) and screening result."""
+    from nas.importance import choices
+
+    screening = _screening(s)
+    base_lr = s.budget.train.schedule.lr
+    rows = []
+    for number, run in sorted(s.candidate_runs.items()):
+        row = screening.get(number, {})
+        state = "pruned" if run.tags.get("status") == "pruned" else run.tags.get("status", row.get("state", ""))
+        if state not in ("complete", "pruned") or row.get("rejected_by") or not _finite(row.get("screen_val_accuracy")):
+            continue
+        try:
+            spec = ArchSpec.from_json(run.artifact(SPEC).read_text())
+            options = run.json_artifact(OPTIONS)
+        except (NasError, OSError, ValueError):
+            continue  # a candidate whose artifacts are gone is left out (and counted below)
+        rows.append({"choices": choices(spec, options, base_lr), "screen_val_accuracy": row["screen_val_accuracy"],
+                     "state": state})
+    return rows
+
+
+def _mattered_section(s: _Search) -> list[str]:
+    """Importances and per-dimension tables of screening accuracy, with the regime they come from."""
+    from nas.importance import DIMENSIONS, what_mattered
+
+    rows = _candidate_choices(s)
+    lines = ["## What mattered", ""]
+    if not rows:
+        return lines + ["No trained candidate's choices could be read back, so nothing can be said about what "
+                        "mattered.", ""]
+    p, cfg = s.parent.params, s.budget.search
+    epochs = p.get("screen_epochs", cfg.screen_epochs)
+    fraction = float(p.get("screen_fraction", cfg.screen_fraction))
+    m = what_mattered(rows, seed=int(p.get("seed", cfg.seed)))
+    lines += [f"From the search's own screening runs ({m.n_complete} completed, {m.n_pruned} pruned early), nothing "
+              f"retrained. Caveat: these are screening accuracies after {epochs} epochs on {fraction:.0%} of the "
+              f"training images (the schedule compressed to that length), not the {s.schedule.epochs}-epoch "
+              f"result; and the {p.get('sampler', cfg.sampler)} sampler chose the levels, so they are not balanced "
+              f"and a level's mean also carries the other choices it was drawn with. Treat them as leads for a "
+              f"study (`nas study --around {s.parent.run_id}`), not as effects.", ""]
+    if m.importances:
+        lines += [f"Importance for screening accuracy (Optuna fANOVA over {m.n_complete} completed candidates, "
+                  f"share of explained variance, sums to 1):", ""]
+        lines += _table(["dimension", "importance"], [[f"{DIMENSIONS.get(d, d)} (`{d}`)", f"{v:.3f}"]
+                                                      for d, v in m.importances.items()], "lr")
+        lines += [""]
+    else:
+        lines += [f"No importances: {m.why_none}.", ""]
+    if m.constant:
+        lines += ["Not varied (one level in every trained candidate): "
+                  + ", ".join(f"{DIMENSIONS.get(d, d)} {v}" for d, v in m.constant.items()) + ".", ""]
+    order = list(m.importances) + [d.name for d in m.dimensions if d.name not in m.importances]
+    by_name = {d.name: d for d in m.dimensions}
+    for name in order:
+        d = by_name[name]
+        rows_out = []
+        for lv in d.levels:
+            c = lv.screened
+            if c is None:
+                rows_out.append([str(lv.value), "0", "-", "-", str(lv.pruned)])
+                continue
+            # A t-interval on 2 runs is too wide to say anything; an accuracy cannot leave [0, 100%].
+            interval = (f"{_pct(max(c.ci_low, 0.0))} - {_pct(min(c.ci_high, 1.0))}"
+                        + (" (clipped)" if c.ci_low < 0 or c.ci_high > 1 else "") if c.n >= 3 else
+                        f"n = {c.n}, too few")
+            rows_out.append([str(lv.value), str(c.n), _pct(c.mean), interval, str(lv.pruned)])
+        lines += [f"**{DIMENSIONS.get(name, name)}** (`{name}`)", ""]
+        lines += _table(["level", "n screened", "mean screening val acc", "95% t-interval", "pruned early"],
+                        rows_out, "lrrrr") + [""]
+    return lines
+
+
 def _plots_section(s: _Search, plots: dict[str, str]) -> list[str]:
     lines = ["## Plots", ""]
     alts = {"curves": "training curves", "scatter": "accuracy vs parameters",
             "misclassified": "misclassified test images", "confusion": "confusion matrix"}
     captions = {
-        "curves": "Training curves of the winner: accuracy and loss per epoch, the LR on the right axis.",
-        "scatter": (f"Screening validation accuracy vs parameters of every trained candidate, the "
-                    f"max_params line at {s.budget.limits.max_params:,}; finalists ringed, their final "
-                    f"validation accuracy starred."),
+        "curves": ("Training curves of the winner, epochs numbered from 1: accuracy, the same zoomed to the band "
+                   "where the target is decided, and loss; the LR on the right axis."),
+        "scatter": (f"Left: screening validation accuracy vs parameters of every trained candidate (short "
+                    f"schedule, part of the data), finalists ringed, and a rug of the rejected candidates' "
+                    f"parameter counts coloured by the limit they broke. Right, on its own axis: the finalists' "
+                    f"final validation (stars) and test (diamonds) accuracy after the full schedule, the winner's "
+                    f"other seeds, and the target line. Dashed red: max_params {s.budget.limits.max_params:,}."),
         "misclassified": "Misclassified test images of the winner (true -> predicted).",
         "confusion": "Confusion matrix of the winner on the test set (rows: true class, columns: predicted).",
     }
@@ -666,6 +796,7 @@ def _reproduce_section(s: _Search) -> list[str]:
         lines += ["", f"Not recorded on the parent run: {', '.join(missing)}."]
     rows = [["search (parent)", f"`{s.parent.run_id}`"], ["winner (final)", f"`{s.winner.run_id}`"]]
     rows += [[f"finalist, trial {_trial_number(f)}", f"`{f.run_id}`"] for f in s.finals if f.run_id != s.winner.run_id]
+    rows += [[f"baseline, {b.tags.get('baseline_file', '')}", f"`{b.run_id}`"] for b in s.baselines]
     lines += ["", "MLflow runs (experiment `" + s.budget.name + "`):", ""]
     lines += _table(["role", "run id"], rows)
     artifacts = sorted(a.path for a in s.winner.tracker.client.list_artifacts(s.winner.run_id))
@@ -705,43 +836,69 @@ def _draw_plots(s: _Search, plot_dir: Path) -> dict[str, Path]:
     return plots
 
 
+def _target_band(values: list[float], target: float) -> tuple[float, float]:
+    """A y-range around the target where it is decided: half a point below the target (or the
+    lowest value, if higher) up to just above the highest value, at most 100%."""
+    lo = min(target - 0.005, max(min(values), target - 0.02))
+    hi = min(1.0, max(max(values), target) + 0.002)
+    return lo, hi
+
+
 def _plot_curves(s: _Search, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     epochs = [int(r["epoch"]) for r in s.epochs]
     lrs = [r["lr"] for r in s.epochs]
-    fig = _figure(12, 4.2)
-    panels = [("accuracy", "train_accuracy", "val_accuracy"), ("loss", "train_loss", "val_loss")]
-    for i, (what, train_key, val_key) in enumerate(panels):
-        ax = fig.add_subplot(1, 2, i + 1)
-        ax.plot(epochs, [r[train_key] for r in s.epochs], "o-", color="tab:blue", label=f"train {what}")
-        ax.plot(epochs, [r[val_key] for r in s.epochs], "s-", color="tab:orange", label=f"val {what}")
+    target = s.budget.target.min
+    fig = _figure(15, 4.2)
+    # (what, train key, val key, zoomed to the target band)
+    panels = [("accuracy", "train_accuracy", "val_accuracy", False),
+              ("accuracy", "train_accuracy", "val_accuracy", True),
+              ("loss", "train_loss", "val_loss", False)]
+    for i, (what, train_key, val_key, zoom) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        ax.plot(epochs, [r[train_key] for r in s.epochs], "o-", color="tab:blue", ms=4, label=f"train {what}")
+        ax.plot(epochs, [r[val_key] for r in s.epochs], "s-", color="tab:orange", ms=4, label=f"val {what}")
         if what == "accuracy":
-            ax.axhline(s.budget.target.min, color="tab:green", ls="--", lw=1,
-                       label=f"target {_pct(s.budget.target.min)}")
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_xlabel("epoch")
+            ax.axhline(target, color="tab:green", ls="--", lw=1, label=f"target {_pct(target)}")
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1 if zoom else 0))
+        if zoom:
+            # The band is set by validation accuracy, the target's metric; an augmented (harder)
+            # train accuracy may fall below it and is cut off there.
+            lo, hi = _target_band([r[val_key] for r in s.epochs[len(s.epochs) // 2:]], target)
+            ax.set_ylim(lo, hi)
+            ax.set_title(f"accuracy, zoomed to {_pct(lo)} - {_pct(hi)} (the target band)")
+        else:
+            ax.set_title(f"{what} by epoch")
+        ax.set_xlabel("epoch (from 1)")
         ax.set_ylabel(what)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        lr_ax = ax.twinx()
-        lr_ax.step(epochs, lrs, where="mid", color="grey", alpha=0.7, lw=1.2, label="learning rate")
-        lr_ax.set_ylabel("learning rate", color="grey")
-        lr_ax.tick_params(axis="y", colors="grey", labelsize=8)
-        if min(lrs) > 0 and max(lrs) / min(lrs) > 20:
-            lr_ax.set_yscale("log")
-        else:
-            lr_ax.set_ylim(0, max(lrs) * 1.1 or 1.0)  # from zero, so a constant LR reads as one
         handles = ax.get_legend_handles_labels()
-        lr_handles = lr_ax.get_legend_handles_labels()
-        ax.legend(handles[0] + lr_handles[0], handles[1] + lr_handles[1], loc="best", fontsize=8)
-        ax.set_title(f"{what} by epoch")
-    fig.suptitle(f"{s.budget.name}: {_trial_label(s.winner)}, {s.spec.describe()}",
-                 fontsize=9)
+        if not zoom:
+            lr_ax = ax.twinx()
+            lr_ax.step(epochs, lrs, where="mid", color="grey", alpha=0.7, lw=1.2, label="learning rate")
+            lr_ax.set_ylabel("learning rate", color="grey")
+            lr_ax.tick_params(axis="y", colors="grey", labelsize=8)
+            if min(lrs) > 0 and max(lrs) / min(lrs) > 20:
+                lr_ax.set_yscale("log")
+            else:
+                lr_ax.set_ylim(0, max(lrs) * 1.1 or 1.0)  # from zero, so a constant LR reads as one
+            lr_handles = lr_ax.get_legend_handles_labels()
+            handles = (handles[0] + lr_handles[0], handles[1] + lr_handles[1])
+        ax.legend(handles[0], handles[1], loc="lower right" if what == "accuracy" else "upper right", fontsize=8)
+    fig.suptitle(f"{s.budget.name}: {_trial_label(s.winner)}, {s.spec.describe()}", fontsize=9)
     return _save(fig, path)
 
 
+_REJECTION_COLOURS = {"max_params": "tab:red", "max_macs": "tab:purple", "requires": "tab:olive",
+                      "duplicate": "tab:grey", "invalid_geometry": "tab:brown", "max_epochs": "tab:pink"}
+
+
 def _plot_scatter(s: _Search, path: Path) -> Path | None:
+    """Two panels on one parameter axis: screening (short schedule, part of the data; rejected
+    candidates as a rug by the limit they broke) and final (full schedule), where the target
+    line belongs. The two accuracies are never on one axis: they come from different regimes."""
     from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     screening = _screening(s)
@@ -749,10 +906,14 @@ def _plot_scatter(s: _Search, path: Path) -> Path | None:
               if _finite(r.get("screen_val_accuracy")) and _finite(r.get("params")) and not r.get("rejected_by")}
     if not points:
         return None
+    p, cfg = s.parent.params, s.budget.search
+    epochs, fraction = p.get("screen_epochs", cfg.screen_epochs), float(p.get("screen_fraction", cfg.screen_fraction))
     finals = {_trial_number(f): f for f in s.finals}
-    fig = _figure(7.5, 4.8)
-    ax = fig.add_subplot(1, 1, 1)
-    for state, marker, label in (("complete", "o", "screened"), ("pruned", "x", "pruned early")):
+    limit = s.budget.limits.max_params
+    fig = _figure(13, 6.0)
+    ax = fig.add_subplot(1, 2, 1)
+    for state, marker, label in (("complete", "o", "screened"),
+                                 ("pruned", "x", "pruned early (accuracy when stopped)")):
         chosen = [r for r in points.values() if (r.get("state") == "pruned") == (state == "pruned")]
         if chosen:
             ax.scatter([r["params"] for r in chosen], [r["screen_val_accuracy"] for r in chosen], marker=marker,
@@ -760,32 +921,76 @@ def _plot_scatter(s: _Search, path: Path) -> Path | None:
     ringed = [n for n in finals if n in points]
     if ringed:
         ax.scatter([points[n]["params"] for n in ringed], [points[n]["screen_val_accuracy"] for n in ringed],
-                   s=160, facecolors="none", edgecolors="tab:red", lw=1.5, label="finalist (screening)")
+                   s=160, facecolors="none", edgecolors="tab:red", lw=1.5, label="finalist")
+        for i, n in enumerate(sorted(ringed, key=lambda n: points[n]["params"])):
+            ax.annotate(f"trial {n}", (points[n]["params"], points[n]["screen_val_accuracy"]),
+                        textcoords="offset points", xytext=(-10, 8) if i % 2 == 0 else (6, -16),
+                        ha="right" if i % 2 == 0 else "left", fontsize=8)
+    # Rejected candidates never trained: a rug of their parameter counts, coloured by the limit broken.
+    rejected = [r for r in screening.values() if r.get("rejected_by") and _finite(r.get("params"))]
+    uncounted = sum(1 for r in screening.values() if r.get("rejected_by") and not _finite(r.get("params")))
+    if uncounted:  # searches before the counts were recorded, and candidates with an invalid geometry
+        ax.scatter([], [], marker="|", color="black", label=f"rejected, parameter count not recorded: {uncounted}")
+    rug = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for reason in sorted({r["rejected_by"] for r in rejected}):
+        xs = [r["params"] for r in rejected if r["rejected_by"] == reason]
+        ax.scatter(xs, [0.02] * len(xs), marker="|", s=200, transform=rug, color=_REJECTION_COLOURS.get(reason, "k"),
+                   label=f"rejected, {_REJECTION_TEXT.get(reason, reason)}: {len(xs)} (rug)")
+    ax.set_title(f"screening: {epochs} epochs on {fraction:.0%} of the training images, {len(points)} candidates",
+                 fontsize=9)
+    ax.set_ylabel("screening validation accuracy")
+    lo = min(r["screen_val_accuracy"] for r in points.values())
+    ax.set_ylim(lo - 0.12 * (1 - lo + 1e-3), 1.0)  # room at the bottom for the rug
+    ax2 = fig.add_subplot(1, 2, 2, sharex=ax)
+    values = []
     for n, f in finals.items():
         acc = f.metrics.get("final_val_accuracy")
         if not _finite(acc) or not _finite(f.metrics.get("params")):
             continue
         winner = f.run_id == s.winner.run_id
-        ax.scatter([f.metrics["params"]], [acc], marker="*", s=220 if winner else 140,
-                   color="gold" if winner else "tab:red", edgecolors="black", lw=0.7, zorder=5,
-                   label="winner (final)" if winner else None)
-        if n in points:
-            start = (points[n]["params"], points[n]["screen_val_accuracy"])
-            ax.annotate("", xy=(f.metrics["params"], acc), xytext=start,
-                        arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 0.8})
-        ax.annotate(f"trial {n}", (f.metrics["params"], acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    if any(f.run_id != s.winner.run_id for f in finals.values()):
-        ax.scatter([], [], marker="*", s=140, color="tab:red", edgecolors="black", lw=0.7, label="finalist (final)")
-    ax.axvline(s.budget.limits.max_params, color="tab:red", ls="--", lw=1.2,
-               label=f"max_params {s.budget.limits.max_params:,}")
-    ax.axhline(s.budget.target.min, color="tab:green", ls=":", lw=1, label=f"target {_pct(s.budget.target.min)}")
-    ax.set_xlabel("parameters (torchinfo)")
-    ax.set_ylabel("validation accuracy")
+        ax2.scatter([f.metrics["params"]], [acc], marker="*", s=240 if winner else 150,
+                    color="gold" if winner else "tab:red", edgecolors="black", lw=0.7, zorder=5,
+                    label="winner, validation" if winner else f"finalist trial {n}, validation")
+        values.append(acc)
+        test = f.metrics.get("final_test_accuracy")
+        if _finite(test):
+            ax2.scatter([f.metrics["params"]], [test], marker="D", s=40, facecolors="none",
+                        edgecolors="gold" if winner else "tab:red", lw=1.3, zorder=4,
+                        label="winner, test" if winner else f"finalist trial {n}, test")
+            values.append(test)
+        ax2.annotate(f"trial {n}", (f.metrics["params"], acc), textcoords="offset points", xytext=(8, 0),
+                     fontsize=8, va="center")
+    for b in s.baselines:
+        if _finite(b.metrics.get("params")):
+            ax2.scatter([b.metrics["params"]], [b.metrics["final_val_accuracy"]], marker="P", s=120, color="tab:cyan",
+                        edgecolors="black", lw=0.7, zorder=5, label="baseline, validation")
+            values.append(b.metrics["final_val_accuracy"])
+            if _finite(b.metrics.get("final_test_accuracy")):
+                ax2.scatter([b.metrics["params"]], [b.metrics["final_test_accuracy"]], marker="D", s=40,
+                            facecolors="none", edgecolors="tab:cyan", lw=1.3, zorder=4, label="baseline, test")
+                values.append(b.metrics["final_test_accuracy"])
+    other_seeds = [r for r in s.seeds if r["run_id"] != s.winner.run_id]
+    if other_seeds:
+        x = s.winner.metrics.get("params", 0)
+        ys = [r["val_accuracy"] for r in other_seeds]
+        ax2.scatter([x] * len(ys), ys, marker="_", s=300, color="black", zorder=6,
+                    label=f"winner's other seeds, validation ({', '.join(str(r['seed']) for r in other_seeds)})")
+        values += ys
+    ax2.axhline(s.budget.target.min, color="tab:green", ls="--", lw=1, label=f"target {_pct(s.budget.target.min)}")
+    if values:
+        ax2.set_ylim(*_target_band(values, s.budget.target.min))
+    ax2.set_title(f"final: {s.schedule.epochs} epochs on all training images, {_plural(len(finals), 'finalist')} "
+                  f"(zoomed to the target band)", fontsize=9)
+    ax2.set_ylabel("final accuracy")
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
+    for a in (ax, ax2):
+        a.axvline(limit, color="tab:red", ls="--", lw=1.2, label=f"max_params {limit:,}")
+        a.set_xlabel("parameters (torchinfo)")
+        a.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        a.grid(alpha=0.3)
+        # below the panel, so no legend hides a point or the rug
+        a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-    ax.set_title(f"{s.budget.name}: {len(points)} trained candidates")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 

@@ -21,7 +21,9 @@ _ONECYCLE_FINAL_DIV = 1e4
 class Schedule:
     """An LR schedule over `epochs` epochs.
 
-    kind "phases": piecewise constant, `phase_lr[i]` from epoch `at_epoch[i]` (0-based) on;
+    kind "phases": piecewise constant, `phase_lr[i]` from epoch `at_epoch[i]` on. `at_epoch`
+    counts epochs from 0 (epochs completed before the drop), as the LR lambda sees them, while
+    the epoch log, the CLI and reports number epochs from 1: `at_epoch = 4` is the 5th epoch.
     "cosine": `lr` annealed to 0; "onecycle": warm-up to `lr` then anneal; "constant": `lr`.
     """
 
@@ -91,10 +93,14 @@ class Schedule:
         return replace(self, epochs=epochs, at_epoch=tuple(starts), phase_lr=tuple(lrs))
 
     def describe(self) -> str:
-        """A short human form, e.g. 'phases 0.003@0 -> 0.001@5' or 'cosine 0.01 over 20 epochs'."""
+        """A short human form with 1-based epoch ranges, as the epoch log numbers them, e.g.
+        'phases 0.003 (epochs 1-4) -> 0.001 (epochs 5-20)' or 'cosine 0.01 over 20 epochs'."""
         if self.kind == "phases":
-            steps = " -> ".join(f"{v:g}@{e}" for e, v in zip(self.at_epoch, self.phase_lr))
-            return f"phases {steps} over {self.epochs} epochs"
+            ends = list(self.at_epoch[1:]) + [self.epochs]
+            steps = " -> ".join(f"{v:g} (epoch{'s' if end - start > 1 else ''} "
+                                f"{start + 1}{f'-{end}' if end - start > 1 else ''})"
+                                for start, end, v in zip(self.at_epoch, ends, self.phase_lr))
+            return f"phases {steps}"
         return f"{self.kind} {self.lr:g} over {self.epochs} epochs"
 
     def to_dict(self) -> dict:

@@ -43,25 +43,54 @@ def describe(values: list[float]) -> CellStats:
 
 @dataclass(frozen=True)
 class Effect:
-    """Difference of means (level - base) with a Welch 95% interval."""
+    """Difference of means (level - base) with a Welch 95% interval. `estimated` is False when
+    there was nothing to estimate a spread from (fewer than two runs on a side): the interval is
+    then zero-wide and proves nothing."""
 
     diff: float
     ci_low: float
     ci_high: float
+    estimated: bool = True
 
     @property
     def significant(self) -> bool:
-        return self.ci_low > 0 or self.ci_high < 0
+        """The interval excludes zero (and is a real interval)."""
+        return self.estimated and (self.ci_low > 0 or self.ci_high < 0)
+
+    def points(self) -> str:
+        """'+1.23 [+0.45, +2.01]' in percentage points, or '+1.23 (no interval: ...)'."""
+        if not self.estimated:
+            return f"{100 * self.diff:+.2f} (no interval: fewer than 2 runs a side)"
+        return f"{100 * self.diff:+.2f} [{100 * self.ci_low:+.2f}, {100 * self.ci_high:+.2f}]"
 
 
 def effect(level: list[float], base: list[float]) -> Effect:
-    """mean(level) - mean(base) with Welch's 95% interval; width 0 below two runs a side or
-    when neither side varies (no spread to estimate)."""
+    """mean(level) - mean(base) with Welch's 95% interval; width 0 below two runs a side (not
+    `estimated`) or when neither side varies (no spread to estimate)."""
     d = mean(level) - mean(base)
-    if len(level) < 2 or len(base) < 2 or (stdev(level) == 0 and stdev(base) == 0):
+    if len(level) < 2 or len(base) < 2:
+        return Effect(d, d, d, estimated=False)
+    if stdev(level) == 0 and stdev(base) == 0:
         return Effect(d, d, d)
     ci = _scipy_stats.ttest_ind(level, base, equal_var=False).confidence_interval(0.95)
     return Effect(d, float(ci.low), float(ci.high))
+
+
+def contrast(groups: list[list[float]], weights: list[float]) -> Effect:
+    """sum(w_i * mean_i) with a Welch-Satterthwaite 95% interval (unequal variances, as `effect`).
+
+    With weights (+1, -1, -1, +1) over cells (a1 b1, a0 b1, a1 b0, a0 b0) it is the interaction
+    contrast: how much the effect of a changes between two levels of b."""
+    est = sum(w * mean(g) for w, g in zip(weights, groups))
+    if any(len(g) < 2 for g in groups):
+        return Effect(est, est, est, estimated=False)
+    parts = [w * w * stdev(g) ** 2 / len(g) for w, g in zip(weights, groups)]
+    se2 = sum(parts)
+    if se2 == 0:
+        return Effect(est, est, est)
+    dof = se2 ** 2 / sum(p * p / (len(g) - 1) for p, g in zip(parts, groups) if p > 0)
+    half = float(_scipy_stats.t.ppf(0.975, dof)) * math.sqrt(se2)
+    return Effect(est, est - half, est + half)
 
 
 def group(records: list[dict], factor: str, where: dict | None = None) -> dict:
@@ -106,27 +135,33 @@ def factor_finding(records: list[dict], factor: str, base_levels: dict, threshol
     best = order[0]
     runner = order[1] if len(order) > 1 else None
     b, ru = cells[best], (cells[runner] if runner is not None else None)
+    values = {lvl: [r["val_accuracy"] for r in rs] for lvl, rs in groups.items()}
     sentences = []
     if ru is None:
         sentences.append(f"Only one level of {factor} was run ({best}): no comparison is possible.")
         overlaps = True
     else:
-        overlaps = not (b.ci_low > ru.ci_high or ru.ci_low > b.ci_high)
-        verdict = ("its 95% interval overlaps the runner-up's, so the data do not separate them"
-                   if overlaps else "its 95% interval lies clearly above the runner-up's")
-        sentences.append(f"Best {factor}: **{best}** with {pct(b.mean)} +- {pct(b.half_width)} mean validation "
-                         f"accuracy (n={b.n}); runner-up {runner} with {pct(ru.mean)} +- {pct(ru.half_width)}; "
-                         f"{verdict}.")
+        lead = effect(values[best], values[runner])
+        overlaps = not lead.significant
+        head = (f"{pct(b.mean)} +- {pct(b.half_width)} mean validation accuracy (n={b.n}); runner-up {runner} "
+                f"with {pct(ru.mean)} +- {pct(ru.half_width)} (n={ru.n}); difference {lead.points()} points")
+        if overlaps:
+            sentences.append(f"Highest mean {factor}: {best} with {head}. The interval includes zero, so the data "
+                             f"do not separate {factor}={best} from {factor}={runner}.")
+        else:
+            sentences.append(f"Best {factor}: **{best}** with {head}, an interval that excludes zero.")
         worst = order[-1]
         if worst not in (best, runner):
             w = cells[worst]
-            sentences.append(f"Worst {factor}: {worst} at {pct(w.mean)}, {100 * (b.mean - w.mean):.2f} points below "
-                             f"the best.")
+            drop = effect(values[best], values[worst])
+            sentences.append(f"Lowest mean {factor}: {worst} at {pct(w.mean)}, {100 * drop.diff:.2f} points below "
+                             f"{best} ({best} - {worst}: {drop.points()}"
+                             + (")." if drop.significant else "; the interval includes zero, so not separated)."))
     gaps = {lvl: mean(r["train_accuracy"] - r["val_accuracy"] for r in rs) for lvl, rs in groups.items()}
     hi = max(gaps, key=gaps.get)
     lo = min(gaps, key=gaps.get)
     if hi != lo:
-        sentences.append(f"Overfitting gap (train - validation): largest at {factor}={hi} "
+        sentences.append(f"Mean overfitting gap (train - validation): largest at {factor}={hi} "
                          f"({100 * gaps[hi]:+.2f} points), smallest at {factor}={lo} ({100 * gaps[lo]:+.2f} points).")
     speed = {}
     for lvl, rs in groups.items():
@@ -149,36 +184,47 @@ def factor_finding(records: list[dict], factor: str, base_levels: dict, threshol
 
 
 def interaction_finding(records: list[dict], a: str, b: str, base_levels: dict) -> list[str]:
-    """Does the effect of `a` depend on `b`? Compares a's best level within each level of b."""
-    sentences = []
+    """Does the effect of `b` depend on the level of `a`? For every non-base level of a and b, the
+    interaction contrast (effect of b at that a level minus its effect at a's base level) with a
+    Welch-Satterthwaite 95% interval. An interaction, or a reversal of b's better level, is stated
+    only when its interval excludes zero; flipped means inside the noise are said to be inseparable."""
     rest = {k: v for k, v in base_levels.items() if k not in (a, b)}
-    by_b: dict = {}
+    cells: dict = {}
     for r in records:
         if any(r["levels"].get(k) != v for k, v in rest.items()):
             continue
-        by_b.setdefault(r["levels"][b], {}).setdefault(r["levels"][a], []).append(r["val_accuracy"])
-    if len(by_b) < 2:
-        return sentences
-    best_a = {}
-    for lb, cells in by_b.items():
-        means = {la: mean(v) for la, v in cells.items()}
-        best_a[lb] = max(means, key=means.get)
-        spread = max(means.values()) - min(means.values())
-        sentences.append(f"With {b}={lb}, the best {a} is {best_a[lb]} ({pct(means[best_a[lb]])}); "
-                         f"{a} moves accuracy by {100 * spread:.2f} points across its levels.")
-    # The other direction: does the better level of b flip across the levels of a?
-    best_b = {}
-    for la in {la for cells in by_b.values() for la in cells}:
-        means = {lb: mean(cells[la]) for lb, cells in by_b.items() if la in cells}
-        if len(means) > 1:
-            best_b[la] = max(means, key=means.get)
-    if len(set(best_a.values())) > 1:
-        sentences.append(f"The best {a} depends on {b}: an interaction.")
-    elif len(set(best_b.values())) > 1:
-        flips = ", ".join(f"{a}={la}: {lb}" for la, lb in sorted(best_b.items(), key=lambda kv: str(kv[0])))
-        sentences.append(f"The best {a} is the same at every {b} level, but the better {b} depends on {a} "
-                         f"({flips}): an interaction.")
-    else:
-        sentences.append(f"The best {a} is the same at every {b} level and the best {b} at every {a} level: "
-                         f"no sign of an interaction on the best levels.")
+        cells.setdefault((r["levels"][a], r["levels"][b]), []).append(r["val_accuracy"])
+    a0, b0 = base_levels[a], base_levels[b]
+    a_levels = sorted({la for la, _ in cells if la != a0}, key=str)
+    b_levels = sorted({lb for _, lb in cells if lb != b0}, key=str)
+    sentences: list[str] = []
+    for lb in b_levels:
+        for la in a_levels:
+            need = [(la, lb), (a0, lb), (la, b0), (a0, b0)]
+            if not all(k in cells for k in need):
+                continue
+            at_base = effect(cells[(a0, lb)], cells[(a0, b0)])
+            at_level = effect(cells[(la, lb)], cells[(la, b0)])
+            inter = contrast([cells[k] for k in need], [1, -1, -1, 1])
+            simple = (f"{b}={lb} vs {b}={b0}: {at_base.points()} points at {a}={a0}, "
+                      f"{at_level.points()} at {a}={la}")
+            if inter.significant:
+                sentences.append(f"Interaction {a} x {b}: the effect of {b}={lb} (vs {b0}) changes by "
+                                 f"{inter.points()} points between {a}={a0} and {a}={la}, an interval that "
+                                 f"excludes zero ({simple}).")
+            else:
+                sentences.append(f"No interaction {a} x {b} is shown: the effect of {b}={lb} (vs {b0}) changes by "
+                                 f"{inter.points()} points between {a}={a0} and {a}={la}; the interval includes "
+                                 f"zero, so the data do not separate it from noise ({simple}).")
+            # A reversal (the better level of b flips) needs both simple effects separated, with opposite signs.
+            if at_base.diff * at_level.diff < 0:
+                if at_base.significant and at_level.significant:
+                    better = lambda e: lb if e.diff > 0 else b0  # noqa: E731
+                    sentences.append(f"The better {b} reverses: {better(at_base)} at {a}={a0}, {better(at_level)} "
+                                     f"at {a}={la}, both differences' intervals exclude zero.")
+                else:
+                    which = "only one" if at_base.significant or at_level.significant else "neither"
+                    sentences.append(f"The means of {b} are in opposite order at {a}={a0} and {a}={la}, but "
+                                     f"{which} of the two differences' intervals excludes zero, so a reversal "
+                                     f"is not shown.")
     return sentences

@@ -1,5 +1,6 @@
-"""Hypothesis-driven ablations (`nas study FILE`): factors varied around a base architecture,
-one at a time and/or as full factorials, with repeats (seeds) per cell, tracked in MLflow.
+"""Hypothesis-driven ablations (`nas study FILE`, `nas study --around RUN_ID`): factors varied
+around a base architecture and its training options, one at a time and/or as full factorials,
+with repeats (seeds) per cell, tracked in MLflow.
 
 A study file:
 
@@ -8,8 +9,12 @@ A study file:
     [data]    dataset/train/val, as in a budget
     [base]    arch = "path/to/spec.json" (relative to the study file)
     [train]   epochs, optimizer, batch_size, schedule, lr or lr_phases, augment, weight_decay
-    [factors] dropout = [...], head_dropout = [...], norm = [...], depth = [...], pooling = [...], width = [...]
-    [design]  one_at_a_time = ["dropout", ...], factorial = [["dropout", "norm"]], repeats = 3, seed = 0, jobs = 2
+    [factors] conv_dropout = [...], norm = [...], batch_size = [...], ... (see FACTORS)
+    [design]  one_at_a_time = ["conv_dropout", ...], factorial = [["conv_dropout", "norm"]], repeats = 3,
+              seed = 0, jobs = 2
+
+`--around RUN_ID` builds the same Study from a search's winner: its spec and training options are
+the base, its data the data, and the factors come from the command line.
 """
 
 from __future__ import annotations
@@ -24,19 +29,41 @@ from pathlib import Path
 
 from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, DataConfig, _parse_data,
                         _parse_schedule, _Table, batch_size_bound, parse_name, read_toml)
-from nas.errors import ConfigError, SpecError
-from nas.schedule import Schedule
+from nas.errors import ConfigError, NasError, SpecError
 from nas.space import ArchSpec, StageSpec
+from nas.train import TrainOptions
 
-# factor -> (kind of level, allowed levels or None for numeric, how it changes the base spec)
-FACTORS = ("dropout", "head_dropout", "norm", "depth", "pooling", "width")
+# What each factor changes; the report quotes it, so a factor's name never has to be guessed.
+FACTORS = {
+    "conv_dropout": "Dropout2d probability after every conv unit (the spec's `dropout`)",
+    "head_dropout": "Dropout probability before the final Linear (no effect with a gap_conv1x1 head)",
+    "norm": "normalisation after every conv (batch or none)",
+    "depth": "number of stages (a deeper net repeats the base's last stage)",
+    "pooling": "the downsampling of the stages that downsample in the base (max, avg or none)",
+    "width": "every conv's and transition's channel count, multiplied",
+    "batch_size": "images per optimizer step",
+    "lr": "the schedule's peak learning rate (the schedule's shape is kept)",
+    "lr_scale": "every learning rate of the schedule, multiplied",
+    "optimizer": "the optimizer",
+    "weight_decay": "the optimizer's weight decay",
+}
+SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width")
+TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay")
+# Old names still read, as the name that says what they change.
+ALIASES = {"dropout": "conv_dropout"}
+
+
+def canonical(factor: str) -> str:
+    return ALIASES.get(factor, factor)
 
 
 def apply_levels(base: ArchSpec, levels: dict) -> ArchSpec:
-    """The base architecture with each factor set to its level."""
+    """The base architecture with each architecture factor set to its level (training factors
+    are left to `apply_train`)."""
     spec = base
     for factor, level in levels.items():
-        if factor == "dropout":
+        factor = canonical(factor)
+        if factor == "conv_dropout":
             spec = replace(spec, dropout=float(level))
         elif factor == "head_dropout":
             spec = replace(spec, head_dropout=float(level))
@@ -60,39 +87,83 @@ def apply_levels(base: ArchSpec, levels: dict) -> ArchSpec:
     return spec
 
 
-def base_level(base: ArchSpec, factor: str):
-    return {"dropout": base.dropout, "head_dropout": base.head_dropout, "norm": base.norm,
+def apply_train(base: TrainOptions, levels: dict) -> TrainOptions:
+    """The base training options with each training factor set to its level."""
+    options = base
+    for factor, level in levels.items():
+        if factor == "batch_size":
+            options = replace(options, batch_size=int(level))
+        elif factor == "lr":
+            options = replace(options, schedule=options.schedule.scaled(float(level) / base.schedule.lr))
+        elif factor == "lr_scale":
+            options = replace(options, schedule=options.schedule.scaled(float(level)))
+        elif factor == "optimizer":
+            options = replace(options, optimizer=str(level))
+        elif factor == "weight_decay":
+            options = replace(options, weight_decay=float(level))
+    return options
+
+
+def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None):
+    """The level of `factor` that the base architecture and options already have."""
+    arch = {"conv_dropout": base.dropout, "head_dropout": base.head_dropout, "norm": base.norm,
             "depth": len(base.stages), "width": 1.0,
-            "pooling": next((s.downsample for s in base.stages if s.downsample != "none"), "none")}[factor]
+            "pooling": next((s.downsample for s in base.stages if s.downsample != "none"), "none")}
+    if factor in arch:
+        return arch[factor]
+    if options is None:
+        raise ValueError(f"factor {factor!r} needs the base training options")
+    return {"batch_size": options.batch_size, "lr": options.schedule.lr, "lr_scale": 1.0,
+            "optimizer": options.optimizer, "weight_decay": options.weight_decay}[factor]
 
 
-@dataclass(frozen=True)
-class StudyTrain:
-    schedule: Schedule
-    optimizer: str = "adam"
-    batch_size: int = 128
-    augment: str = "none"
-    weight_decay: float = 0.0
+def parse_levels(factor: str, values: list, fail) -> tuple:
+    """A factor's levels, checked; `fail(message)` builds the error naming where they came from."""
+    if factor not in FACTORS:
+        raise fail(f"unknown factor {factor!r}; valid factors: {', '.join(FACTORS)}")
+    if not values:
+        raise fail(f"{factor} lists no level")
+    out = []
+    for v in values:
+        if factor in ("norm", "pooling", "optimizer"):
+            choices = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS}[factor]
+            if v not in choices:
+                raise fail(f"{factor} level {v!r} is not one of {', '.join(choices)}")
+        elif factor in ("depth", "batch_size"):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (factor == "depth" and v > MAX_STAGES):
+                bound = f"1..{MAX_STAGES}" if factor == "depth" else ">= 1"
+                raise fail(f"{factor} level {v!r} must be a whole number {bound}")
+        else:
+            bounds = {"conv_dropout": (0.0, 0.95), "head_dropout": (0.0, 0.95), "width": (0.05, 16.0),
+                      "lr": (1e-7, 10.0), "lr_scale": (1e-4, 100.0), "weight_decay": (0.0, 1.0)}[factor]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not bounds[0] <= v <= bounds[1]:
+                raise fail(f"{factor} level {v!r} must be a number in [{bounds[0]:g}, {bounds[1]:g}]")
+            v = float(v)
+        if v in out:
+            raise fail(f"{factor} lists level {v!r} twice")
+        out.append(v)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class Study:
     name: str
     description: str
-    path: str
+    path: str  # the study file, or "around <run id>"
     data: DataConfig
     base: ArchSpec
-    train: StudyTrain
+    train: TrainOptions  # the base options; each run sets its seed (and device)
     factors: dict  # factor -> tuple of levels
     one_at_a_time: tuple[str, ...]
     factorial: tuple[tuple[str, str], ...]
     repeats: int
     seed: int
     jobs: int
+    notes: tuple[str, ...] = ()  # how the study was read (aliases, shortened schedules), for the report
 
     @property
     def base_levels(self) -> dict:
-        return {f: base_level(self.base, f) for f in self.factors}
+        return {f: base_level(self.base, f, self.train) for f in self.factors}
 
     def cells(self) -> list[dict]:
         """Every distinct cell (factor -> level) of the design, the base first."""
@@ -110,11 +181,54 @@ class Study:
                 unique.append(c)
         return unique
 
+    def regime(self) -> str:
+        """One sentence: epochs, schedule, images, seeds, batch, optimizer: what the numbers come from."""
+        t, d = self.train, self.data
+        images = (f"{d.train:,} training and {d.val:,} validation images" if d.train and d.val
+                  else "the dataset's default training/validation split")
+        return (f"Every run trains from scratch for {t.schedule.epochs} epochs ({t.schedule.describe()}) on "
+                f"{d.dataset}, {images}; {self.repeats} seed{'s' if self.repeats > 1 else ''} per cell "
+                f"(seeds {self.seed}..{self.seed + self.repeats - 1}); base options: {t.optimizer}, batch size "
+                f"{t.batch_size}, augmentation {t.augment}, weight decay {t.weight_decay:g}.")
+
+    def run_spec(self, cell: dict) -> ArchSpec:
+        return apply_levels(self.base, {f: v for f, v in cell.items() if f in SPEC_FACTORS})
+
+    def run_options(self, cell: dict, seed: int) -> TrainOptions:
+        return replace(apply_train(self.train, {f: v for f, v in cell.items() if f in TRAIN_FACTORS}), seed=seed)
+
+
+def _rename_aliases(raw: dict) -> list[str]:
+    """Old factor names in a study file become the names that say what they change."""
+    notes = []
+    factors = raw.get("factors")
+    if isinstance(factors, dict):
+        for old, new in ALIASES.items():
+            if old in factors:
+                if new in factors:
+                    raise ConfigError("", f"factors.{old}", f"is the old name of {new!r}, which is also given; "
+                                                            f"keep only {new}")
+                factors[new] = factors.pop(old)
+                notes.append(f"The study file's factor `{old}` is read as `{new}`: {FACTORS[new]}.")
+    design = raw.get("design")
+    if isinstance(design, dict):
+        if isinstance(design.get("one_at_a_time"), list):
+            design["one_at_a_time"] = [canonical(f) if isinstance(f, str) else f for f in design["one_at_a_time"]]
+        if isinstance(design.get("factorial"), list):
+            design["factorial"] = [[canonical(f) if isinstance(f, str) else f for f in pair]
+                                   if isinstance(pair, list) else pair for pair in design["factorial"]]
+    return notes
+
 
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file; ConfigError names the file, key and allowed values."""
     path = str(path)
-    top = _Table(path, "", read_toml(path))
+    raw = read_toml(path)
+    try:
+        notes = _rename_aliases(raw)
+    except ConfigError as exc:
+        raise ConfigError(path, exc.key, str(exc).split(": ", 2)[-1]) from None
+    top = _Table(path, "", raw)
     name = parse_name(top)
     description = top.string("description", default="")
     data = _parse_data(top.table("data"))
@@ -133,10 +247,10 @@ def load_study(path: str | Path) -> Study:
     t = top.table("train")
     epochs = t.integer("epochs", minimum=1)
     max_batch, why_batch = batch_size_bound(data)
-    train = StudyTrain(schedule=_parse_schedule(t, epochs), optimizer=t.string("optimizer", OPTIMIZERS, "adam"),
-                       batch_size=t.integer("batch_size", 128, minimum=1, maximum=max_batch, why=why_batch),
-                       augment=t.string("augment", AUGMENTS, "none"),
-                       weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0))
+    train = TrainOptions(schedule=_parse_schedule(t, epochs), optimizer=t.string("optimizer", OPTIMIZERS, "adam"),
+                         batch_size=t.integer("batch_size", 128, minimum=1, maximum=max_batch, why=why_batch),
+                         augment=t.string("augment", AUGMENTS, "none"),
+                         weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0))
     t.done()
 
     ft = top.table("factors")
@@ -144,16 +258,17 @@ def load_study(path: str | Path) -> Study:
     for factor in list(ft.data):
         if factor not in FACTORS:
             raise ft.fail(factor, f"unknown factor; valid factors: {', '.join(FACTORS)}")
-        if factor == "norm":
-            factors[factor] = ft.options(factor, "str", choices=NORMS)
-        elif factor == "pooling":
-            factors[factor] = ft.options(factor, "str", choices=DOWNSAMPLES)
+        if factor in ("norm", "pooling", "optimizer"):
+            choices = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS}[factor]
+            factors[factor] = ft.options(factor, "str", choices=choices)
         elif factor == "depth":
             factors[factor] = ft.options(factor, "int", minimum=1, maximum=MAX_STAGES)
-        elif factor == "width":
-            factors[factor] = ft.options(factor, "float", minimum=0.05, maximum=16.0)
+        elif factor == "batch_size":
+            factors[factor] = ft.options(factor, "int", minimum=1, maximum=max_batch)
         else:
-            factors[factor] = ft.options(factor, "float", minimum=0.0, maximum=0.95)
+            values = ft.raw(factor)
+            factors[factor] = parse_levels(factor, values if isinstance(values, list) else [values],
+                                           lambda m, f=factor: ft.fail(f, m))
     ft.done()
     if not factors:
         raise ft.fail("", f"lists no factor; valid factors: {', '.join(FACTORS)}")
@@ -164,7 +279,8 @@ def load_study(path: str | Path) -> Study:
     dt.used.add("one_at_a_time")
     pairs_raw = dt.raw("factorial", [])
     if not isinstance(pairs_raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs_raw):
-        raise dt.fail("factorial", f"must be a list of factor pairs like [[\"dropout\", \"norm\"]], got {pairs_raw!r}")
+        raise dt.fail("factorial", f"must be a list of factor pairs like [[\"conv_dropout\", \"norm\"]], "
+                                   f"got {pairs_raw!r}")
     for a, b in pairs_raw:
         for f in (a, b):
             if f not in factors:
@@ -178,19 +294,109 @@ def load_study(path: str | Path) -> Study:
                                            f"add it to one_at_a_time or to a factorial pair")
     study = Study(name, description, path, data, base, train, factors, tuple(one),
                   tuple((a, b) for a, b in pairs_raw), dt.integer("repeats", 3, minimum=1),
-                  dt.integer("seed", 0, minimum=0), dt.integer("jobs", 1, minimum=1))
+                  dt.integer("seed", 0, minimum=0), dt.integer("jobs", 1, minimum=1), tuple(notes))
     dt.done()
     top.done()
+    _check_cells(study, lambda m: ConfigError(path, "factors", m))
+    return study
 
+
+def _check_cells(study: Study, fail) -> None:
+    """Every cell must build: a level that leaves no valid architecture is refused before training."""
     from nas.model import count
 
-    shape, classes = data.input_shape, data.classes
+    shape, classes = study.data.input_shape, study.data.classes
     for cell in study.cells():
         try:
-            count(apply_levels(base, cell), shape, classes)
+            count(study.run_spec(cell), shape, classes)
         except SpecError as exc:
             bad = {k: v for k, v in cell.items() if v != study.base_levels[k]}
-            raise ConfigError(path, "factors", f"level(s) {bad} leave no valid architecture: {exc}") from None
+            raise fail(f"level(s) {bad} leave no valid architecture: {exc}") from None
+
+
+# -- a study around a search's winner ------------------------------------------------------------
+
+DEFAULT_AROUND_FACTORS = ("batch_size", "conv_dropout", "lr_scale")
+# Levels tried when --factors names a factor without levels; the base level is always added.
+DEFAULT_LEVELS = {"batch_size": (32, 64, 128), "conv_dropout": (0.0, 0.05, 0.1), "head_dropout": (0.0, 0.05, 0.1),
+                  "lr_scale": (0.5, 1.0, 2.0), "optimizer": ("adam", "adamw", "sgd"),
+                  "weight_decay": (0.0, 1e-4, 5e-4), "pooling": ("max", "avg"), "norm": ("batch", "none"),
+                  "width": (0.75, 1.0), "lr": ()}
+
+
+def parse_factor_args(items: list[str] | None) -> dict:
+    """`--factors batch_size=32,64,128 conv_dropout` -> {factor: levels or ()} (() = defaults)."""
+    out: dict = {}
+    for item in items or list(DEFAULT_AROUND_FACTORS):
+        for part in item.split():
+            name, _, levels = part.partition("=")
+            name = canonical(name.strip())
+            if name not in FACTORS:
+                raise NasError(f"--factors: unknown factor {name!r}; valid factors: {', '.join(FACTORS)} "
+                               f"(write NAME or NAME=LEVEL,LEVEL,...)")
+            values = []
+            for text in filter(None, (v.strip() for v in levels.split(","))):
+                values.append(_parse_level(text))
+            out[name] = parse_levels(name, values, lambda m: NasError(f"--factors: {m}")) if values else ()
+    return out
+
+
+def study_around(tracker, run_id: str, factors: dict, seeds: int = 3, epochs: int | None = None,
+                 jobs: int = 1) -> Study:
+    """A study whose base is the winner of search `run_id` (or the final run `run_id`): its spec,
+    its training options (seed included), its data. `epochs` < the full schedule compresses the
+    schedule as screening does, and the report says so."""
+    import tomllib
+
+    from nas.config import parse_budget
+    from nas.records import load_final
+    from nas.tracking import BUDGET
+
+    run = tracker.run(run_id)
+    role = run.tags.get("nas_role")
+    if role == "search":
+        winner_id = run.tags.get("winner_run_id")
+        if not winner_id:
+            raise NasError(f"search {run_id} names no winner (state {run.tags.get('state', 'unknown')!r}); "
+                           f"a study needs a finished search")
+        parent, winner = run, tracker.run(winner_id)
+    elif role in ("final", "seed"):
+        parent, winner = tracker.run(run.tags["mlflow.parentRunId"]), run
+    else:
+        raise NasError(f"run {run_id} is neither a search nor a final run (nas_role {role!r}); "
+                       f"`nas runs` lists searches")
+    budget = parse_budget(tomllib.loads(parent.artifact(BUDGET).read_text()), f"{BUDGET} of run {parent.run_id}")
+    final = load_final(winner)
+    from dataclasses import fields
+
+    known = {f.name for f in fields(TrainOptions)}  # runs logged by an older nas may carry retired options
+    options = TrainOptions.from_dict({**{k: v for k, v in final.options.items() if k in known},
+                                      "threads": None, "device": None})
+    notes = [f"Base: the winner of search `{parent.run_id}` (run `{winner.run_id}`), `{final.spec.describe()}`, "
+             f"with its training options."]
+    full = options.schedule.epochs
+    if epochs is not None and epochs != full:
+        if epochs > full:
+            raise NasError(f"--epochs {epochs} exceeds the winner's schedule of {full} epochs; use at most {full}")
+        options = replace(options, schedule=options.schedule.compressed(epochs))
+        notes.append(f"Shortened: {epochs} of the winner's {full} epochs, the schedule compressed as screening "
+                     f"does; effects at the full {full} epochs may differ.")
+    chosen = {}
+    for name, levels in factors.items():
+        levels = tuple(levels) or DEFAULT_LEVELS.get(name, ())
+        base = base_level(final.spec, name, options)
+        if not levels:
+            raise NasError(f"--factors: give levels for {name} (e.g. {name}=0.001,0.003)")
+        chosen[name] = tuple(dict.fromkeys((*levels, base)).keys()) if base not in levels else levels
+        chosen[name] = tuple(sorted(chosen[name], key=lambda v: (isinstance(v, str), v)))
+    max_batch, _ = batch_size_bound(budget.data)
+    if any(b > max_batch for b in chosen.get("batch_size", ())):
+        raise NasError(f"--factors: batch_size levels must be <= {max_batch}, the training set size")
+    study = Study(f"{budget.name}-around-{winner.run_id[:8]}",
+                  f"Factors varied one at a time around the winner of `{budget.name}`.",
+                  f"around {run_id}", budget.data, final.spec, options, chosen, tuple(chosen), (), seeds,
+                  options.seed, jobs, tuple(notes))
+    _check_cells(study, lambda m: NasError(f"--factors: {m}"))
     return study
 
 
@@ -198,9 +404,9 @@ def load_study(path: str | Path) -> Study:
 
 def run_key(study: Study, cell: dict, seed: int) -> str:
     """Identity of one run: the same study cell and seed is never trained twice."""
+    train = {k: v for k, v in study.train.to_dict().items() if k not in ("seed", "threads", "device")}
     text = json.dumps({"cell": cell, "seed": seed, "base": study.base.to_dict(), "data": study.data.__dict__,
-                       "train": {**study.train.__dict__, "schedule": study.train.schedule.to_dict()}},
-                      sort_keys=True, default=str)
+                       "train": train}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -221,14 +427,16 @@ def study_job(job: dict) -> dict:
     result = train(model, dataset, options)
     _, train_acc, _ = evaluate(result.model, dataset.train, dataset)
     params = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
+    device = next(result.model.parameters()).device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return {"epochs": [r.to_dict() for r in result.epochs], "val_accuracy": result.final.val_accuracy,
-            "train_accuracy": train_acc, "params": params, "seconds": result.seconds}
+            "train_accuracy": train_acc, "params": params, "seconds": result.seconds, "device": where}
 
 
-def run_study(study: Study, tracker, jobs: int | None = None, on_event=None) -> list[dict]:
-    """Run every missing (cell, seed) and return all records of the study from MLflow."""
+def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, device: str | None = None) -> list[dict]:
+    """Run every missing (cell, seed) and return all records of the study from MLflow.
+    `device`: None = cuda when available, else cpu (as `nas.train`)."""
     from nas.train import available_cores as cpu_count
-    from nas.train import TrainOptions
 
     on_event = on_event or (lambda msg: None)
     experiment = f"study-{study.name}"
@@ -243,25 +451,22 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None) -> 
     on_event(f"{total - len(todo)} of {total} runs already in MLflow; {len(todo)} to train")
     jobs = max(1, jobs or study.jobs)
     threads = max(1, cpu_count() // jobs)
-    t = study.train
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
     try:
         futures = {}
         for cell, seed, key in todo:
-            spec = apply_levels(study.base, cell)
-            options = TrainOptions(schedule=t.schedule, optimizer=t.optimizer, batch_size=t.batch_size,
-                                   augment=t.augment, weight_decay=t.weight_decay, seed=seed,
-                                   threads=threads if pool else None)
+            spec = study.run_spec(cell)
+            options = replace(study.run_options(cell, seed), threads=threads if pool else None, device=device)
             job = {"data": study.data, "spec": spec.to_json(), "options": options.to_dict(), "seed": seed}
             if pool is None:
-                _log_study_run(tracker, experiment, study, cell, seed, key, spec, study_job(job))
+                _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, study_job(job))
                 on_event(f"trained {cell} seed {seed}")
             else:
-                futures[pool.submit(study_job, job)] = (cell, seed, key, spec)
+                futures[pool.submit(study_job, job)] = (cell, seed, key, spec, options)
         for n, future in enumerate(as_completed(futures), start=1):
-            cell, seed, key, spec = futures[future]
+            cell, seed, key, spec, options = futures[future]
             out = future.result()
-            _log_study_run(tracker, experiment, study, cell, seed, key, spec, out)
+            _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
             on_event(f"[{n}/{len(futures)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
     finally:
         if pool is not None:
@@ -272,7 +477,7 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None) -> 
                              list(study.factors))
 
 
-def _log_study_run(tracker, experiment, study, cell, seed, key, spec, out) -> None:
+def _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out) -> None:
     run_id = tracker.start_run(experiment, "-".join(f"{k}={v}" for k, v in cell.items()) + f"-s{seed}", {
         "nas_role": "study_run", "study": study.name, "study_key": key})
     tracker.log_params(run_id, {**{f"factor.{k}": v for k, v in cell.items()}, "seed": seed,
@@ -282,6 +487,10 @@ def _log_study_run(tracker, experiment, study, cell, seed, key, spec, out) -> No
     tracker.log_metrics(run_id, {"final_val_accuracy": out["val_accuracy"],
                                  "final_train_accuracy": out["train_accuracy"], "params": out["params"]},
                         step=len(out["epochs"]))
+    tracker.log_metrics(run_id, {"train_seconds": out["seconds"]})
+    tracker.log_params(run_id, {"device": out.get("device", "unknown")})
+    tracker.log_params(run_id, {"options": json.dumps({k: v for k, v in options.to_dict().items()
+                                                       if k not in ("threads",)}, sort_keys=True)[:6000]})
     tracker.end_run(run_id)
 
 
@@ -309,6 +518,9 @@ def records_from_runs(runs: list, factors: list[str], metric: str = "final_val_a
         levels = {}
         for f in factors:
             raw = r.params.get(f"factor.{f}", r.params.get(f))
+            if raw is None:  # runs logged before a factor was renamed
+                raw = next((r.params[f"factor.{old}"] for old, new in ALIASES.items()
+                            if new == f and f"factor.{old}" in r.params), None)
             if raw is None:
                 break
             levels[f] = _parse_level(raw)
@@ -320,7 +532,8 @@ def records_from_runs(runs: list, factors: list[str], metric: str = "final_val_a
                             "train_accuracy": r.metrics.get("final_train_accuracy",
                                                             r.metrics.get("train_accuracy", r.metrics[metric])),
                             "params": int(float(r.metrics.get("params", r.params.get("params", 0)) or 0)),
-                            "curve": curve or [r.metrics[metric]], "run_id": r.run_id})
+                            "curve": curve or [r.metrics[metric]], "run_id": r.run_id,
+                            "seconds": r.metrics.get("train_seconds"), "device": r.params.get("device")})
     return records
 
 
@@ -330,7 +543,7 @@ def factors_from_runs(runs: list, max_levels: int = 8) -> list[str]:
     for r in runs:
         for k, v in r.params.items():
             values.setdefault(k, set()).add(v)
-    skip = {"seed", "params", "arch"}
+    skip = {"seed", "params", "arch", "options", "device"}
     names = [k for k, v in values.items() if 1 < len(v) <= max_levels and k not in skip
              and all(k in r.params for r in runs)]
     return sorted(names)

@@ -9,6 +9,7 @@ from conftest import BUDGETS, SHIPPED_BUDGETS
 from nas.cli import main
 from nas.config import load_budget
 from nas.errors import ConfigError
+from nas.schedule import Schedule
 
 
 @pytest.mark.parametrize("path", SHIPPED_BUDGETS, ids=lambda p: p.name)
@@ -23,8 +24,22 @@ def test_headline_budget_matches_seed_003_constraints():
     b = load_budget(BUDGETS / "mnist_20k.toml")
     assert (b.data.dataset, b.data.train, b.data.val) == ("mnist", 50000, 10000)
     assert (b.limits.max_params, b.limits.max_epochs, b.target.min) == (20000, 20, 0.994)
-    assert b.train.schedule.at_epoch == (0, 5, 12, 18)
     assert b.train.schedule.phase_lr == (3e-3, 1e-3, 3e-4, 1e-4)
+
+
+def test_headline_schedule_drops_the_rate_in_the_epochs_seed_003_logged():
+    # Seed 003's log (epochs numbered from 1): 0.003 in 1-4, ~0.001 from 5, ~0.0003 from 12,
+    # ~0.0001 from 18. epoch_lrs()[i] is the rate epoch i + 1 trains at.
+    lrs = load_budget(BUDGETS / "mnist_20k.toml").train.schedule.epoch_lrs()
+    drops_1_based = [i + 1 for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1]]
+    assert drops_1_based == [5, 12, 18]
+    assert len(lrs) == 20
+
+
+def test_phase_schedule_describes_1_based_epoch_ranges():
+    s = Schedule.phases([0, 4, 11, 17], [3e-3, 1e-3, 3e-4, 1e-4], 20)
+    assert s.describe() == "phases 0.003 (epochs 1-4) -> 0.001 (epochs 5-11) -> 0.0003 (epochs 12-17) -> 0.0001 (epochs 18-20)"
+    assert Schedule.phases([0, 1], [1e-2, 1e-3], 3).describe() == "phases 0.01 (epoch 1) -> 0.001 (epochs 2-3)"
 
 
 def test_frontier_budgets():
@@ -188,3 +203,27 @@ def test_float_ranges_load_as_ranges_and_lists_still_work(smoke_budget_text, wri
     assert budget.train.lr == FloatRange(1e-3, 1e-1, log=True)
     assert budget.train.schedule.lr == pytest.approx(1e-2)  # the geometric middle until a candidate draws one
     assert budget.train.weight_decay == (0.0, 1e-4) and budget.train.label_smoothing == (0.1,)
+def test_baseline_is_read_relative_to_the_budget(tmp_path, smoke_budget_text, write_budget):
+    import shutil
+
+    (tmp_path / "archs").mkdir()
+    shutil.copy(BUDGETS / "archs" / "digits_small.json", tmp_path / "archs")
+    text = smoke_budget_text.replace("[search]", '[search]\nbaseline = "archs/digits_small.json"')
+    budget = load_budget(write_budget(text))
+    assert budget.search.baseline == "archs/digits_small.json"
+    assert load_budget(BUDGETS / "smoke.toml").search.baseline is None
+
+
+@pytest.mark.parametrize("value,words", [
+    ('"archs/missing.json"', "search.baseline: cannot read"),
+    ('"broken.json"', "search.baseline: "),
+    ('""', "search.baseline: is empty"),
+    ("3", "search.baseline: must be a string, got 3"),
+])
+def test_bad_baseline_fails_naming_the_key(tmp_path, smoke_budget_text, write_budget, value, words, capsys):
+    (tmp_path / "broken.json").write_text('{"stages": []}')
+    path = write_budget(smoke_budget_text.replace("[search]", f"[search]\nbaseline = {value}"))
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_budget(path)
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    assert words in capsys.readouterr().err

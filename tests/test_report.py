@@ -280,3 +280,13 @@ def test_accuracy_just_below_target_never_prints_equal_to_it():
 
     assert pct_vs(0.84996, 0.85) == ("84.996%", "85.000%")
     assert pct_vs(0.9125, 0.85) == ("91.25%", "85.00%")
+
+
+def test_what_mattered_tables_the_screened_choices_and_says_why_no_importances(passing):
+    _, _, text = passing
+    section = _section(text, "What mattered")
+    # trial 0 (complete, 84%) and trial 1 (pruned) differ in norm, head, stages
+    assert "No importances: only 1 candidate completed screening" in section
+    assert "after 2 epochs on 100% of the training images" in section
+    norm = section.split("**normalisation** (`norm`)")[1].split("**")[0]
+    assert _row(norm, "batch")[1:3] == ["1", "84.00%"] and _row(norm, "none")[1:5] == ["0", "-", "-", "1"]

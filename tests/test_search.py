@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from conftest import BUDGETS, seed_store
 from nas.cli import main
 from nas.config import load_budget
 from nas.search import Search, SearchError
+from nas.space import ArchSpec
 from nas.tracking import EPOCHS, WEIGHTS, Tracker
 
 SMOKE = BUDGETS / "smoke.toml"
@@ -33,13 +35,18 @@ def finished_search(tmp_path_factory, mlflow_template):
     """One whole smoke search, shared by the tests that only read or copy it."""
     home = tmp_path_factory.mktemp("search")
     seed_store(home, mlflow_template)
+    # The smoke budget with a baseline: a given architecture trained beside the finalists.
+    (home / "archs").mkdir()
+    shutil.copy(BUDGETS / "archs" / "digits_small.json", home / "archs")
+    budget_path = home / "smoke.toml"
+    budget_path.write_text(SMOKE.read_text().replace("[search]", '[search]\nbaseline = "archs/digits_small.json"'))
     cwd = os.getcwd()
     os.chdir(home)
     try:
         started = time.perf_counter()
         tracker = Tracker()
         events: list[str] = []
-        result = Search(load_budget(SMOKE), tracker, command=f"nas search {SMOKE}",
+        result = Search(load_budget(budget_path), tracker, command=f"nas search {SMOKE}",
                         on_progress=lambda p: events.append(p.last_event)).run()
         seconds = time.perf_counter() - started
         from nas.report import write_report
@@ -113,10 +120,36 @@ def test_parallel_jobs_train_exactly_the_quota_and_report_final_epochs(tmp_path,
     assert len(shown) == budget.train.epochs, events
 
 
+def test_baseline_trains_beside_the_finalists_and_is_shown_not_crowned(finished_search):
+    _, tracker, result, _, report, events = finished_search
+    children = tracker.children(result.parent_run_id)
+    baseline = [c for c in children if c.tags["nas_role"] == "baseline"]
+    assert len(baseline) == 1 and baseline[0].status == "FINISHED"
+    b = baseline[0]
+    assert b.run_id != result.winner_run_id
+    assert {"final_train_accuracy", "final_val_accuracy", "final_test_accuracy"} <= set(b.metrics)
+    assert b.params["arch"] == ArchSpec.from_json((BUDGETS / "archs" / "digits_small.json").read_text()).describe()
+    text = report.read_text()
+    section = text.split("## Baseline\n")[1].split("\n## ")[0]
+    winner = tracker.run(result.winner_run_id)
+    test_row = next(line for line in section.splitlines() if line.startswith("| test accuracy"))
+    assert f"{winner.metrics['final_test_accuracy']:.2%}" in test_row
+    assert f"{b.metrics['final_test_accuracy']:.2%}" in test_row
+    diff = 100 * (b.metrics["final_test_accuracy"] - winner.metrics["final_test_accuracy"])
+    assert test_row.rstrip(" |").endswith(f"{diff:+.2f}")
+    assert "shown, not crowned" in section
+    assert any(e and e.startswith("baseline: val") for e in events)
+
+
 def test_no_rejected_candidate_was_trained(finished_search):
     _, tracker, result, *_ = finished_search
     study_trials = result.summary["candidates"]
     rejected = {c["number"] for c in study_trials if c["rejected_by"]}
+    # a candidate rejected by a limit was counted, so the report can draw where it lay
+    limits = load_budget(SMOKE).limits
+    by_limit = [c for c in study_trials if c["rejected_by"] in ("max_params", "max_macs")]
+    assert by_limit and all(c["params"] >= limits.max_params or c["macs_per_image"] > limits.max_macs
+                            for c in by_limit)
     trained = {int(c.tags["trial_number"]) for c in tracker.children(result.parent_run_id)}
     assert rejected, "the smoke space should produce some rejections"
     assert trained and not (rejected & trained)

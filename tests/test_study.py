@@ -68,16 +68,22 @@ def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path
     capsys.readouterr()
     assert main(["study", "--from-mlflow", "study-smoke_study", "--out", "again"]) == 0
     text = (tmp_path / "again" / "study-study-smoke_study.md").read_text()
-    assert "## factor.dropout" in text and "## factor.norm" in text
+    assert "## factor.conv_dropout" in text and "## factor.norm" in text
+    assert "regime (epochs, images, seeds) of these runs is not recorded" in text
 
 
 @pytest.mark.parametrize("edit,words", [
-    (lambda t: t.replace("dropout = [0.0, 0.3]", "dropuot = [0.0, 0.3]"), "factors.dropuot: unknown factor"),
+    (lambda t: t.replace("conv_dropout = [0.0, 0.3]", "dropuot = [0.0, 0.3]"), "factors.dropuot: unknown factor"),
+    (lambda t: t.replace("[factors]", "[factors]\ndropout = [0.1]"),
+     "factors.dropout: is the old name of 'conv_dropout', which is also given; keep only conv_dropout"),
+    (lambda t: t.replace("[factors]", "[factors]\npooling = [\"max\", \"mean\"]"), "factors.pooling: option 'mean' is not one of"),
+    (lambda t: t.replace("[factors]", "[factors]\nlr = [0.0]").replace("one_at_a_time = []", 'one_at_a_time = ["lr"]'),
+     "factors.lr: lr level 0.0 must be a number in [1e-07, 10]"),
     (lambda t: t.replace('norm = ["batch", "none"]', 'norm = ["batch", "layer"]'), "factors.norm: option 'layer' is not one of"),
     (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 4]").replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'),
      "leave no valid architecture"),
     (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 2]"), "factor 'depth' is listed in [factors] but no design uses it"),
-    (lambda t: t.replace('factorial = [["dropout", "norm"]]', 'factorial = [["dropout", "width"]]'), "'width' is not a factor"),
+    (lambda t: t.replace('factorial = [["conv_dropout", "norm"]]', 'factorial = [["conv_dropout", "width"]]'), "'width' is not a factor"),
     # mistyped numbers are bounded like a budget's
     (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 100000]")
      .replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'), "factors.depth: option 100000 must be <= 16"),
@@ -99,3 +105,70 @@ def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
 def test_shipped_studies_load(path):
     study = load_study(path)
     assert study.name == path.stem and study.cells()
+
+
+@pytest.fixture
+def finished_search(store):
+    """A recorded digits search (smoke budget) whose winner a study can be built around."""
+    from test_report import record_search
+
+    from nas import data
+
+    text = (BUDGETS / "smoke.toml").read_text()
+    return record_search(Tracker(), data.load("digits", 1000, 400), text)
+
+
+def test_study_around_a_winner_tables_each_factor_with_intervals(finished_search, tmp_path, capsys):
+    parent = finished_search["parent"]
+    assert main(["study", "--around", parent, "--factors", "batch_size=16,32", "conv_dropout=0.1",
+                 "--seeds", "2", "--epochs", "2", "--device", "cpu"]) == 0
+    name = f"smoke-around-{finished_search['final'][:8]}"
+    runs = study_runs(Tracker(), f"study-{name}")
+    # base (batch 32, dropout 0.0), batch 16, dropout 0.1: 3 cells x 2 seeds, each 2 epochs
+    assert len(runs) == 6 and all(len(r.metric_history("val_accuracy")) == 2 for r in runs)
+    assert sorted(r.params["factor.batch_size"] for r in runs) == ["16", "16", "32", "32", "32", "32"]
+    text = (tmp_path / "reports" / f"study-{name}.md").read_text()
+    regime = text.split("## Regime and limits")[1].split("## ")[0]
+    assert "trains from scratch for 2 epochs" in regime and "1,000 training and 400 validation images" in regime
+    assert "2 seeds per cell" in regime and "Shortened: 2 of the winner's 6 epochs" in regime
+    assert "What this study does not show:" in regime and "this invocation took" in regime
+    assert re.search(r"the runs trained for [\d.]+ s in total \([\d.]+ s each on average\) on cpu", regime)
+    assert "`conv_dropout`: Dropout2d probability after every conv unit" in regime
+    batch = text.split("## batch_size")[1].split("## ")[0]
+    rows = [line for line in batch.splitlines() if line.startswith("| 16 |") or line.startswith("| 32 |")]
+    assert len(rows) == 2 and all(" | 2 | " in row for row in rows)
+    assert re.search(r"\| 16 \| 2 \| [\d.]+% \| [\d.]+ \| \[[\d.]+%, [\d.]+%\] \| [+-][\d.]+ \[", rows[0])
+    # a second call trains nothing: every (cell, seed) is in MLflow
+    assert main(["study", "--around", parent, "--factors", "batch_size=16,32", "conv_dropout=0.1",
+                 "--seeds", "2", "--epochs", "2"]) == 0
+    assert "0 runs trained" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--factors", "dropuot=0.1"], "--factors: unknown factor 'dropuot'"),
+    (["--factors", "batch_size=0"], "--factors: batch_size level 0 must be a whole number >= 1"),
+    (["--factors", "batch_size=5000"], "batch_size levels must be <= 1000, the training set size"),
+    (["--epochs", "7"], "--epochs 7 exceeds the winner's schedule of 6 epochs"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+])
+def test_bad_around_arguments_fail_with_one_line_and_exit_2(finished_search, args, words, capsys):
+    assert main(["study", "--around", finished_search["parent"], *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_study_around_a_run_that_is_not_a_search_says_so(finished_search, capsys):
+    candidate = [r for r in Tracker().children(finished_search["parent"]) if r.tags["nas_role"] == "candidate"][0]
+    assert main(["study", "--around", candidate.run_id]) == 2
+    assert "is neither a search nor a final run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device,words", [("cuda", "--device cuda: no CUDA device is available here"),
+                                          ("gpu0", "--device 'gpu0' is not a torch device")])
+def test_unusable_device_is_a_one_line_error(finished_search, monkeypatch, capsys, device, words):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["study", "--around", finished_search["parent"], "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1

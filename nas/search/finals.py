@@ -80,6 +80,28 @@ def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job
     return finalists, jobs
 
 
+def plan_baseline(budget: Budget, tracker, parent_id: str) -> list[Job]:
+    """The `[search] baseline` job (none when the budget names none or a resumed search already
+    trained it). It trains with the budget's first choice of every training option, the way
+    `nas train` does, and is shown beside the finalists, never picked as the winner."""
+    from nas.config import load_baseline
+    from nas.train import TrainOptions
+
+    if budget.search.baseline is None or records.baseline_runs(tracker, parent_id):
+        return []
+    spec = load_baseline(budget)
+    t = budget.train
+    options = TrainOptions(schedule=t.schedule.scaled(t.lr_scale[0]), optimizer=t.optimizer[0],
+                           batch_size=t.batch_size[0], augment=t.augment[0], weight_decay=t.weight_decay[0],
+                           label_smoothing=t.label_smoothing, momentum=t.momentum, nesterov=t.nesterov,
+                           seed=budget.search.seed)
+    verdict = check(spec, budget)
+    run_id = records.start_final(tracker, budget.name, parent_id, -1, spec, options, verdict,
+                                 baseline=budget.search.baseline)
+    return [Job(records.ROLE_BASELINE, -1, Candidate(spec, options), options, verdict, budget, tracker.uri, parent_id,
+                run_id=run_id)]
+
+
 def _val(run) -> float:
     return run.metrics.get("final_val_accuracy", -1.0)
 

@@ -24,7 +24,7 @@ _TRACKERS: dict = {}
 
 @dataclass(frozen=True)
 class Job:
-    role: str  # records.ROLE_CANDIDATE (screening); ROLE_FINAL or ROLE_SEED (full schedule, evaluated)
+    role: str  # records.ROLE_CANDIDATE (screening); ROLE_FINAL, ROLE_SEED or ROLE_BASELINE (full, evaluated)
     number: int  # the Optuna trial number of the candidate
     candidate: Candidate
     options: TrainOptions  # what this job trains with: screening or full options
@@ -77,7 +77,7 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
     model = build(job.candidate.spec, data.input_shape, data.classes)
     stopped_at: list[int] = []
 
-    full = job.role in (records.ROLE_FINAL, records.ROLE_SEED)
+    full = job.role in records.FULL_ROLES
 
     def after_epoch(record) -> bool:
         if full:
@@ -102,7 +102,7 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
 def _record(job: Job, tr, status: str, epochs: list[dict], failure: str | None = None,
             pruned_at: int | None = None) -> JobResult:
     c = job.candidate
-    if job.role in (records.ROLE_FINAL, records.ROLE_SEED):
+    if job.role in records.FULL_ROLES:
         records.finish_final(tr, job.run_id, job.verdict, epochs, failure=failure)
         run_id = job.run_id
     else:

@@ -207,10 +207,13 @@ class Search:
         """Rung 3, then the winner's other seeds ([target] seeds), then the conclusion."""
         self.progress.phase = "finals"
         finalists, jobs = finals.plan(self.budget, self.study, self.tracker, self.parent_id)
-        self.progress.finals_total = len(finalists) + self.budget.target.seeds - 1
-        self.progress.finals_done = len(finalists) - len(jobs)
+        baseline = finals.plan_baseline(self.budget, self.tracker, self.parent_id)
+        jobs = jobs + baseline
+        self.progress.finals_total = len(finalists) + len(baseline) + self.budget.target.seeds - 1
+        self.progress.finals_done = len(finalists) + len(baseline) - len(jobs)
         self.on_progress(self.progress)
-        self._train_in_full(workers, running, jobs, lambda job: f"final {job.number}")
+        self._train_in_full(workers, running, jobs,
+                            lambda job: "baseline" if job.role == records.ROLE_BASELINE else f"final {job.number}")
         winner = finals.pick_winner(self.budget, self.tracker, self.parent_id)
         seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, winner)
         self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs) if winner else 0

@@ -92,7 +92,7 @@ class Objective:
             if reason is None:
                 self.in_a_row.clear()
                 return trial, candidate, verdict
-            self.reject(trial, candidate, reason, detail)
+            self.reject(trial, candidate, reason, detail, verdict)
             if sum(self.in_a_row.values()) >= cap:
                 raise SearchError(self._cap_message(cap))
 
@@ -127,12 +127,15 @@ class Objective:
                 f"limit is too tight for this [space]: relax it or shrink the space "
                 f"(`nas space {self.budget.path}` shows the numbers)")
 
-    def reject(self, trial, candidate: Candidate, reason: str, detail: str) -> None:
-        """Record a candidate that will not train: PRUNED with `rejected_by`."""
+    def reject(self, trial, candidate: Candidate, reason: str, detail: str, verdict=None) -> None:
+        """Record a candidate that will not train: PRUNED with `rejected_by` (and its counts, when
+        it was counted, so the report can show where the rejected candidates lay)."""
         from optuna.trial import TrialState
 
         self.in_a_row[reason] += 1
-        self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=candidate.spec.to_json())
+        counts = {"params": verdict.params, "macs_per_image": verdict.macs_per_image} if verdict is not None else {}
+        self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=candidate.spec.to_json(),
+                   **counts)
 
     # -- train and tell ------------------------------------------------------------------------
 
