@@ -403,7 +403,7 @@ def cmd_train(args) -> int:
     from nas.model import build
     from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
     from nas.space import ArchSpec
-    from nas.train import TrainOptions, evaluate, train
+    from nas.train import evaluate, first_choice_options, train
 
     budget = load_budget(args.budget)
     try:
@@ -419,10 +419,9 @@ def cmd_train(args) -> int:
 
         raise ConfigError(args.budget, "--epochs", f"{epochs} exceeds budget.max_epochs = {budget.limits.max_epochs}")
     schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
-    options = TrainOptions(schedule=schedule, optimizer=args.optimizer or t.optimizer[0],
-                           batch_size=args.batch_size or t.batch_size[0], augment=args.augment or t.augment[0],
-                           weight_decay=first_option(t.weight_decay), label_smoothing=first_option(t.label_smoothing),
-                           momentum=t.momentum, nesterov=t.nesterov, seed=args.seed, threads=args.threads)
+    options = first_choice_options(t, seed=args.seed, schedule=schedule.scaled(first_option(t.lr_scale)),
+                                   optimizer=args.optimizer, batch_size=args.batch_size, augment=args.augment,
+                                   threads=args.threads)
     dataset = data.from_config(budget.data)
     torch.manual_seed(args.seed)
     model = build(spec, dataset.input_shape, dataset.classes)

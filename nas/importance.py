@@ -24,6 +24,7 @@ DIMENSIONS = {
     "lr_scale": "learning-rate scale (x the budget's schedule)",
     "augment": "augmentation",
     "weight_decay": "weight decay",
+    "label_smoothing": "label smoothing",
     "conv_dropout": "Dropout2d after every conv",
     "head_dropout": "dropout before the final Linear",
     "norm": "normalisation",
@@ -33,7 +34,15 @@ DIMENSIONS = {
     "max_channels": "widest conv (channels)",
     "transitions": "stages with a 1x1 transition",
     "pooling": "downsampling",
+    "max_kernel": "largest conv kernel",
+    "separable_stages": "stages of separable convs",
+    "residual_stages": "residual stages",
+    "head_hidden": "hidden FC layers in the head",
 }
+# A numeric dimension with more distinct levels than this (a float range draws a new value for
+# every candidate) is tabled in quantile bins and given to fANOVA as a continuous parameter.
+MAX_LEVELS = 6
+BINS = 4
 
 
 def choices(spec, options: dict, base_lr: float) -> dict:
@@ -56,6 +65,11 @@ def choices(spec, options: dict, base_lr: float) -> dict:
         "max_channels": max(c.channels for c in convs),
         "transitions": sum(1 for s in spec.stages if s.transition),
         "pooling": "+".join(pools),
+        "label_smoothing": float(options.get("label_smoothing", 0.0)),
+        "max_kernel": max(c.kernel for c in convs),
+        "separable_stages": sum(1 for st in spec.stages if any(c.kind == "separable" for c in st.convs)),
+        "residual_stages": sum(1 for st in spec.stages if st.residual),
+        "head_hidden": "-".join(str(w) for w in spec.head_hidden) or "none",
     }
 
 
@@ -107,11 +121,18 @@ def what_mattered(rows: list[dict], seed: int = 0) -> Mattered:
             constant[d] = next(iter(levels))
     dims = []
     for d in varied:
+        values = {r["choices"][d] for r in rows}
+        if _continuous(values):
+            bins = _bins(values)
+            of = lambda v, bins=bins: next(label for label, low, high in bins if low <= v <= high)  # noqa: E731
+            keys = [label for label, _, _ in bins]
+        else:
+            of, keys = (lambda v: v), _sort(values)
         levels = []
-        for value in _sort({r["choices"][d] for r in rows}):
-            accs = [r["screen_val_accuracy"] for r in complete if r["choices"][d] == value]
-            levels.append(Level(value, describe(accs) if accs else None,
-                                sum(1 for r in pruned if r["choices"][d] == value)))
+        for key in keys:
+            accs = [r["screen_val_accuracy"] for r in complete if of(r["choices"][d]) == key]
+            levels.append(Level(key, describe(accs) if accs else None,
+                                sum(1 for r in pruned if of(r["choices"][d]) == key)))
         dims.append(Dimension(d, levels))
     importances, why = {}, ""
     usable = [d for d in varied if len({r["choices"][d] for r in complete}) > 1]
@@ -126,18 +147,40 @@ def what_mattered(rows: list[dict], seed: int = 0) -> Mattered:
     return Mattered(importances, why, dims, constant, len(complete), len(pruned))
 
 
+def _continuous(values: set) -> bool:
+    """Numbers with more distinct levels than a table can show one per row (a float range)."""
+    return len(values) > MAX_LEVELS and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _bins(values: set) -> list[tuple[str, float, float]]:
+    """BINS quantile bins (label, low, high), each closed, covering every value exactly once."""
+    import numpy as np
+
+    ordered = np.array(sorted(values), dtype=float)
+    groups = [g for g in np.array_split(ordered, BINS) if len(g)]
+    return [(f"{g[0]:.3g} to {g[-1]:.3g}", float(g[0]), float(g[-1])) for g in groups]
+
+
 def _fanova(rows: list[dict], names: list[str], seed: int) -> dict[str, float]:
     """optuna.importance's fANOVA on a throwaway in-memory study holding these rows as trials."""
     import optuna
     from optuna.distributions import CategoricalDistribution
     from optuna.importance import FanovaImportanceEvaluator
 
-    # Every dimension is categorical: its levels are few, and some (optimizer, head) are not numbers.
-    dists = {d: CategoricalDistribution(_sort({r["choices"][d] for r in rows})) for d in names}
+    from optuna.distributions import FloatDistribution
+
+    # A dimension with few levels is categorical (some, like optimizer and head, are not numbers);
+    # a float range's draws are one continuous parameter.
+    dists = {}
+    for d in names:
+        values = {r["choices"][d] for r in rows}
+        dists[d] = (FloatDistribution(min(values), max(values)) if _continuous(values)
+                    else CategoricalDistribution(_sort(values)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line in the middle of a report
     study = optuna.create_study(direction="maximize")
     for r in rows:
-        study.add_trial(optuna.trial.create_trial(params={d: r["choices"][d] for d in names}, distributions=dists,
+        study.add_trial(optuna.trial.create_trial(params={d: float(r["choices"][d]) if isinstance(dists[d], FloatDistribution)
+                                                          else r["choices"][d] for d in names}, distributions=dists,
                                                   value=float(r["screen_val_accuracy"])))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fANOVA is marked experimental in some Optuna versions

@@ -416,7 +416,7 @@ def study_job(job: dict) -> dict:
 
     from nas import data as data_module
     from nas.model import build
-    from nas.train import TrainOptions, evaluate, train
+    from nas.train import TrainOptions, evaluate, resolve_device, train
 
     d: DataConfig = job["data"]
     dataset = data_module.from_config(d)
@@ -427,7 +427,7 @@ def study_job(job: dict) -> dict:
     result = train(model, dataset, options)
     _, train_acc, _ = evaluate(result.model, dataset.train, dataset)
     params = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
-    device = next(result.model.parameters()).device
+    device = resolve_device(options.device)  # where it trained: train() hands the model back on the CPU
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     return {"epochs": [r.to_dict() for r in result.epochs], "val_accuracy": result.final.val_accuracy,
             "train_accuracy": train_acc, "params": params, "seconds": result.seconds, "device": where}

@@ -193,6 +193,20 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def first_choice_options(t, seed: int = 0, **overrides) -> TrainOptions:
+    """Options with the budget's first choice of every training option (a float range: its
+    middle) for `t`, a budget's [train] table: what `nas train` and a search's baseline use when
+    nothing is searched. `overrides` replace single fields (e.g. batch_size from the command line)."""
+    from nas.config import first_option
+
+    chosen = dict(schedule=t.schedule.scaled(first_option(t.lr_scale)), optimizer=t.optimizer[0],
+                  batch_size=t.batch_size[0], augment=t.augment[0], weight_decay=first_option(t.weight_decay),
+                  label_smoothing=first_option(t.label_smoothing), momentum=t.momentum, nesterov=t.nesterov,
+                  seed=seed)
+    chosen.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainOptions(**chosen)
+
+
 def resolve_device(device: str | None) -> torch.device:
     """None -> cuda when available, else cpu."""
     if device is None:

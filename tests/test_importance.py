@@ -62,4 +62,32 @@ def test_choices_read_the_spec_and_the_logged_options():
     c = choices(spec, options, base_lr=0.003)
     assert c == {"batch_size": 64, "optimizer": "sgd", "lr_scale": 2.0, "augment": "affine", "weight_decay": 1e-4,
                  "conv_dropout": 0.05, "head_dropout": 0.1, "norm": "batch", "head": "gap_linear", "stages": 2,
-                 "convs": 3, "max_channels": 24, "transitions": 1, "pooling": "avg+max"}
+                 "convs": 3, "max_channels": 24, "transitions": 1, "pooling": "avg+max", "label_smoothing": 0.0,
+                 "max_kernel": 3, "separable_stages": 0, "residual_stages": 0, "head_hidden": "none"}
+
+
+def test_new_blocks_are_dimensions():
+    spec = ArchSpec(stages=(StageSpec((ConvSpec(8, kernel=5, kind="separable"),), residual=True),
+                            StageSpec((ConvSpec(16),))), head_hidden=(32, 16))
+    options = {"batch_size": 64, "optimizer": "adam", "augment": "none", "label_smoothing": 0.05,
+               "schedule": {"kind": "onecycle", "epochs": 5, "lr": 0.01}}
+    c = choices(spec, options, base_lr=0.01)
+    assert (c["max_kernel"], c["separable_stages"], c["residual_stages"], c["head_hidden"], c["label_smoothing"]) == \
+        (5, 1, 1, "32-16", 0.05)
+
+
+def test_a_float_range_is_tabled_in_quantile_bins_and_still_ranked():
+    """A drawn float (new value per candidate) gets 4 bins covering every run, not a row per value."""
+    rng = random.Random(1)
+    data = []
+    for _ in range(40):
+        wd = 10 ** rng.uniform(-6, -3)
+        acc = (0.95 if wd < 10 ** -4.5 else 0.85) + rng.uniform(-0.005, 0.005)  # small decay wins
+        data.append({"choices": {"weight_decay": wd, "head": rng.choice(["gap_linear", "gap_conv1x1"])},
+                     "screen_val_accuracy": acc, "state": "complete"})
+    m = what_mattered(data)
+    wd = next(d for d in m.dimensions if d.name == "weight_decay")
+    assert len(wd.levels) == 4 and sum(lv.screened.n for lv in wd.levels) == 40
+    assert all(" to " in lv.value for lv in wd.levels)
+    assert wd.levels[0].screened.mean > wd.levels[-1].screened.mean  # the smallest decays screened best
+    assert list(m.importances)[0] == "weight_decay"

@@ -50,7 +50,7 @@ def test_analytic_counts_equal_torchinfo_and_fvcore_on_rgb_and_odd_sizes(input_s
 
     space = replace(load_budget(SHIPPED_BUDGETS[0]).space, stages=(1, 2, 3), padding=("same", "valid"),
                     kernel=(1, 3, 5), downsample=("max", "avg", "none"), norm=("batch", "none"),
-                    head=("gap_linear", "gap_conv1x1", "flatten_linear"), head_hidden=(0, 16), transition=("none", "conv1x1"))
+                    head=("gap_linear", "gap_conv1x1", "flatten_linear"), head_hidden=((), (16,)), transition=("none", "conv1x1"))
     rng = random.Random(str(input_shape))
     checked = 0
     seen_heads = set()

@@ -85,16 +85,12 @@ def plan_baseline(budget: Budget, tracker, parent_id: str) -> list[Job]:
     trained it). It trains with the budget's first choice of every training option, the way
     `nas train` does, and is shown beside the finalists, never picked as the winner."""
     from nas.config import load_baseline
-    from nas.train import TrainOptions
+    from nas.train import first_choice_options
 
     if budget.search.baseline is None or records.baseline_runs(tracker, parent_id):
         return []
     spec = load_baseline(budget)
-    t = budget.train
-    options = TrainOptions(schedule=t.schedule.scaled(t.lr_scale[0]), optimizer=t.optimizer[0],
-                           batch_size=t.batch_size[0], augment=t.augment[0], weight_decay=t.weight_decay[0],
-                           label_smoothing=t.label_smoothing, momentum=t.momentum, nesterov=t.nesterov,
-                           seed=budget.search.seed)
+    options = first_choice_options(budget.train, seed=budget.search.seed)
     verdict = check(spec, budget)
     run_id = records.start_final(tracker, budget.name, parent_id, -1, spec, options, verdict,
                                  baseline=budget.search.baseline)
