@@ -56,6 +56,9 @@ def folder_budget(out: Path, tiny: bool) -> str:
             f'split\nchannels = 1\n\n')
     text = re.sub(r"(?ms)^\[data\]\n.*?(?=^\[target\])", data, text)
     text = re.sub(r'(?m)^name = "mnist_20k"', 'name = "mnist_20k_folder"', text)
+    # The budget is written beside the folder, so a baseline path relative to budgets/ is made absolute.
+    text = re.sub(r'(?m)^baseline = "([^"]+)"',
+                  lambda m: f'baseline = "{(SOURCE_BUDGET.parent / m.group(1)).resolve()}"', text)
     for pattern, replacement in TINY if tiny else []:
         text = re.sub(pattern, replacement, text)
     return text
