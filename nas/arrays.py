@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.config import LAYOUTS
 from nas.errors import DataError
 from nas.sources import SPLITS, Arrays, check_classes, check_memory, complete_splits
 
-LAYOUTS = ("NHW", "NHWC", "NCHW")
 _CHANNEL_AXIS = {"NHWC": 3, "NCHW": 1}
 # A channel axis longer than this, next to an axis that looks like channels, is most likely a
 # mis-stated layout (e.g. NHWC data declared NCHW), not a 32-channel image.

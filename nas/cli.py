@@ -207,7 +207,7 @@ def cmd_worker(args) -> int:
     from nas.search import Search
 
     _stop_on_sigterm()
-    budget = load_budget(args.budget)
+    budget = load_budget(args.budget, check_baseline=False)  # workers never train the baseline
     tracker = _tracker(args)
     view = _SearchView()
     search = Search(budget, tracker, args.storage, jobs=args.jobs, worker_of=args.search, on_progress=view)
@@ -518,15 +518,11 @@ def cmd_study(args) -> int:
         study = load_study(args.file)
         source = f"MLflow experiment `study-{study.name}` ({tracker.uri}), study file `{args.file}`"
     console.print(f"study {study.name}: {len(study.cells())} cells x {study.repeats} seeds")
-    trained = []
     started = time.perf_counter()
-
-    def event(message: str) -> None:
-        if message.startswith("trained") or message.startswith("["):
-            trained.append(message)
-        console.print(message, markup=False)
-
-    records = run_study(study, tracker, jobs=args.jobs, on_event=event, device=args.device)
+    before = {r.run_id for r in study_runs(tracker, f"study-{study.name}")}  # runs trained now are the rest
+    records = run_study(study, tracker, jobs=args.jobs, on_event=lambda m: console.print(m, markup=False),
+                        device=args.device)
+    trained = [r for r in records if r["run_id"] not in before]
     wall = time.perf_counter() - started
     path = write_study_report(study.name, study.description, records, list(study.factors), study.base_levels,
                               list(study.factorial), Path(args.out), source, regime=study.regime(),
@@ -548,9 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_space)
 
+    from nas import vision  # the torchvision datasets nas knows by name (no torch import)
+
     p = sub.add_parser("data", help="fetch a dataset into the cache")
     p.add_argument("action", choices=["fetch"])
-    p.add_argument("name", choices=["mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn"])
+    p.add_argument("name", choices=["mnist", *vision.NAMES])
     p.set_defaults(func=cmd_data)
 
     def tracking(p) -> None:

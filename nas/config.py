@@ -416,10 +416,11 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(path, "", "is not UTF-8 text") from None
 
 
-def load_budget(path: str | Path) -> Budget:
-    """Read and validate a budget file; raises ConfigError naming file, key and allowed values."""
+def load_budget(path: str | Path, check_baseline: bool = True) -> Budget:
+    """Read and validate a budget file; raises ConfigError naming file, key and allowed values.
+    `check_baseline=False` skips reading the [search] baseline spec (a worker never trains it)."""
     budget = parse_budget(read_toml(path), str(path))
-    if budget.search.baseline is not None:
+    if check_baseline and budget.search.baseline is not None:
         load_baseline(budget)  # a missing or invalid baseline fails now, not after hours of screening
     return budget
 
@@ -621,10 +622,12 @@ def _parse_schedule(t: _Table, epochs: int) -> Schedule:
         if at_epoch[-1] >= epochs:
             raise phases.fail("at_epoch", f"phase at epoch {at_epoch[-1]} starts after the last epoch "
                                           f"({epochs - 1}, 0-based); the schedule is longer than train.epochs")
-        t.used.add("lr")
+        if "lr" in t.data:  # it would be ignored: the phases carry the rates
+            raise t.fail("lr", "does not apply to schedule = \"phases\", which takes its rates from lr_phases; "
+                               "remove lr, or scale the phases with lr_scale")
         return Schedule.phases(at_epoch, lrs, epochs)
     if isinstance(t.data.get("lr"), dict):
-        # A drawn lr: the schedule keeps the range's geometric middle until a candidate draws its own.
+        # A drawn lr: the schedule keeps the range's middle (geometric when log) until a candidate draws its own.
         lr = t.options("lr", "float", minimum=1e-12, maximum=10.0)
         return Schedule(kind, epochs, lr.middle)
     lr = t.number("lr", minimum=1e-12, maximum=10.0)

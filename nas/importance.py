@@ -22,6 +22,7 @@ DIMENSIONS = {
     "batch_size": "batch size",
     "optimizer": "optimizer",
     "lr_scale": "learning-rate scale (x the budget's schedule)",
+    "lr": "peak learning rate (drawn from the budget's range)",
     "augment": "augmentation",
     "weight_decay": "weight decay",
     "label_smoothing": "label smoothing",
@@ -45,15 +46,18 @@ MAX_LEVELS = 6
 BINS = 4
 
 
-def choices(spec, options: dict, base_lr: float) -> dict:
-    """A candidate's choices along DIMENSIONS, from its spec and its train options (as logged)."""
+def choices(spec, options: dict, base_lr: float | None) -> dict:
+    """A candidate's choices along DIMENSIONS, from its spec and its train options (as logged).
+    `base_lr`: the budget's schedule lr, giving `lr_scale`; None where the budget draws the lr
+    from a range, giving the drawn peak `lr` instead (a scale of the range's middle means nothing)."""
     convs = [c for s in spec.stages for c in s.convs]
     lr = float(options["schedule"]["lr"])
     pools = sorted({s.downsample for s in spec.stages if s.downsample != "none"}) or ["none"]
+    rate = {"lr_scale": round(lr / base_lr, 6)} if base_lr else {"lr": lr}
     return {
         "batch_size": int(options["batch_size"]),
         "optimizer": str(options["optimizer"]),
-        "lr_scale": round(lr / base_lr, 6) if base_lr else lr,
+        **rate,
         "augment": str(options["augment"]),
         "weight_decay": float(options.get("weight_decay", 0.0)),
         "conv_dropout": float(spec.dropout),

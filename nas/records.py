@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.config import Budget, budget_dir
+from nas.config import Budget, budget_dir, parse_budget
+from nas.errors import ConfigError
 from nas.errors import ArtifactError, SpecError
 from nas.schedule import Schedule
 from nas.space import ArchSpec
@@ -281,3 +282,21 @@ def load_final(run: RunData) -> FinalRun:
 
 def wall_seconds_since(run: RunData) -> float:
     return round(time.time() - run.start_time_ms / 1000, 1)
+
+
+def stored_budget(parent: RunData) -> Budget:
+    """The budget a search ran with, read from its parent run; a relative [data] path resolves
+    against the folder the budget file was in when the search started. ArtifactError when the
+    artifact is corrupt or its data can no longer be found."""
+    import tomllib
+
+    try:
+        text = parent.artifact(BUDGET).read_text()
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"run {parent.run_id}: artifact {BUDGET!r} is corrupt: {exc}") from None
+    try:
+        return parse_budget(raw, f"{BUDGET} of run {parent.run_id}", base_dir=parent.tags.get(BUDGET_DIR))
+    except ConfigError as exc:
+        # A valid budget that fails here names what is missing, e.g. a data folder moved since the search.
+        raise ArtifactError(f"run {parent.run_id}: its budget cannot be used here: {exc}") from None

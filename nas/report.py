@@ -16,15 +16,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nas import records, verdict
-from nas.config import Budget, parse_budget
+from nas.config import Budget
 from nas.data import class_name as _class_name
-from nas.errors import ArtifactError, ConfigError, NasError
+from nas.errors import ArtifactError, NasError
 from nas.records import corrupt as _corrupt, finite as _finite, load_final, metric as _metric
 from nas.records import require_keys as _require_keys
 from nas.schedule import Schedule
@@ -118,12 +117,7 @@ def _load(tracker: Tracker, parent_run_id: str) -> _Search:
     if parent.tags.get("nas_role") != "search":
         raise ArtifactError(f"run {parent_run_id} is not a search's parent run (nas_role = "
                             f"{parent.tags.get('nas_role', 'unset')!r}); `nas runs` lists the searches")
-    budget_text = parent.artifact(BUDGET).read_text()
-    try:
-        budget = parse_budget(tomllib.loads(budget_text), f"{BUDGET} of run {parent_run_id}",
-                              base_dir=parent.tags.get(records.BUDGET_DIR))
-    except (tomllib.TOMLDecodeError, ConfigError) as exc:
-        raise _corrupt(parent_run_id, BUDGET, str(exc)) from None
+    budget = records.stored_budget(parent)
 
     summary = parent.json_artifact(SUMMARY)
     _require_keys(parent_run_id, SUMMARY, summary,
@@ -480,8 +474,10 @@ def _baseline_section(s: _Search) -> list[str]:
             rows.append([{"val": "validation"}.get(split, split) + " accuracy", _pct(wv) if _finite(wv) else "-",
                          _pct(bv) if _finite(bv) else "-", diff])
         for key, label in (("params", "parameters"), ("macs_per_image", "MACs per image")):
-            wv, bv = int(s.verdict[key]), int(verdict_b[key])
-            rows.append([label, f"{wv:,}", f"{bv:,}", f"{bv - wv:+,}"])
+            wv, bv = s.verdict.get(key), verdict_b.get(key)
+            both = _finite(wv) and _finite(bv)  # an older or damaged verdict may lack a count: show '-'
+            rows.append([label, f"{int(wv):,}" if _finite(wv) else "-", f"{int(bv):,}" if _finite(bv) else "-",
+                         f"{int(bv) - int(wv):+,}" if both else "-"])
         lines += _table(["", "winner", "baseline", "baseline - winner"], rows, "lrrr")
         broken = verdict_b.get("violations") or []
         meets = _finite(b.metrics.get("final_val_accuracy")) and b.metrics["final_val_accuracy"] >= s.budget.target.min
@@ -681,7 +677,8 @@ def _candidate_choices(s: _Search) -> list[dict]:
     from nas.importance import choices
 
     screening = _screening(s)
-    base_lr = s.budget.train.schedule.lr
+    # With a drawn lr ([train] lr = { min, max }) the peak lr itself is the dimension, not a scale.
+    base_lr = None if s.budget.train.lr is not None else s.budget.train.schedule.lr
     rows = []
     for number, run in sorted(s.candidate_runs.items()):
         row = screening.get(number, {})
@@ -692,7 +689,7 @@ def _candidate_choices(s: _Search) -> list[dict]:
             spec = ArchSpec.from_json(run.artifact(SPEC).read_text())
             options = run.json_artifact(OPTIONS)
         except (NasError, OSError, ValueError):
-            continue  # a candidate whose artifacts are gone is left out (and counted below)
+            continue  # a candidate whose artifacts are gone is left out of the tables
         rows.append({"choices": choices(spec, options, base_lr), "screen_val_accuracy": row["screen_val_accuracy"],
                      "state": state})
     return rows

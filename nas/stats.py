@@ -60,18 +60,18 @@ class Effect:
     def points(self) -> str:
         """'+1.23 [+0.45, +2.01]' in percentage points, or '+1.23 (no interval: ...)'."""
         if not self.estimated:
-            return f"{100 * self.diff:+.2f} (no interval: fewer than 2 runs a side)"
+            return f"{100 * self.diff:+.2f} (no interval: fewer than 2 runs a side, or no spread)"
         return f"{100 * self.diff:+.2f} [{100 * self.ci_low:+.2f}, {100 * self.ci_high:+.2f}]"
 
 
 def effect(level: list[float], base: list[float]) -> Effect:
-    """mean(level) - mean(base) with Welch's 95% interval; width 0 below two runs a side (not
-    `estimated`) or when neither side varies (no spread to estimate)."""
+    """mean(level) - mean(base) with Welch's 95% interval; no interval (not `estimated`) below two
+    runs a side or when neither side varies: a zero-width interval would call any difference real."""
     d = mean(level) - mean(base)
     if len(level) < 2 or len(base) < 2:
         return Effect(d, d, d, estimated=False)
     if stdev(level) == 0 and stdev(base) == 0:
-        return Effect(d, d, d)
+        return Effect(d, d, d, estimated=False)
     ci = _scipy_stats.ttest_ind(level, base, equal_var=False).confidence_interval(0.95)
     return Effect(d, float(ci.low), float(ci.high))
 
@@ -86,8 +86,8 @@ def contrast(groups: list[list[float]], weights: list[float]) -> Effect:
         return Effect(est, est, est, estimated=False)
     parts = [w * w * stdev(g) ** 2 / len(g) for w, g in zip(weights, groups)]
     se2 = sum(parts)
-    if se2 == 0:
-        return Effect(est, est, est)
+    if se2 == 0:  # no spread in any cell: nothing to estimate an interval from
+        return Effect(est, est, est, estimated=False)
     dof = se2 ** 2 / sum(p * p / (len(g) - 1) for p, g in zip(parts, groups) if p > 0)
     half = float(_scipy_stats.t.ppf(0.975, dof)) * math.sqrt(se2)
     return Effect(est, est - half, est + half)

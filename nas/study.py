@@ -346,11 +346,8 @@ def study_around(tracker, run_id: str, factors: dict, seeds: int = 3, epochs: in
     """A study whose base is the winner of search `run_id` (or the final run `run_id`): its spec,
     its training options (seed included), its data. `epochs` < the full schedule compresses the
     schedule as screening does, and the report says so."""
-    import tomllib
-
-    from nas.config import parse_budget
+    from nas import records
     from nas.records import load_final
-    from nas.tracking import BUDGET
 
     run = tracker.run(run_id)
     role = run.tags.get("nas_role")
@@ -365,7 +362,7 @@ def study_around(tracker, run_id: str, factors: dict, seeds: int = 3, epochs: in
     else:
         raise NasError(f"run {run_id} is neither a search nor a final run (nas_role {role!r}); "
                        f"`nas runs` lists searches")
-    budget = parse_budget(tomllib.loads(parent.artifact(BUDGET).read_text()), f"{BUDGET} of run {parent.run_id}")
+    budget = records.stored_budget(parent)
     final = load_final(winner)
     from dataclasses import fields
 

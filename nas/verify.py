@@ -8,13 +8,12 @@ epoch log to check training used at most `max_epochs` epochs from scratch.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nas import records, verdict
 from nas.budget import check_model
-from nas.config import Budget, load_budget, parse_budget
+from nas.config import Budget, load_budget
 from nas.errors import ArtifactError
 from nas.records import load_final
 from nas.tracking import BUDGET, WEIGHTS, Tracker, file_sha256
@@ -63,15 +62,6 @@ def resolve_final_run(tracker: Tracker, run_id: str):
     return (tracker.run(parent_id) if parent_id else None), run
 
 
-def stored_budget(parent) -> Budget:
-    path = parent.artifact(BUDGET)
-    try:
-        return parse_budget(tomllib.loads(path.read_text()), f"{parent.run_id}/{BUDGET}",
-                            base_dir=parent.tags.get(records.BUDGET_DIR))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"run {parent.run_id}: artifact {BUDGET!r} is corrupt: {exc}") from None
-
-
 def load_weights(run, spec, budget: Budget, weights_path: Path):
     """The stored state_dict (weights_only) in a freshly built model, eval mode; ArtifactError if it
     cannot be read or does not fit the spec."""
@@ -102,7 +92,7 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     if budget_path is not None:
         budget = load_budget(budget_path)
     elif parent is not None:
-        budget = stored_budget(parent)
+        budget = records.stored_budget(parent)
     else:
         raise ArtifactError(f"run {run_id} has no parent search to take the budget from; pass --budget FILE")
     seed_runs = records.seed_runs(tracker, parent.run_id, run.run_id) if parent is not None else []

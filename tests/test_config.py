@@ -67,6 +67,8 @@ MISTAKES = [
     (lambda t: t.replace("epochs = 6\noptimizer", "epochs = 9\noptimizer"), "train.epochs", "exceeds budget.max_epochs = 6"),
     (lambda t: t.replace("at_epoch = [0, 4]", "at_epoch = [0, 7]"), "train.lr_phases.at_epoch", "longer than train.epochs"),
     (lambda t: t.replace("lr = [1e-2, 3e-3]", "lr = [1e-2]"), "train.lr_phases.lr", "one lr per phase"),
+    (lambda t: t.replace("lr_phases = {", "lr = { min = 1e-3, max = 1e-2 }\nlr_phases = {"), "train.lr",
+     "takes its rates from lr_phases"),
     (lambda t: t.replace('optimizer = ["adam"]', 'optimizer = ["lion"]'), "train.optimizer", "'lion' is not one of"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "grid"'), "search.sampler", "'grid' is not one of"),
     (lambda t: t.replace("screen_epochs = 2", "screen_epochs = 9"), "search.screen_epochs", "exceeds train.epochs"),

@@ -71,7 +71,8 @@ def test_new_blocks_are_dimensions():
                             StageSpec((ConvSpec(16),))), head_hidden=(32, 16))
     options = {"batch_size": 64, "optimizer": "adam", "augment": "none", "label_smoothing": 0.05,
                "schedule": {"kind": "onecycle", "epochs": 5, "lr": 0.01}}
-    c = choices(spec, options, base_lr=0.01)
+    c = choices(spec, options, base_lr=None)  # a budget drawing lr from a range: the peak lr is the dimension
+    assert c["lr"] == 0.01 and "lr_scale" not in c
     assert (c["max_kernel"], c["separable_stages"], c["residual_stages"], c["head_hidden"], c["label_smoothing"]) == \
         (5, 1, 1, "32-16", 0.05)
 

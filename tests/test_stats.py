@@ -142,3 +142,12 @@ def test_the_committed_dropout_x_norm_runs_show_no_reversal():
     assert "reverses" not in text and "a reversal is not shown" in text
     at_03 = effect(cells[(0.3, "none")], cells[(0.3, "batch")])
     assert at_03.ci_low < 0 < at_03.ci_high  # the flip at dropout 0.3 is inside the noise
+
+
+def test_a_difference_without_spread_is_not_called_significant():
+    # Accuracies on a small validation set come in steps: 3 equal runs a side differ by one image.
+    level, base = [0.995, 0.995, 0.995], [0.994, 0.994, 0.994]
+    e = effect(level, base)
+    assert not e.estimated and not e.significant and e.diff > 0
+    c = contrast([level, base, base, level], [1, -1, -1, 1])
+    assert not c.estimated and not c.significant and c.diff > 0

@@ -7,8 +7,6 @@ c_in*c_out*k*k, which is what lets small budgets afford wider maps and larger ke
 
 from __future__ import annotations
 
-KINDS = ("standard", "separable")
-
 
 def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm: bool) -> tuple[int, int]:
     """(parameters, MACs per image) of one unit whose output map has `out_hw` = H x W elements."""

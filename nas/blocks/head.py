@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-KINDS = ("gap_linear", "gap_conv1x1", "flatten_linear")
-
 
 def count(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...]) -> tuple[int, int]:
     """(parameters, MACs per image); adaptive average pooling counts 1 per input element (fvcore)."""

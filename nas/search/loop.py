@@ -204,31 +204,45 @@ class Search:
             time.sleep(min(2.0, self.budget.search.heartbeat_seconds))
 
     def _finals(self, workers: _Workers, running: dict[Future, Job]) -> finals.SearchResult:
-        """Rung 3, then the winner's other seeds ([target] seeds), then the conclusion."""
+        """Rung 3, then the winner's other seeds ([target] seeds), then the conclusion. The baseline
+        trains beside them: the winner is picked as soon as the finalists are done, so its seeds
+        take the slots the finalists free instead of waiting for the baseline."""
         self.progress.phase = "finals"
         finalists, jobs = finals.plan(self.budget, self.study, self.tracker, self.parent_id)
         baseline = finals.plan_baseline(self.budget, self.tracker, self.parent_id)
-        jobs = jobs + baseline
-        self.progress.finals_total = len(finalists) + len(baseline) + self.budget.target.seeds - 1
-        self.progress.finals_done = len(finalists) + len(baseline) - len(jobs)
+        self.progress.finals_total = len(finalists) + (self.budget.search.baseline is not None) \
+            + self.budget.target.seeds - 1
+        self.progress.finals_done = len(finalists) - len(jobs) + (self.budget.search.baseline is not None) \
+            - len(baseline)
         self.on_progress(self.progress)
-        self._train_in_full(workers, running, jobs,
-                            lambda job: "baseline" if job.role == records.ROLE_BASELINE else f"final {job.number}")
+        self._start_full(workers, running, jobs + baseline)
+        self._wait_full(running, until=lambda: all(j.role != records.ROLE_FINAL for j in running.values()))
         winner = finals.pick_winner(self.budget, self.tracker, self.parent_id)
         seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, winner)
         self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs) if winner else 0
-        self._train_in_full(workers, running, seed_jobs,
-                            lambda job: f"seed {job.options.seed} of trial {job.number}")
+        self._start_full(workers, running, seed_jobs)
+        self._wait_full(running, until=lambda: not running)
         self.watch.poll()
         return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress, winner)
 
-    def _train_in_full(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job], label) -> None:
-        """Run full-schedule jobs side by side (cores/jobs threads each), following their epochs."""
+    @staticmethod
+    def _label(job: Job) -> str:
+        if job.role == records.ROLE_BASELINE:
+            return "baseline"
+        if job.role == records.ROLE_SEED:
+            return f"seed {job.options.seed} of trial {job.number}"
+        return f"final {job.number}"
+
+    def _start_full(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job]) -> None:
+        """Queue full-schedule jobs (cores/jobs threads each); the pool runs `jobs` at a time."""
         for job in jobs:
             job = replace(job, threads=workers.threads)  # cores/jobs each, as in screening
-            self.watch.final_started(job.run_id, label(job), job.options.schedule.epochs)
+            self.watch.final_started(job.run_id, self._label(job), job.options.schedule.epochs)
             running[workers.start_final(job, self._show)] = job
-        while running:
+
+    def _wait_full(self, running: dict[Future, Job], until) -> None:
+        """Follow the running full-schedule jobs' epochs, record each that ends, until `until()`."""
+        while not until():
             done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
             self._show()
             for future in done:
@@ -240,8 +254,8 @@ class Search:
                 self.progress.finals_done += 1
                 run = self.tracker.run(job.run_id)
                 self.progress.last_event = (
-                    f"{label(job)}: failed: {result.failure}" if result.status == "failed" else
-                    f"{label(job)}: val {run.metrics.get('final_val_accuracy', float('nan')):.4f}, "
+                    f"{self._label(job)}: failed: {result.failure}" if result.status == "failed" else
+                    f"{self._label(job)}: val {run.metrics.get('final_val_accuracy', float('nan')):.4f}, "
                     f"test {run.metrics.get('final_test_accuracy', float('nan')):.4f}")
                 self.on_progress(self.progress)
 
