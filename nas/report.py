@@ -508,6 +508,14 @@ def _seeds_table(s: _Search) -> list[str]:
     lines = ["", f"The winner trained from scratch with {t.seeds} seeds ([target] seeds = {t.seeds}, rule "
                  f"`{t.rule}`: {'every seed' if t.rule == 'all' else 'the mean over seeds'} must reach "
                  f"{_pct(t.min)}):", ""]
+    tried = [c for c in s.summary.get("confirmations") or [] if isinstance(c, dict)]
+    failed = [c for c in tried if not c.get("passed") and c.get("run_id") != s.winner.run_id]
+    if failed:
+        lines[-2:-2] = ["", "Finalists confirmed before the winner, whose other seeds missed the target (their seed runs "
+                        "are tracked under the search): " + ", ".join(f"trial {c.get('trial')} (`{c.get('run_id')}`)"
+                                                                     for c in failed) + ". The validation set picks "
+                        "the luckiest finalist, so the next one that met the target on its own seed was confirmed in "
+                        "turn."]
     rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
              _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
     stats = []

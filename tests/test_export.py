@@ -203,3 +203,35 @@ def test_the_readme_example_runs(seeded_search, exported):
     done = subprocess.run([sys.executable, "-c", code], cwd=home, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"tensor\(\[\d, \d, \d, \d\]\)\n", done.stdout), done.stdout
+
+
+def test_a_winner_failing_its_seeds_hands_over_to_the_next_finalist(tmp_path, mlflow_template, monkeypatch):
+    """The most accurate finalist is confirmed first; when its seeds miss, the next one that met the
+    target on its own seed is confirmed, and the first to pass wins (here the first is made to fail)."""
+    from nas import records
+    from nas.search import finals
+
+    seed_store(tmp_path, mlflow_template)
+    budget_path = tmp_path / "smoke2.toml"
+    budget_path.write_text((BUDGETS / "smoke.toml").read_text().replace("min = 0.85", "min = 0.5\nseeds = 2")
+                           .replace("finalists = 1", "finalists = 2"))
+    monkeypatch.chdir(tmp_path)
+    real, tried = finals.passes, []
+
+    def first_fails(budget, tracker, parent_id, final):
+        tried.append(final.run_id)
+        return final.run_id != tried[0] and real(budget, tracker, parent_id, final)
+
+    monkeypatch.setattr(finals, "passes", first_fails)
+    tracker = Tracker()
+    result = Search(load_budget(budget_path), tracker, command=f"nas search {budget_path}").run()
+    confirmed = result.summary["confirmations"]
+    assert [c["passed"] for c in confirmed] == [False, True]
+    assert result.met_target and result.winner_run_id == confirmed[1]["run_id"] != confirmed[0]["run_id"]
+    for c in confirmed:  # each confirmed finalist trained its own second seed
+        assert [r.tags["seed"] for r in records.seed_runs(tracker, result.parent_run_id, c["run_id"])] == ["1"]
+    monkeypatch.setattr(finals, "passes", real)
+    assert main(["verify", result.parent_run_id]) == 0  # the handed-over winner and its seed
+    assert main(["report", result.parent_run_id]) == 0
+    text = next(Path("reports").glob("*.md")).read_text()
+    assert f"trial {confirmed[0]['trial']} (`{confirmed[0]['run_id']}`)" in text

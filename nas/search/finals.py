@@ -102,15 +102,31 @@ def _val(run) -> float:
     return run.metrics.get("final_val_accuracy", -1.0)
 
 
-def pick_winner(budget: Budget, tracker, parent_id: str):
-    """The finished final that meets the target, the most accurate (objective "accuracy") or the
-    smallest (objective "params"); the most accurate one if none meets it."""
+def winner_order(budget: Budget, tracker, parent_id: str) -> list:
+    """Finished finals in the order they are tried as the winner: those meeting the target on
+    their own seed, the most accurate first (objective "params": the smallest); if none meets it,
+    the most accurate one alone. With [target] seeds > 1 the first whose seeds pass the rule wins."""
     order = sorted(records.finished_finals(tracker, parent_id),
                    key=lambda c: (-_val(c), c.metrics.get("params", math.inf)))
     meeting = [c for c in order if _val(c) >= budget.target.min]
     if budget.search.objective == "params":
         meeting.sort(key=lambda c: (c.metrics.get("params", math.inf), -_val(c)))
-    return meeting[0] if meeting else (order[0] if order else None)
+    return meeting if meeting else order[:1]
+
+
+def pick_winner(budget: Budget, tracker, parent_id: str):
+    """The first final of `winner_order` (None when no final finished)."""
+    order = winner_order(budget, tracker, parent_id)
+    return order[0] if order else None
+
+
+def passes(budget: Budget, tracker, parent_id: str, final) -> bool:
+    """Whether `final` and all its seed runs are finished and meet the target under the rule."""
+    from nas.verdict import failing_seeds
+
+    seeds = seed_table(tracker, parent_id, final)
+    return len(seeds) == budget.target.seeds and not failing_seeds([s["val_accuracy"] for s in seeds],
+                                                                    budget.target.min, budget.target.rule)
 
 
 def seed_of(run) -> int:
@@ -150,8 +166,10 @@ def seed_table(tracker, parent_id: str, winner) -> list[dict]:
              "test_accuracy": r.metrics.get("final_test_accuracy")} for r in runs]
 
 
-def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress, winner) -> SearchResult:
-    """Judge the winner over its seeds by the target's rule and record the search's summary."""
+def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress, winner,
+             confirmed: tuple = ()) -> SearchResult:
+    """Judge the winner over its seeds by the target's rule and record the search's summary.
+    `confirmed`: every final whose seeds were trained, in the order tried (the winner last when it passed)."""
     from nas.verdict import failing_seeds
 
     finals = records.finished_finals(tracker, parent_id)
@@ -167,6 +185,8 @@ def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress,
         "wall_seconds": records.wall_seconds_since(tracker.run(parent_id)),
         "winner_run_id": winner.run_id if winner else None,
         "seeds": seeds, "rule": budget.target.rule,
+        "confirmations": [{"trial": int(c.tags.get("trial_number", -1)), "run_id": c.run_id,
+                           "passed": passes(budget, tracker, parent_id, c)} for c in confirmed],
         "candidates": candidate_table(study),
     }
     records.finish_search(tracker, parent_id, summary, winner, met)

@@ -217,13 +217,28 @@ class Search:
         self.on_progress(self.progress)
         self._start_full(workers, running, jobs + baseline)
         self._wait_full(running, until=lambda: all(j.role != records.ROLE_FINAL for j in running.values()))
-        winner = finals.pick_winner(self.budget, self.tracker, self.parent_id)
-        seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, winner)
-        self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs) if winner else 0
-        self._start_full(workers, running, seed_jobs)
+        order = finals.winner_order(self.budget, self.tracker, self.parent_id)
+        winner, confirmed = (order[0] if order else None), []
+        for i, final in enumerate(order if self.budget.target.seeds > 1 else order[:1]):
+            # The validation set picked the luckiest finalist; if its other seeds miss the target,
+            # the next finalist that met it is confirmed too (one more round), and the first to pass wins.
+            if i > 0:
+                self.progress.finals_total += self.budget.target.seeds - 1
+                self.progress.last_event = (f"trial {confirmed[-1].tags.get('trial_number')} failed on its seeds; "
+                                            f"confirming trial {final.tags.get('trial_number')}")
+                self.on_progress(self.progress)
+            seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, final)
+            self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs)
+            self._start_full(workers, running, seed_jobs)
+            self._wait_full(running, until=lambda: all(j.role != records.ROLE_SEED for j in running.values()))
+            confirmed.append(final)
+            if finals.passes(self.budget, self.tracker, self.parent_id, final):
+                winner = final
+                break
         self._wait_full(running, until=lambda: not running)
         self.watch.poll()
-        return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress, winner)
+        return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress, winner,
+                               tuple(confirmed))
 
     @staticmethod
     def _label(job: Job) -> str:
