@@ -82,10 +82,12 @@ class _Workers:
     def pids(self) -> set[int]:
         return set((getattr(self.pool, "_processes", None) or {}).keys())
 
-    def stop(self) -> None:
-        """Stop workers mid-epoch (after Ctrl-C) rather than wait for them: SIGTERM, then SIGKILL."""
+    def stop(self) -> set[int]:
+        """Stop workers mid-epoch (after Ctrl-C) rather than wait for them: SIGTERM, then SIGKILL.
+        Returns their pids (read first: the pool forgets its processes on shutdown)."""
         if self.pool is None:
-            return
+            return set()
+        stopped = self.pids()
         processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
@@ -94,6 +96,7 @@ class _Workers:
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
+        return stopped
 
     def close(self) -> None:
         if self.pool is not None:
@@ -161,8 +164,7 @@ class Search:
                 return None
             return self._finals(workers, running_finals)
         except BaseException:
-            workers.stop()
-            self._release(workers.pids())
+            self._release(workers.stop())
             for job in running_finals.values():
                 records.abandon(self.tracker, job.run_id)
             if not self.worker:
@@ -280,7 +282,19 @@ class Search:
         from optuna.trial import TrialState
 
         mine = {f"{claims.worker_name().rsplit(':', 1)[0]}:{pid}" for pid in pids | {os.getpid()}}
+        # A worker stopped inside study.ask() leaves a trial that never got its "worker" attribute;
+        # a live worker anywhere sets it within milliseconds, so one still unnamed a moment later is orphaned.
+        unnamed = {t._trial_id for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if "worker" not in t.user_attrs}
+        if unnamed:
+            time.sleep(1.0)
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t._trial_id in unnamed and "worker" not in t.user_attrs:
+                try:
+                    self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                except Exception:  # noqa: BLE001 - another process may have failed it first
+                    pass
+                continue
             if t.user_attrs.get("worker") not in mine:
                 continue
             try:

@@ -68,11 +68,11 @@ class Objective:
         while True:
             with self.random_state.drawing():
                 trial = self.study.ask()
-                # Who asked, and a first heartbeat: a worker that dies before it tells leaves a
-                # trial its coordinator or, once stale, any worker fails, never a RUNNING zombie.
-                trial.set_user_attr("worker", claims.worker_name())
-                self.storage.record_heartbeat(trial._trial_id)
                 try:
+                    # Who asked, and a first heartbeat: a worker that dies before it tells leaves a
+                    # trial its coordinator or, once stale, any worker fails, never a RUNNING zombie.
+                    trial.set_user_attr("worker", claims.worker_name())
+                    self.storage.record_heartbeat(trial._trial_id)
                     candidate = sample_candidate(trial, self.budget)
                 except BaseException:
                     self._abandon(trial)
@@ -82,17 +82,17 @@ class Objective:
                 # and its queued retry must not count as a duplicate of it.
                 seen = claims.trained_keys(self.study, exclude=trial._trial_id)
                 reason, amount, detail, verdict = self._check(candidate)
-            except BaseException:
+                if reason is None and candidate.key in seen:
+                    reason, amount, detail = DUPLICATE, 0.0, "already trained"
+                # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
+                trial.set_constraint(CONSTRAINT, amount if reason else 0.0)
+                if reason is None:
+                    self.in_a_row.clear()
+                    return trial, candidate, verdict
+                self.reject(trial, candidate, reason, detail, verdict)
+            except BaseException:  # stopped mid-judgement (SIGTERM): FAIL it (a no-op once rejected)
                 self._abandon(trial)
                 raise
-            if reason is None and candidate.key in seen:
-                reason, amount, detail = DUPLICATE, 0.0, "already trained"
-            # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
-            trial.set_constraint(CONSTRAINT, amount if reason else 0.0)
-            if reason is None:
-                self.in_a_row.clear()
-                return trial, candidate, verdict
-            self.reject(trial, candidate, reason, detail, verdict)
             if sum(self.in_a_row.values()) >= cap:
                 raise SearchError(self._cap_message(cap))
 
