@@ -78,3 +78,20 @@ def store(tmp_path, mlflow_template) -> Path:
     """A test's working directory with an empty MLflow store in ./mlruns."""
     seed_store(tmp_path, mlflow_template)
     return tmp_path
+
+
+def built_with_agreeing_counts(spec, input_shape, classes):
+    """The model of `spec`, after checking that the analytic counts equal torchinfo's parameters and
+    fvcore's MACs and that it returns one logit per class; SpecError where the geometry is invalid."""
+    import torch
+
+    from nas.budget import count_macs_fvcore, count_params_torchinfo
+    from nas.model import build, count
+
+    counts = count(spec, input_shape, classes)
+    model = build(spec, input_shape, classes)
+    assert counts.params == count_params_torchinfo(model, input_shape), spec.describe()
+    assert counts.macs_per_image == count_macs_fvcore(model, input_shape), spec.describe()
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(2, *input_shape)).shape == (2, classes)
+    return model

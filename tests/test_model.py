@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import SHIPPED_BUDGETS
+from conftest import SHIPPED_BUDGETS, built_with_agreeing_counts
 from nas.budget import count_macs_fvcore, count_params_torchinfo
 from nas.config import load_budget
 from nas.errors import SpecError
@@ -27,15 +27,9 @@ def test_analytic_counts_equal_torchinfo_and_fvcore(path):
     while checked < SPECS_PER_BUDGET:
         spec = sample(RandomChooser(rng), budget.space)
         try:
-            counts = count(spec, budget.input_shape, budget.classes)
+            built_with_agreeing_counts(spec, budget.input_shape, budget.classes)
         except SpecError:
             continue
-        model = build(spec, budget.input_shape, budget.classes)
-        assert counts.params == count_params_torchinfo(model, budget.input_shape), spec.describe()
-        assert counts.macs_per_image == count_macs_fvcore(model, budget.input_shape), spec.describe()
-        with torch.no_grad():
-            out = model.eval()(torch.zeros(3, *budget.input_shape))
-        assert out.shape == (3, budget.classes)
         checked += 1
     assert checked == SPECS_PER_BUDGET
 
