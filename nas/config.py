@@ -363,6 +363,7 @@ class SearchConfig:
     screen_epochs: int = 3
     screen_fraction: float = 1.0
     finalists: int = 2
+    reserves: int = 0  # screened trials confirmed (all seeds at once) when every finalist misses on its seeds
     jobs: int = 1
     heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
     n_startup_trials: int = 8  # TPE's random start-up candidates
@@ -374,7 +375,7 @@ class SearchConfig:
     reduction_factor: int = 3  # hyperband: 1/reduction_factor of the candidates go on at each rung
     objective: str = "accuracy"
     screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
-    baseline: str | None = None  # an architecture spec (path relative to the budget) trained beside the finalists
+    baseline: str | None = None  # an architecture spec (path relative to the budget), trained after the confirmation
 
 
 @dataclass(frozen=True)
@@ -676,6 +677,7 @@ def _parse_search(t: _Table) -> SearchConfig:
         screen_epochs=t.integer("screen_epochs", default=3, minimum=1),
         screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
         finalists=t.integer("finalists", default=2, minimum=1),
+        reserves=t.integer("reserves", default=0, minimum=0),
         jobs=t.integer("jobs", default=1, minimum=1),
         heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
         n_startup_trials=t.integer("n_startup_trials", default=8, minimum=0),

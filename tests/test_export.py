@@ -235,3 +235,50 @@ def test_a_winner_failing_its_seeds_hands_over_to_the_next_finalist(tmp_path, ml
     assert main(["report", result.parent_run_id]) == 0
     text = next(Path("reports").glob("*.md")).read_text()
     assert f"trial {confirmed[0]['trial']} (`{confirmed[0]['run_id']}`)" in text
+
+
+def test_a_single_finalist_trains_with_its_seeds_and_hands_over_to_a_reserve(tmp_path, mlflow_template, monkeypatch):
+    """With one finalist its seeds train beside it (the runs overlap in time); when they miss, the
+    reserve (the next screened candidate) is confirmed with all its seeds at once and wins."""
+    from nas import records
+    from nas.search import finals
+
+    seed_store(tmp_path, mlflow_template)
+    budget_path = tmp_path / "smoke_reserve.toml"
+    budget_path.write_text((BUDGETS / "smoke.toml").read_text().replace("min = 0.85", "min = 0.5\nseeds = 2")
+                           .replace("finalists = 1", "finalists = 1\nreserves = 1").replace("jobs = 1", "jobs = 2"))
+    monkeypatch.chdir(tmp_path)
+    real, tried = finals.passes, []
+
+    def first_fails(budget, tracker, parent_id, final):
+        tried.append(final.run_id)
+        return final.run_id != tried[0] and real(budget, tracker, parent_id, final)
+
+    monkeypatch.setattr(finals, "passes", first_fails)
+    tracker = Tracker()
+    budget = load_budget(budget_path)
+    result = Search(budget, tracker, command=f"nas search {budget_path}").run()
+    confirmed = result.summary["confirmations"]
+    assert [c["passed"] for c in confirmed] == [False, True]
+    finalist, reserve = confirmed
+    assert result.met_target and result.winner_run_id == reserve["run_id"]
+    # The reserve is the screened candidate ranked right after the finalist.
+    study = Search(budget, tracker, resume_run_id=result.parent_run_id).study
+    assert [t.number for t in finals.in_order(budget, study)[:2]] == [finalist["trial"], reserve["trial"]]
+    for c in confirmed:
+        final = tracker.run(c["run_id"])
+        seeds = records.seed_runs(tracker, result.parent_run_id, c["run_id"])
+        assert [r.tags["seed"] for r in seeds] == ["1"]
+        # Trained in the same round: each logged its first epoch before the other logged its last.
+        final_epochs, seed_epochs = (epoch_times(tracker, r.run_id) for r in (final, seeds[0]))
+        assert seed_epochs[0] < final_epochs[-1] and final_epochs[0] < seed_epochs[-1]
+    monkeypatch.setattr(finals, "passes", real)
+    assert main(["verify", result.parent_run_id]) == 0
+
+
+def epoch_times(tracker, run_id: str) -> list[int]:
+    """When each epoch of a final run was logged (ms), from MLflow's metric history."""
+    from mlflow.tracking import MlflowClient
+
+    history = MlflowClient(tracker.uri).get_metric_history(run_id, "val_accuracy")
+    return [m.timestamp for m in sorted(history, key=lambda m: m.step)]

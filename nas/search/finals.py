@@ -7,9 +7,14 @@ budget, and a winner is named by the budget's `[search] objective`:
   the target (at least target - `screen_margin`, since screening is shorter than the full budget),
   topped up by screening accuracy when too few are; the winner is the smallest final that meets it.
 
-Either way, when no final meets the target the most accurate one is named. `plan` picks the
-finalists, skips those a resumed search already finished, and creates each one's MLflow run; the
-coordinator runs the jobs. `conclude` reads the finished finals back and writes the summary.
+With `[target] seeds` > 1 the winner is retrained with its other seeds and must pass the target's
+rule; when it does not, the next final that met the target on its own seed is confirmed, then the
+`[search] reserves` (the next screened candidates in the same order, all seeds at once). When
+nothing passes, the first final tried is named. A single finalist is the winner whatever it
+scores, so its seeds train beside it, in the same round.
+
+`plan*` pick the jobs, skip those a resumed search already finished, and create each one's MLflow
+run; the coordinator runs the jobs. `conclude` reads the finished finals back and writes the summary.
 """
 
 from __future__ import annotations
@@ -47,16 +52,43 @@ def predicted_to_meet(budget: Budget, trial) -> bool:
     return trial.values[0] >= budget.target.min - budget.search.screen_margin
 
 
+def in_order(budget: Budget, study) -> list:
+    """Every screened trial in the order the finals take them (see the module docstring): the
+    first `finalists` are trained, the next `[search] reserves` wait for a hand-over."""
+    order = ranked(study)
+    if budget.search.objective != "params":
+        return order
+    likely = sorted((t for t in order if predicted_to_meet(budget, t)),
+                    key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))
+    chosen = {t.number for t in likely}
+    return likely + [t for t in order if t.number not in chosen]
+
+
 def choose_finalists(budget: Budget, study) -> list:
     """The screened trials to train in full, by the budget's objective (see the module docstring)."""
-    order = ranked(study)
+    return in_order(budget, study)[:budget.search.finalists]
+
+
+def reserves(budget: Budget, study) -> list:
+    """The screened trials after the finalists that are confirmed, all seeds at once, when every
+    finalist misses the target on its seeds (`[search] reserves` of them at most)."""
     n = budget.search.finalists
-    if budget.search.objective != "params":
-        return order[:n]
-    likely = sorted((t for t in order if predicted_to_meet(budget, t)),
-                    key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))[:n]
-    chosen = {t.number for t in likely}
-    return likely + [t for t in order if t.number not in chosen][: n - len(likely)]
+    return in_order(budget, study)[n:n + budget.search.reserves]
+
+
+def _final_job(budget: Budget, tracker, parent_id: str, trial) -> Job:
+    """A screened trial's final: its MLflow run is created here, the job trains it in full."""
+    candidate = Candidate.from_attrs(trial.user_attrs)
+    verdict = check(candidate.spec, budget)
+    run_id = records.start_final(tracker, budget.name, parent_id, trial.number, candidate.spec, candidate.options,
+                                 verdict, trial.user_attrs.get("mlflow_run_id", ""),
+                                 trial.user_attrs.get("screen_val_accuracy"))
+    return Job(records.ROLE_FINAL, trial.number, candidate, candidate.options, verdict, budget, tracker.uri,
+               parent_id, run_id=run_id)
+
+
+def _finished_by_number(tracker, parent_id: str) -> dict:
+    return {c.tags.get("trial_number"): c for c in records.finished_finals(tracker, parent_id)}
 
 
 def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job]]:
@@ -65,19 +97,22 @@ def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job
     if not finalists:
         raise SearchError("no candidate finished screening, so there is nothing to train in full; "
                           "see the failures with `nas runs` or raise [search] trials")
-    done = {c.tags.get("trial_number") for c in records.finished_finals(tracker, parent_id)}
-    jobs = []
-    for t in finalists:
-        if str(t.number) in done:
-            continue  # a resumed search keeps finals that finished
-        candidate = Candidate.from_attrs(t.user_attrs)
-        verdict = check(candidate.spec, budget)
-        run_id = records.start_final(tracker, budget.name, parent_id, t.number, candidate.spec, candidate.options,
-                                     verdict, t.user_attrs.get("mlflow_run_id", ""),
-                                     t.user_attrs.get("screen_val_accuracy"))
-        jobs.append(Job(records.ROLE_FINAL, t.number, candidate, candidate.options, verdict, budget, tracker.uri,
-                        parent_id, run_id=run_id))
-    return finalists, jobs
+    done = _finished_by_number(tracker, parent_id)
+    # A resumed search keeps finals that finished.
+    return finalists, [_final_job(budget, tracker, parent_id, t) for t in finalists if str(t.number) not in done]
+
+
+def plan_with_seeds(budget: Budget, tracker, parent_id: str, trial) -> tuple[str, list[Job]]:
+    """A screened trial's final and its other `[target] seeds` runs, to train at the same time:
+    (the final's run id, the jobs still to run). Used when the trial is sure to be confirmed (the
+    only finalist, or a reserve), so its seeds need not wait for the finals to end."""
+    finished = _finished_by_number(tracker, parent_id).get(str(trial.number))
+    if finished is not None:
+        return finished.run_id, plan_seeds(budget, tracker, parent_id, finished)
+    job = _final_job(budget, tracker, parent_id, trial)
+    seeds = _seed_jobs(budget, tracker, parent_id, job.number, job.candidate.spec, job.options, job.verdict,
+                       job.run_id, trial.user_attrs.get("mlflow_run_id", ""), done=set())
+    return job.run_id, [job] + seeds
 
 
 def plan_baseline(budget: Budget, tracker, parent_id: str) -> list[Job]:
@@ -134,27 +169,32 @@ def seed_of(run) -> int:
 
 
 def plan_seeds(budget: Budget, tracker, parent_id: str, winner) -> list[Job]:
-    """Jobs retraining the winner from scratch with the other `[target] seeds` seeds (those a
-    resumed search already finished are kept); each gets its own MLflow run."""
-    from dataclasses import replace
-
+    """Jobs retraining the finished final `winner` from scratch with the other `[target] seeds`
+    seeds (those a resumed search already finished are kept); each gets its own MLflow run."""
     from nas.train import TrainOptions
 
     if winner is None or budget.target.seeds <= 1:
         return []
     final = records.load_final(winner)
-    options = TrainOptions.from_dict(final.options)
     done = {seed_of(r) for r in records.seed_runs(tracker, parent_id, winner.run_id)}
-    verdict = check(final.spec, budget)
-    number = int(winner.tags.get("trial_number", -1))
+    return _seed_jobs(budget, tracker, parent_id, int(winner.tags.get("trial_number", -1)), final.spec,
+                      TrainOptions.from_dict(final.options), check(final.spec, budget), winner.run_id,
+                      winner.tags.get("candidate_run_id", ""), done)
+
+
+def _seed_jobs(budget: Budget, tracker, parent_id: str, number: int, spec, options, verdict, confirms: str,
+               candidate_run_id: str, done: set[int]) -> list[Job]:
+    """The seed runs confirming the final `confirms` (trained with `options`), except seeds in `done`."""
+    from dataclasses import replace
+
     jobs = []
     for seed in range(options.seed + 1, options.seed + budget.target.seeds):
         if seed in done:
             continue
         seeded = replace(options, seed=seed)
-        run_id = records.start_final(tracker, budget.name, parent_id, number, final.spec, seeded, verdict,
-                                     winner.tags.get("candidate_run_id", ""), confirms=winner.run_id)
-        jobs.append(Job(records.ROLE_SEED, number, Candidate(final.spec, options), seeded, verdict, budget,
+        run_id = records.start_final(tracker, budget.name, parent_id, number, spec, seeded, verdict,
+                                     candidate_run_id, confirms=confirms)
+        jobs.append(Job(records.ROLE_SEED, number, Candidate(spec, options), seeded, verdict, budget,
                         tracker.uri, parent_id, run_id=run_id))
     return jobs
 

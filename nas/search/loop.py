@@ -51,11 +51,28 @@ class _Workers:
         from nas.train import available_cores
 
         self.jobs = jobs
-        self.threads = None if jobs == 1 else max(1, available_cores() // jobs)
+        self.cores = available_cores()
+        self.threads = None if jobs == 1 else max(1, self.cores // jobs)
         self.pool = None
+        self.size = jobs
         if jobs > 1:
-            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_process,
-                                            initargs=(self.threads,))
+            self.pool = self._new_pool(jobs)
+
+    def _new_pool(self, size: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(size, mp_context=get_context("spawn"), initializer=_init_process,
+                                   initargs=(self.threads,))
+
+    def widen(self, size: int) -> None:
+        """Make room for `size` jobs at once (call only while none runs): a round of full trainings
+        runs all its jobs together, sharing the cores, so it ends in one go rather than in two
+        waves with a core idle in the second (3 one-thread jobs on 2 cores: ~1.5 rounds, not 2)."""
+        if self.pool is not None and size > self.size:
+            self.pool.shutdown(wait=True)
+            self.pool, self.size = self._new_pool(size), size
+
+    def threads_for(self, concurrent: int) -> int | None:
+        """Torch threads for each of `concurrent` full trainings: the cores split between them."""
+        return None if self.pool is None else max(1, self.cores // max(1, concurrent))
 
     def _inline(self, fn: Callable, *args) -> Future:
         future: Future = Future()
@@ -206,41 +223,82 @@ class Search:
             time.sleep(min(2.0, self.budget.search.heartbeat_seconds))
 
     def _finals(self, workers: _Workers, running: dict[Future, Job]) -> finals.SearchResult:
-        """Rung 3, then the winner's other seeds ([target] seeds), then the conclusion. The baseline
-        trains beside them: the winner is picked as soon as the finalists are done, so its seeds
-        take the slots the finalists free instead of waiting for the baseline."""
+        """Rung 3, then the winner's other seeds ([target] seeds) with hand-over to the next finalist
+        and to the reserves, then the baseline, then the conclusion. Each round of full trainings
+        starts all its jobs at once. The baseline trains last, with every core: it is a comparison,
+        so the verdict does not wait for it."""
         self.progress.phase = "finals"
-        finalists, jobs = finals.plan(self.budget, self.study, self.tracker, self.parent_id)
-        baseline = finals.plan_baseline(self.budget, self.tracker, self.parent_id)
-        self.progress.finals_total = len(finalists) + (self.budget.search.baseline is not None) \
-            + self.budget.target.seeds - 1
-        self.progress.finals_done = len(finalists) - len(jobs) + (self.budget.search.baseline is not None) \
-            - len(baseline)
+        b = self.budget
+        seeds = b.target.seeds
+        finalists = finals.choose_finalists(b, self.study)
+        if len(finalists) == 1 and seeds > 1:
+            # The only finalist is the winner whatever it scores: its seeds need not wait for it.
+            _, jobs = finals.plan_with_seeds(b, self.tracker, self.parent_id, finalists[0])
+            planned_seeds = seeds - 1
+        else:
+            finalists, jobs = finals.plan(b, self.study, self.tracker, self.parent_id)
+            planned_seeds = 0
+        with_baseline = b.search.baseline is not None
+        self.progress.finals_total = len(finalists) + with_baseline + seeds - 1
+        self.progress.finals_done = len(finalists) + planned_seeds - len(jobs)
         self.on_progress(self.progress)
-        self._start_full(workers, running, jobs + baseline)
-        self._wait_full(running, until=lambda: all(j.role != records.ROLE_FINAL for j in running.values()))
-        order = finals.winner_order(self.budget, self.tracker, self.parent_id)
+        self._round(workers, running, jobs)
+
+        order = finals.winner_order(b, self.tracker, self.parent_id)
         winner, confirmed = (order[0] if order else None), []
-        for i, final in enumerate(order if self.budget.target.seeds > 1 else order[:1]):
+        for i, final in enumerate(order if seeds > 1 else order[:1]):
             # The validation set picked the luckiest finalist; if its other seeds miss the target,
             # the next finalist that met it is confirmed too (one more round), and the first to pass wins.
             if i > 0:
-                self.progress.finals_total += self.budget.target.seeds - 1
-                self.progress.last_event = (f"trial {confirmed[-1].tags.get('trial_number')} failed on its seeds; "
-                                            f"confirming trial {final.tags.get('trial_number')}")
-                self.on_progress(self.progress)
-            seed_jobs = finals.plan_seeds(self.budget, self.tracker, self.parent_id, final)
-            self.progress.finals_done += self.budget.target.seeds - 1 - len(seed_jobs)
-            self._start_full(workers, running, seed_jobs)
-            self._wait_full(running, until=lambda: all(j.role != records.ROLE_SEED for j in running.values()))
+                self.progress.finals_total += seeds - 1
+                self._announce_handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
+            seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
+            self.progress.finals_done += seeds - 1 - len(seed_jobs)
+            self._round(workers, running, seed_jobs)
             confirmed.append(final)
-            if finals.passes(self.budget, self.tracker, self.parent_id, final):
+            if finals.passes(b, self.tracker, self.parent_id, final):
                 winner = final
                 break
-        self._wait_full(running, until=lambda: not running)
+        else:
+            winner = self._confirm_reserves(workers, running, confirmed) or winner
+
+        self._round(workers, running, finals.plan_baseline(b, self.tracker, self.parent_id))
         self.watch.poll()
-        return finals.conclude(self.budget, self.study, self.tracker, self.parent_id, self.progress, winner,
+        return finals.conclude(b, self.study, self.tracker, self.parent_id, self.progress, winner,
                                tuple(confirmed))
+
+    def _confirm_reserves(self, workers: _Workers, running: dict[Future, Job], confirmed: list):
+        """Every finalist missed on its seeds: confirm the reserves one by one, each with all its
+        seeds in one round; the first that passes (appended to `confirmed`) is returned, else None."""
+        tried = {c.tags.get("trial_number") for c in confirmed}
+        for trial in finals.reserves(self.budget, self.study):
+            if str(trial.number) in tried:
+                continue  # a resumed search confirmed it among the finals already
+            label = f"reserve trial {trial.number} with all {self.budget.target.seeds} seeds at once"
+            self.progress.finals_total += self.budget.target.seeds
+            if confirmed:
+                self._announce_handover(confirmed[-1], label)
+            run_id, jobs = finals.plan_with_seeds(self.budget, self.tracker, self.parent_id, trial)
+            self.progress.finals_done += self.budget.target.seeds - len(jobs)
+            self._round(workers, running, jobs)
+            final = self.tracker.run(run_id)
+            confirmed.append(final)
+            if finals.passes(self.budget, self.tracker, self.parent_id, final):
+                return final
+        return None
+
+    def _announce_handover(self, failed, next_label: str) -> None:
+        self.progress.last_event = (f"trial {failed.tags.get('trial_number')} failed on its seeds; "
+                                    f"confirming {next_label}")
+        self.on_progress(self.progress)
+
+    def _round(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job]) -> None:
+        """Run full-schedule jobs together, the cores split between them, until all have ended."""
+        if not jobs:
+            return
+        workers.widen(len(jobs))
+        self._start_full(workers, running, jobs, workers.threads_for(len(jobs)))
+        self._wait_full(running)
 
     @staticmethod
     def _label(job: Job) -> str:
@@ -250,16 +308,16 @@ class Search:
             return f"seed {job.options.seed} of trial {job.number}"
         return f"final {job.number}"
 
-    def _start_full(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job]) -> None:
-        """Queue full-schedule jobs (cores/jobs threads each); the pool runs `jobs` at a time."""
+    def _start_full(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job], threads: int | None) -> None:
+        """Start full-schedule jobs with `threads` torch threads each."""
         for job in jobs:
-            job = replace(job, threads=workers.threads)  # cores/jobs each, as in screening
+            job = replace(job, threads=threads)
             self.watch.final_started(job.run_id, self._label(job), job.options.schedule.epochs)
             running[workers.start_final(job, self._show)] = job
 
-    def _wait_full(self, running: dict[Future, Job], until) -> None:
-        """Follow the running full-schedule jobs' epochs, record each that ends, until `until()`."""
-        while not until():
+    def _wait_full(self, running: dict[Future, Job]) -> None:
+        """Follow the running full-schedule jobs' epochs and record each that ends, until none runs."""
+        while running:
             done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
             self._show()
             for future in done:
