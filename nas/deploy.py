@@ -56,18 +56,10 @@ def _from_folder(folder: Path):
 
 
 def _load_state(weights: Path, spec, info: dict):
-    import torch
+    from nas.model import load
 
-    from nas.model import build
-
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model = build(spec, tuple(info["input_shape"]), int(info["classes"]))
-        model.load_state_dict(state)
-    except Exception as exc:  # noqa: BLE001 - a corrupt or mismatched file, whatever torch raises
-        raise ArtifactError(f"{weights}: cannot be loaded into the stored spec ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:120]})") from None
-    return preprocessed(model.eval(), info["mean"], info["std"])
+    model = load(weights, spec, tuple(info["input_shape"]), int(info["classes"]), str(weights))
+    return preprocessed(model, info["mean"], info["std"])
 
 
 def read_model_json(folder: Path) -> dict:
@@ -114,30 +106,17 @@ def load(source: str | Path, tracking_uri: str | None = None):
 
 
 def read_images(paths: list[str], input_shape: tuple[int, int, int]):
-    """PNG/JPEG/BMP files as one uint8 tensor [N, C, H, W], converted and resized to the model's input."""
+    """PNG/JPEG/BMP files as one uint8 tensor [N, C, H, W], converted and resized to the model's
+    input the way a folder dataset's images are (`nas.folder.decode`)."""
     import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
+
+    from nas.folder import MODES, decode
 
     channels, height, width = input_shape
-    mode = {1: "L", 3: "RGB"}.get(channels)
-    if mode is None:
+    if channels not in MODES:
         raise NasError(f"the model takes {channels}-channel images; only 1 (grey) or 3 (RGB) can be read from files")
-    images = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                im = im.convert(mode)
-                if im.size != (width, height):
-                    im = im.resize((width, height), Image.Resampling.BILINEAR)
-                a = np.asarray(im, dtype=np.uint8)
-        except FileNotFoundError:
-            raise NasError(f"{p}: no such image file") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise NasError(f"{p}: cannot be read as an image ({type(exc).__name__}); give a PNG, JPEG or BMP "
-                           f"file") from None
-        images.append(torch.from_numpy(a.reshape(height, width, channels).transpose(2, 0, 1).copy()))
-    return torch.stack(images)
+    return torch.from_numpy(np.stack([decode(p, channels, (height, width)) for p in paths]))
 
 
 def predict(model, paths: list[str]) -> list[dict[str, Any]]:

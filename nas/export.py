@@ -204,7 +204,7 @@ def model_card(m: dict, budget) -> str:
               "for nothing but reporting, so the test accuracy is the unbiased estimate.",
               "- Accuracy varies with the training seed; the table above shows how much for this model.", "",
               "## Use", "", "```python", "import torch",
-              f"program = torch.export.load('model.pt2').module()  # or: nas.load('<this folder>')"
+              "program = torch.export.load('model.pt2').module()  # or: nas.load('<this folder>')"
               if m["format"] == "pt2" else
               "import onnxruntime  # session = onnxruntime.InferenceSession('model.onnx')",
               f"logits = program(images_uint8)  # [N, {c}, {h}, {w}]" if m["format"] == "pt2" else

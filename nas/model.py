@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.blocks import conv, head, residual
-from nas.errors import SpecError
+from nas.errors import ArtifactError, SpecError
 from nas.space import ArchSpec
 
 
@@ -109,3 +109,22 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
     layers += head.build(spec.head, final, classes, spec.head_hidden,
                          spec.head_dropout if spec.head != "gap_conv1x1" else 0.0)
     return nn.Sequential(*layers)
+
+
+def load(weights_path, spec: ArchSpec, input_shape: tuple[int, int, int], classes: int, name: str):
+    """A model built from `spec` with the state_dict stored at `weights_path` (read weights_only),
+    in eval mode; ArtifactError naming `name` (the run's artifact, or the file) if the file cannot
+    be read or does not fit the spec."""
+    import torch
+
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ArtifactError(f"{name} cannot be loaded as weights ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+    model = build(spec, input_shape, classes)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ArtifactError(f"{name} does not fit the stored spec: {str(exc).splitlines()[0]}") from None
+    return model.eval()

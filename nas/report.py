@@ -16,30 +16,21 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas import records, verdict
-from nas.config import Budget
-from nas.data import class_name as _class_name
-from nas.errors import ArtifactError, NasError
-from nas.records import corrupt as _corrupt, finite as _finite, load_final, metric as _metric
-from nas.records import require_keys as _require_keys
-from nas.schedule import Schedule
+from nas import verdict
+from nas.errors import NasError
+from nas.records import finite as _finite, metric as _metric
+from nas.report_data import (REJECTION_TEXT, SearchData, class_label, load, plural as _plural, screening_rows,
+                             test_errors, trial_label, trial_number)
+from nas.report_plots import draw_plots
 from nas.search.storage import pruner_text
 from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, RunData, Tracker
+from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, VERDICT, Tracker
 from nas.verdict import pct as _pct
 
 REPORT_FOLDER = "report"  # artifact folder of the parent run
-PLOT_FILES = {
-    "curves": "training_curves.png",
-    "scatter": "accuracy_vs_params.png",
-    "misclassified": "misclassified.png",
-    "confusion": "confusion_matrix.png",
-}
-MAX_MISCLASSIFIED = 36
 _OBJECTIVE_TEXT = {
     "accuracy": "accuracy (finalists are the most accurate in screening; the most accurate final that meets "
                 "the target wins).",
@@ -59,143 +50,16 @@ def write_report(tracker: Tracker, parent_run_id: str, out_dir: Path = Path("rep
 
     Raises RunNotFound for an unknown run and ArtifactError for a missing or corrupt artifact.
     """
-    s = _load(tracker, parent_run_id)
+    s = load(tracker, parent_run_id)
     path = report_path(s.budget.name, parent_run_id, out_dir)
     plot_dir = path.with_suffix("")
     plot_dir.mkdir(parents=True, exist_ok=True)
-    plots = _draw_plots(s, plot_dir)
+    plots = draw_plots(s, plot_dir)
     path.write_text(_markdown(s, {k: f"{plot_dir.name}/{v.name}" for k, v in plots.items()}))
     tracker.log_file(parent_run_id, path, REPORT_FOLDER)
     for png in plots.values():
         tracker.log_file(parent_run_id, png, f"{REPORT_FOLDER}/{plot_dir.name}")
     return path
-
-
-# -- loading -------------------------------------------------------------------------------------
-
-@dataclass
-class _TestData:
-    """The test split as loaded now, and whether it is the one the winner was evaluated on."""
-
-    labels: list[int] = field(default_factory=list)
-    images: Any = None  # uint8 tensor [N, C, H, W]
-    note: str = ""  # why the images cannot be used; empty when they can
-
-    @property
-    def usable(self) -> bool:
-        return not self.note
-
-
-@dataclass
-class _Search:
-    parent: RunData
-    budget: Budget
-    summary: dict
-    winner: RunData
-    spec: ArchSpec
-    options: dict
-    schedule: Schedule
-    verdict: dict
-    epochs: list[dict]
-    predictions: list[int]
-    finals: list[RunData]
-    candidate_runs: dict[int, RunData]
-    baselines: list[RunData]  # [search] baseline runs: shown beside the winner, never crowned
-    test: _TestData
-    uri: str
-    class_names: tuple[str, ...] = ()  # from the winner's model_info.json; empty: built-in names
-
-    @property
-    def seeds(self) -> list[dict]:
-        """The winner and its seed runs ([target] seeds > 1): seed, run id, val and test accuracy."""
-        rows = self.summary.get("seeds") or []
-        return [r for r in rows if isinstance(r, dict) and _finite(r.get("val_accuracy"))]
-
-
-def _load(tracker: Tracker, parent_run_id: str) -> _Search:
-    parent = tracker.run(parent_run_id)
-    if parent.tags.get("nas_role") != "search":
-        raise ArtifactError(f"run {parent_run_id} is not a search's parent run (nas_role = "
-                            f"{parent.tags.get('nas_role', 'unset')!r}); `nas runs` lists the searches")
-    budget = records.stored_budget(parent)
-
-    summary = parent.json_artifact(SUMMARY)
-    _require_keys(parent_run_id, SUMMARY, summary,
-                  ("sampled", "rejected", "trained", "pruned", "failed", "wall_seconds", "candidates"))
-    if not isinstance(summary["rejected"], dict) or not isinstance(summary["candidates"], list):
-        raise _corrupt(parent_run_id, SUMMARY, "'rejected' must be an object and 'candidates' a list")
-    winner_id = parent.tags.get("winner_run_id") or summary.get("winner_run_id")
-    if not winner_id:
-        raise ArtifactError(f"run {parent_run_id}: the search names no winner (state "
-                            f"{parent.tags.get('state', 'unknown')!r}); no final run finished, so there is "
-                            f"nothing to report")
-    winner = tracker.run(winner_id)
-    final = load_final(winner)
-    predictions = final.predictions(budget.classes)
-    for key in ("final_train_accuracy", "final_val_accuracy", "final_test_accuracy"):
-        _metric(winner, key)
-
-    children = tracker.children(parent_run_id)
-    # Killed finals (a search interrupted during the finals, then resumed) are not finalists.
-    finals = sorted((c for c in children if c.tags.get("nas_role") == "final" and c.status != "KILLED"),
-                    key=_trial_number)
-    candidate_runs = {_trial_number(c): c for c in children if c.tags.get("nas_role") == "candidate"}
-    baselines = [c for c in children if c.tags.get("nas_role") == "baseline" and c.status == "FINISHED"
-                 and _finite(c.metrics.get("final_val_accuracy"))]
-    return _Search(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
-                   final.epochs, predictions, finals, candidate_runs, baselines,
-                   _load_test(budget, winner, len(predictions)), tracker.uri, _stored_class_names(winner))
-
-
-def _label(s: _Search, index: int) -> str:
-    """The name of class `index`: as the winner was trained with it, else the dataset's built-in name."""
-    names = getattr(s, "class_names", ())  # plots are also drawn from partial stand-ins of a search
-    return names[index] if 0 <= index < len(names) else _class_name(s.budget.data.dataset, index)
-
-
-def _stored_class_names(winner: RunData) -> tuple[str, ...]:
-    """The class names the winner was trained with (a folder's subfolder names, an .npz's
-    class_names); empty for runs that predate model_info.json."""
-    try:
-        names = winner.json_artifact(records.MODEL_INFO).get("class_names")
-    except (ArtifactError, AttributeError):
-        return ()
-    return tuple(str(n) for n in names) if isinstance(names, list) else ()
-
-
-def _trial_number(run: RunData) -> int:
-    try:
-        return int(run.tags.get("trial_number", -1))
-    except ValueError:
-        return -1
-
-
-def _trial_label(run: RunData) -> str:
-    n = _trial_number(run)
-    return f"trial {n}" if n >= 0 else f"run {run.run_id[:8]}"
-
-
-def _load_test(budget: Budget, winner: RunData, n_predictions: int) -> _TestData:
-    from nas import data
-
-    d = budget.data
-    try:
-        dataset = data.from_config(d)
-    except NasError as exc:
-        return _TestData(note=f"the {d.dataset} data could not be loaded here ({exc})")
-    expected = winner.tags.get("data_fingerprint")
-    labels = dataset.test.labels.tolist()
-    if not expected:
-        return _TestData(labels, note="the winner run has no data_fingerprint tag, so the data loaded here "
-                                      "cannot be proved to be the data it was evaluated on")
-    if expected != dataset.fingerprint:
-        return _TestData(labels, note=f"the {d.dataset} data loaded here has fingerprint "
-                                      f"{dataset.fingerprint[:12]}, the winner was evaluated on "
-                                      f"{expected[:12]}: not the same data")
-    if n_predictions != len(labels):
-        return _TestData(labels, note=f"{PREDICTIONS} holds {n_predictions} predictions for "
-                                      f"{len(labels)} test images")
-    return _TestData(labels, dataset.test.images)
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -207,10 +71,6 @@ def _hms(seconds: float) -> str:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else _hms(seconds)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _int(value: Any) -> str:
@@ -232,7 +92,7 @@ def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[st
 
 # -- the verdict ---------------------------------------------------------------------------------
 
-def _verdict_rows(s: _Search) -> list[verdict.Row]:
+def _verdict_rows(s: SearchData) -> list[verdict.Row]:
     """The one verdict rule (nas.verdict) applied to the winner's logged counts and accuracy."""
     v = s.verdict
     counted = str(v["counted_by"])
@@ -254,7 +114,7 @@ def _verdict_rows(s: _Search) -> list[verdict.Row]:
 
 # -- markdown ------------------------------------------------------------------------------------
 
-def _markdown(s: _Search, plots: dict[str, str]) -> str:
+def _markdown(s: SearchData, plots: dict[str, str]) -> str:
     rows = _verdict_rows(s)
     lines: list[str] = []
     lines += _headline(s, rows)
@@ -270,7 +130,7 @@ def _markdown(s: _Search, plots: dict[str, str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _headline(s: _Search, rows: list[verdict.Row]) -> list[str]:
+def _headline(s: SearchData, rows: list[verdict.Row]) -> list[str]:
     b = s.budget
     title = f"# {b.name}: {b.description}" if b.description else f"# {b.name}"
     judged = [r for r in rows if r.result in (verdict.PASS, verdict.FAIL)]
@@ -282,13 +142,13 @@ def _headline(s: _Search, rows: list[verdict.Row]) -> list[str]:
         headline = f"**Verdict: PASS** - all {len(judged)} constraints of budget `{b.name}` hold."
     test_acc = _metric(s.winner, "final_test_accuracy")
     return [title, "", headline, "",
-            f"Winner: {_trial_label(s.winner)} (MLflow run `{s.winner.run_id}`), `{s.spec.describe()}`: "
+            f"Winner: {trial_label(s.winner)} (MLflow run `{s.winner.run_id}`), `{s.spec.describe()}`: "
             f"{int(s.verdict['params']):,} parameters, {_pct(_metric(s.winner, 'final_val_accuracy'))} validation "
             f"and {_pct(test_acc)} test accuracy after {len(s.epochs)} epochs. Search: parent run "
             f"`{s.parent.run_id}`, {s.summary['sampled']} candidates sampled, {s.summary['trained']} trained.", ""]
 
 
-def _verdict_section(s: _Search, rows: list[verdict.Row]) -> list[str]:
+def _verdict_section(s: SearchData, rows: list[verdict.Row]) -> list[str]:
     lines = ["## Verdict", ""]
     lines += _table(["constraint", "limit", "measured", "counted by", "result"],
                     [[r.constraint, r.bound_text, r.measured_text, r.counted_by,
@@ -343,7 +203,7 @@ def _layer_detail(module) -> str:
     return ""
 
 
-def _architecture_section(s: _Search) -> list[str]:
+def _architecture_section(s: SearchData) -> list[str]:
     from torchinfo import summary
 
     from nas.model import build
@@ -377,7 +237,7 @@ def _architecture_section(s: _Search) -> list[str]:
     return lines
 
 
-def _training_section(s: _Search) -> list[str]:
+def _training_section(s: SearchData) -> list[str]:
     o = s.options
     settings = [f"optimizer {o['optimizer']}", f"batch size {o['batch_size']}", f"augmentation {o['augment']}"]
     for key, text in (("weight_decay", "weight decay"), ("label_smoothing", "label smoothing")):
@@ -412,12 +272,7 @@ def _training_section(s: _Search) -> list[str]:
     return lines
 
 
-def _test_errors(s: _Search) -> list[tuple[int, int, int]]:
-    """(index, true, predicted) of every misclassified test image."""
-    return [(i, t, p) for i, (t, p) in enumerate(zip(s.test.labels, s.predictions)) if t != p]
-
-
-def _accuracy_section(s: _Search) -> list[str]:
+def _accuracy_section(s: SearchData) -> list[str]:
     w = s.winner
     train, val, test = (_metric(w, f"final_{k}_accuracy") for k in ("train", "val", "test"))
     lines = ["## Accuracy", "", "Of the final model, evaluated after the last epoch:", ""]
@@ -429,7 +284,7 @@ def _accuracy_section(s: _Search) -> list[str]:
               "- Validation data chose the winner (screening ranks and the choice among finalists); the test "
               "split was used for nothing but reporting."]
     if s.test.usable:
-        errors = _test_errors(s)
+        errors = test_errors(s)
         n = len(s.test.labels)
         lines += [f"- Test errors: {len(errors):,} of {n:,} test images (from `{PREDICTIONS}` against the "
                   f"test labels; data fingerprint matches the run's)."]
@@ -442,13 +297,13 @@ def _accuracy_section(s: _Search) -> list[str]:
         top = sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         if top:
             lines += ["- Most frequent confusions (true -> predicted): " + ", ".join(
-                f"{_label(s, t)} -> {_label(s, p)} ({c})" for (t, p), c in top) + "."]
+                f"{class_label(s, t)} -> {class_label(s, p)} ({c})" for (t, p), c in top) + "."]
     else:
         lines += [f"- Test errors are not counted here: {s.test.note}."]
     return lines + [""]
 
 
-def _baseline_section(s: _Search) -> list[str]:
+def _baseline_section(s: SearchData) -> list[str]:
     """The winner beside each [search] baseline on every split, counts and the budget's limits."""
     if not s.baselines:
         return []
@@ -499,7 +354,7 @@ def _baseline_section(s: _Search) -> list[str]:
     return lines
 
 
-def _seeds_table(s: _Search) -> list[str]:
+def _seeds_table(s: SearchData) -> list[str]:
     """Every seed's final accuracies, their mean, standard deviation and 95% t-interval."""
     seeds = s.seeds
     if s.budget.target.seeds <= 1:
@@ -511,11 +366,13 @@ def _seeds_table(s: _Search) -> list[str]:
     tried = [c for c in s.summary.get("confirmations") or [] if isinstance(c, dict)]
     failed = [c for c in tried if not c.get("passed") and c.get("run_id") != s.winner.run_id]
     if failed:
-        lines[-2:-2] = ["", "Finalists confirmed before the winner, whose other seeds missed the target (their seed runs "
+        reserves = s.budget.search.reserves
+        lines[-2:-2] = ["", "Candidates confirmed before the winner, whose seeds missed the target (their seed runs "
                         "are tracked under the search): " + ", ".join(f"trial {c.get('trial')} (`{c.get('run_id')}`)"
                                                                      for c in failed) + ". The validation set picks "
                         "the luckiest finalist, so the next one that met the target on its own seed was confirmed in "
-                        "turn."]
+                        "turn" + (f", then the reserves ([search] reserves = {reserves}: the next screened "
+                                  "candidates, all seeds at once)" if reserves else "") + "."]
     rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
              _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
     stats = []
@@ -536,36 +393,9 @@ def _seeds_table(s: _Search) -> list[str]:
     return lines
 
 
-_REJECTION_TEXT = {
-    "max_params": "parameters (max_params)",
-    "max_macs": "MACs per image (max_macs)",
-    "max_epochs": "epochs (max_epochs)",
-    "requires": "required features (requires)",
-    "invalid_geometry": "invalid geometry (feature map below 1x1)",
-    "duplicate": "duplicate of a trained candidate",
-}
 
 
-def _screening(s: _Search) -> dict[int, dict]:
-    """Trial number -> {params, macs, screen_val_accuracy, state} from the summary, else the child runs."""
-    out: dict[int, dict] = {}
-    for row in s.summary["candidates"]:
-        if isinstance(row, dict) and isinstance(row.get("number"), int):
-            out[row["number"]] = dict(row)
-    for number, run in s.candidate_runs.items():
-        row = out.setdefault(number, {"number": number, "state": run.tags.get("status", "")})
-        if row.get("params") is None and "params" in run.metrics:
-            row["params"] = int(run.metrics["params"])
-        if row.get("macs_per_image") is None and "macs_per_image" in run.metrics:
-            row["macs_per_image"] = int(run.metrics["macs_per_image"])
-        if row.get("screen_val_accuracy") is None and _finite(run.metrics.get("final_val_accuracy")):
-            row["screen_val_accuracy"] = run.metrics["final_val_accuracy"]
-        if row.get("pruned_at_epoch") is None and run.tags.get("status") == "pruned":
-            row["pruned_at_epoch"] = int(run.metrics.get("epochs_trained", 0)) or None
-    return out
-
-
-def _search_section(s: _Search) -> list[str]:
+def _search_section(s: SearchData) -> list[str]:
     sm, p = s.summary, s.parent.params
     cfg = s.budget.search
     rejected = {k: int(v) for k, v in sm["rejected"].items()}
@@ -584,11 +414,11 @@ def _search_section(s: _Search) -> list[str]:
               f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}", ""]
     if rejected:
         lines += ["Rejected before training, by the first limit broken:", ""]
-        rows = [[_REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
+        rows = [[REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
         lines += _table(["limit", "candidates"], rows, "lr") + [""]
     else:
         lines += ["No candidate was rejected before training.", ""]
-    screening = _screening(s)
+    screening = screening_rows(s)
     pruned_at: dict[int, int] = {}
     for row in screening.values():
         if isinstance(row.get("pruned_at_epoch"), int) and not row.get("rejected_by"):
@@ -618,17 +448,17 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
     return front
 
 
-def _front(s: _Search, screening: dict[int, dict]) -> list[str]:
+def _front(s: SearchData, screening: dict[int, dict]) -> list[str]:
     """The accuracy-vs-parameters front of the trained candidates (screening accuracy), with the
     final accuracy of those that were finalists."""
     trained = [r for r in screening.values() if r.get("state") == "complete" and not r.get("rejected_by")
                and _finite(r.get("screen_val_accuracy")) and isinstance(r.get("params"), (int, float))]
     if not trained:
         return []
-    final_val = {_trial_number(f): f.metrics["final_val_accuracy"] for f in s.finals
+    final_val = {trial_number(f): f.metrics["final_val_accuracy"] for f in s.finals
                  if _finite(f.metrics.get("final_val_accuracy"))}
     front = [trained[i] for i in pareto_front([(int(r["params"]), r["screen_val_accuracy"]) for r in trained])]
-    winner = _trial_number(s.winner)
+    winner = trial_number(s.winner)
     rows = [[f"{r['number']}" + (" (winner)" if r["number"] == winner else ""), _int(r["params"]),
              _pct(r["screen_val_accuracy"]), _pct(final_val[r["number"]]) if r["number"] in final_val else "-"]
             for r in front]
@@ -637,7 +467,7 @@ def _front(s: _Search, screening: dict[int, dict]) -> list[str]:
     return lines + _table(["trial", "params", "screening val acc", "final val acc"], rows, "lrrr") + [""]
 
 
-def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
+def _finalists(s: SearchData, screening: dict[int, dict]) -> list[str]:
     def params_of(n: int) -> float:
         return screening[n].get("params") or math.inf
 
@@ -650,7 +480,7 @@ def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
     final_rank = {f.run_id: i + 1 for i, f in enumerate(final_order)}
     rows = []
     for f in s.finals:
-        n = _trial_number(f)
+        n = trial_number(f)
         sc = screening.get(n, {})
         m = f.metrics
         screen_acc = _pct(sc["screen_val_accuracy"]) if _finite(sc.get("screen_val_accuracy")) else "not recorded"
@@ -667,24 +497,24 @@ def _finalists(s: _Search, screening: dict[int, dict]) -> list[str]:
                     "lrrrrr")
     notes = []
     for f in final_order:
-        n = _trial_number(f)
+        n = trial_number(f)
         where = (f"{_ordinal(screen_rank[n])} of {len(completed)} in screening" if n in screen_rank
                  else "unranked in screening")
         notes.append(f"trial {n}: {where}, {_ordinal(final_rank[f.run_id])} of {len(final_order)} after full "
                      f"training")
     if notes:
-        kept = all(screen_rank.get(_trial_number(f)) == final_rank[f.run_id] for f in final_order)
+        kept = all(screen_rank.get(trial_number(f)) == final_rank[f.run_id] for f in final_order)
         order = ("screening predicted the final order" if kept and len(final_order) > 1
                    else "the full schedule reordered the finalists" if len(final_order) > 1 else "")
         lines += ["", "Ranking: " + "; ".join(notes) + (f". So {order}." if order else ".")]
     return lines + [""]
 
 
-def _candidate_choices(s: _Search) -> list[dict]:
+def _candidate_choices(s: SearchData) -> list[dict]:
     """Each trained candidate's choices (from its logged spec and options) and screening result."""
     from nas.importance import choices
 
-    screening = _screening(s)
+    screening = screening_rows(s)
     # With a drawn lr ([train] lr = { min, max }) the peak lr itself is the dimension, not a scale.
     base_lr = None if s.budget.train.lr is not None else s.budget.train.schedule.lr
     rows = []
@@ -703,7 +533,7 @@ def _candidate_choices(s: _Search) -> list[dict]:
     return rows
 
 
-def _mattered_section(s: _Search) -> list[str]:
+def _mattered_section(s: SearchData) -> list[str]:
     """Importances and per-dimension tables of screening accuracy, with the regime they come from."""
     from nas.importance import DIMENSIONS, what_mattered
 
@@ -754,7 +584,7 @@ def _mattered_section(s: _Search) -> list[str]:
     return lines
 
 
-def _plots_section(s: _Search, plots: dict[str, str]) -> list[str]:
+def _plots_section(s: SearchData, plots: dict[str, str]) -> list[str]:
     lines = ["## Plots", ""]
     alts = {"curves": "training curves", "scatter": "accuracy vs parameters",
             "misclassified": "misclassified test images", "confusion": "confusion matrix"}
@@ -779,7 +609,7 @@ def _plots_section(s: _Search, plots: dict[str, str]) -> list[str]:
     return lines
 
 
-def _reproduce_section(s: _Search) -> list[str]:
+def _reproduce_section(s: SearchData) -> list[str]:
     t = s.parent.tags
     command = t.get("command", "").strip()
     lines = ["## Reproduce", ""]
@@ -787,7 +617,7 @@ def _reproduce_section(s: _Search) -> list[str]:
         lines += ["The search, as it was run, and the independent check of its winner:", "", "```bash",
                   command, f"nas verify {s.winner.run_id}", "```"]
     else:
-        lines += [f"The command line was not recorded; the budget file is stored with the parent run:", "",
+        lines += ["The command line was not recorded; the budget file is stored with the parent run:", "",
                   "```bash", f"mlflow artifacts download -r {s.parent.run_id} -a {BUDGET} -d .",
                   f"nas search {BUDGET}", f"nas verify {s.winner.run_id}", "```"]
     store = re.sub(r"//[^/@]+@", "//", s.uri)  # never print credentials of a tracking server
@@ -800,247 +630,10 @@ def _reproduce_section(s: _Search) -> list[str]:
     if missing:
         lines += ["", f"Not recorded on the parent run: {', '.join(missing)}."]
     rows = [["search (parent)", f"`{s.parent.run_id}`"], ["winner (final)", f"`{s.winner.run_id}`"]]
-    rows += [[f"finalist, trial {_trial_number(f)}", f"`{f.run_id}`"] for f in s.finals if f.run_id != s.winner.run_id]
+    rows += [[f"finalist, trial {trial_number(f)}", f"`{f.run_id}`"] for f in s.finals if f.run_id != s.winner.run_id]
     rows += [[f"baseline, {b.tags.get('baseline_file', '')}", f"`{b.run_id}`"] for b in s.baselines]
     lines += ["", "MLflow runs (experiment `" + s.budget.name + "`):", ""]
     lines += _table(["role", "run id"], rows)
     artifacts = sorted(a.path for a in s.winner.tracker.client.list_artifacts(s.winner.run_id))
     lines += ["", f"Artifacts of the winner run: {', '.join(f'`{a}`' for a in artifacts)}.", ""]
     return lines
-
-
-# -- plots ---------------------------------------------------------------------------------------
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)  # Agg without touching pyplot's global backend
-    return fig
-
-
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, format="png")
-    return path
-
-
-def _draw_plots(s: _Search, plot_dir: Path) -> dict[str, Path]:
-    plots = {"curves": _plot_curves(s, plot_dir / PLOT_FILES["curves"])}
-    scatter = _plot_scatter(s, plot_dir / PLOT_FILES["scatter"])
-    if scatter is not None:
-        plots["scatter"] = scatter
-    if s.test.usable:
-        errors = _test_errors(s)
-        if errors:
-            plots["misclassified"] = _plot_misclassified(s, errors, plot_dir / PLOT_FILES["misclassified"])
-        plots["confusion"] = _plot_confusion(s, plot_dir / PLOT_FILES["confusion"])
-    for name in PLOT_FILES.values():  # a plot that no longer applies must not linger from an earlier run
-        if name not in {p.name for p in plots.values()}:
-            (plot_dir / name).unlink(missing_ok=True)
-    return plots
-
-
-def _target_band(values: list[float], target: float) -> tuple[float, float]:
-    """A y-range around the target where it is decided: half a point below the target (or the
-    lowest value, if higher) up to just above the highest value, at most 100%."""
-    lo = min(target - 0.005, max(min(values), target - 0.02))
-    hi = min(1.0, max(max(values), target) + 0.002)
-    return lo, hi
-
-
-def _plot_curves(s: _Search, path: Path) -> Path:
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
-
-    epochs = [int(r["epoch"]) for r in s.epochs]
-    lrs = [r["lr"] for r in s.epochs]
-    target = s.budget.target.min
-    fig = _figure(15, 4.2)
-    # (what, train key, val key, zoomed to the target band)
-    panels = [("accuracy", "train_accuracy", "val_accuracy", False),
-              ("accuracy", "train_accuracy", "val_accuracy", True),
-              ("loss", "train_loss", "val_loss", False)]
-    for i, (what, train_key, val_key, zoom) in enumerate(panels):
-        ax = fig.add_subplot(1, 3, i + 1)
-        ax.plot(epochs, [r[train_key] for r in s.epochs], "o-", color="tab:blue", ms=4, label=f"train {what}")
-        ax.plot(epochs, [r[val_key] for r in s.epochs], "s-", color="tab:orange", ms=4, label=f"val {what}")
-        if what == "accuracy":
-            ax.axhline(target, color="tab:green", ls="--", lw=1, label=f"target {_pct(target)}")
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1 if zoom else 0))
-        if zoom:
-            # The band is set by validation accuracy, the target's metric; an augmented (harder)
-            # train accuracy may fall below it and is cut off there.
-            lo, hi = _target_band([r[val_key] for r in s.epochs[len(s.epochs) // 2:]], target)
-            ax.set_ylim(lo, hi)
-            ax.set_title(f"accuracy, zoomed to {_pct(lo)} - {_pct(hi)} (the target band)")
-        else:
-            ax.set_title(f"{what} by epoch")
-        ax.set_xlabel("epoch (from 1)")
-        ax.set_ylabel(what)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        handles = ax.get_legend_handles_labels()
-        if not zoom:
-            lr_ax = ax.twinx()
-            lr_ax.step(epochs, lrs, where="mid", color="grey", alpha=0.7, lw=1.2, label="learning rate")
-            lr_ax.set_ylabel("learning rate", color="grey")
-            lr_ax.tick_params(axis="y", colors="grey", labelsize=8)
-            if min(lrs) > 0 and max(lrs) / min(lrs) > 20:
-                lr_ax.set_yscale("log")
-            else:
-                lr_ax.set_ylim(0, max(lrs) * 1.1 or 1.0)  # from zero, so a constant LR reads as one
-            lr_handles = lr_ax.get_legend_handles_labels()
-            handles = (handles[0] + lr_handles[0], handles[1] + lr_handles[1])
-        ax.legend(handles[0], handles[1], loc="lower right" if what == "accuracy" else "upper right", fontsize=8)
-    fig.suptitle(f"{s.budget.name}: {_trial_label(s.winner)}, {s.spec.describe()}", fontsize=9)
-    return _save(fig, path)
-
-
-_REJECTION_COLOURS = {"max_params": "tab:red", "max_macs": "tab:purple", "requires": "tab:olive",
-                      "duplicate": "tab:grey", "invalid_geometry": "tab:brown", "max_epochs": "tab:pink"}
-
-
-def _plot_scatter(s: _Search, path: Path) -> Path | None:
-    """Two panels on one parameter axis: screening (short schedule, part of the data; rejected
-    candidates as a rug by the limit they broke) and final (full schedule), where the target
-    line belongs. The two accuracies are never on one axis: they come from different regimes."""
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
-
-    screening = _screening(s)
-    points = {n: r for n, r in screening.items()
-              if _finite(r.get("screen_val_accuracy")) and _finite(r.get("params")) and not r.get("rejected_by")}
-    if not points:
-        return None
-    p, cfg = s.parent.params, s.budget.search
-    epochs, fraction = p.get("screen_epochs", cfg.screen_epochs), float(p.get("screen_fraction", cfg.screen_fraction))
-    finals = {_trial_number(f): f for f in s.finals}
-    limit = s.budget.limits.max_params
-    fig = _figure(13, 6.0)
-    ax = fig.add_subplot(1, 2, 1)
-    for state, marker, label in (("complete", "o", "screened"),
-                                 ("pruned", "x", "pruned early (accuracy when stopped)")):
-        chosen = [r for r in points.values() if (r.get("state") == "pruned") == (state == "pruned")]
-        if chosen:
-            ax.scatter([r["params"] for r in chosen], [r["screen_val_accuracy"] for r in chosen], marker=marker,
-                       color="tab:blue" if state == "complete" else "tab:grey", alpha=0.8, label=label)
-    ringed = [n for n in finals if n in points]
-    if ringed:
-        ax.scatter([points[n]["params"] for n in ringed], [points[n]["screen_val_accuracy"] for n in ringed],
-                   s=160, facecolors="none", edgecolors="tab:red", lw=1.5, label="finalist")
-        for i, n in enumerate(sorted(ringed, key=lambda n: points[n]["params"])):
-            ax.annotate(f"trial {n}", (points[n]["params"], points[n]["screen_val_accuracy"]),
-                        textcoords="offset points", xytext=(-10, 8) if i % 2 == 0 else (6, -16),
-                        ha="right" if i % 2 == 0 else "left", fontsize=8)
-    # Rejected candidates never trained: a rug of their parameter counts, coloured by the limit broken.
-    rejected = [r for r in screening.values() if r.get("rejected_by") and _finite(r.get("params"))]
-    uncounted = sum(1 for r in screening.values() if r.get("rejected_by") and not _finite(r.get("params")))
-    if uncounted:  # searches before the counts were recorded, and candidates with an invalid geometry
-        ax.scatter([], [], marker="|", color="black", label=f"rejected, parameter count not recorded: {uncounted}")
-    rug = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    for reason in sorted({r["rejected_by"] for r in rejected}):
-        xs = [r["params"] for r in rejected if r["rejected_by"] == reason]
-        ax.scatter(xs, [0.02] * len(xs), marker="|", s=200, transform=rug, color=_REJECTION_COLOURS.get(reason, "k"),
-                   label=f"rejected, {_REJECTION_TEXT.get(reason, reason)}: {len(xs)} (rug)")
-    ax.set_title(f"screening: {epochs} epochs on {fraction:.0%} of the training images, {len(points)} candidates",
-                 fontsize=9)
-    ax.set_ylabel("screening validation accuracy")
-    lo = min(r["screen_val_accuracy"] for r in points.values())
-    ax.set_ylim(lo - 0.12 * (1 - lo + 1e-3), 1.0)  # room at the bottom for the rug
-    ax2 = fig.add_subplot(1, 2, 2, sharex=ax)
-    values = []
-    for n, f in finals.items():
-        acc = f.metrics.get("final_val_accuracy")
-        if not _finite(acc) or not _finite(f.metrics.get("params")):
-            continue
-        winner = f.run_id == s.winner.run_id
-        ax2.scatter([f.metrics["params"]], [acc], marker="*", s=240 if winner else 150,
-                    color="gold" if winner else "tab:red", edgecolors="black", lw=0.7, zorder=5,
-                    label="winner, validation" if winner else f"finalist trial {n}, validation")
-        values.append(acc)
-        test = f.metrics.get("final_test_accuracy")
-        if _finite(test):
-            ax2.scatter([f.metrics["params"]], [test], marker="D", s=40, facecolors="none",
-                        edgecolors="gold" if winner else "tab:red", lw=1.3, zorder=4,
-                        label="winner, test" if winner else f"finalist trial {n}, test")
-            values.append(test)
-        ax2.annotate(f"trial {n}", (f.metrics["params"], acc), textcoords="offset points", xytext=(8, 0),
-                     fontsize=8, va="center")
-    for b in s.baselines:
-        if _finite(b.metrics.get("params")):
-            ax2.scatter([b.metrics["params"]], [b.metrics["final_val_accuracy"]], marker="P", s=120, color="tab:cyan",
-                        edgecolors="black", lw=0.7, zorder=5, label="baseline, validation")
-            values.append(b.metrics["final_val_accuracy"])
-            if _finite(b.metrics.get("final_test_accuracy")):
-                ax2.scatter([b.metrics["params"]], [b.metrics["final_test_accuracy"]], marker="D", s=40,
-                            facecolors="none", edgecolors="tab:cyan", lw=1.3, zorder=4, label="baseline, test")
-                values.append(b.metrics["final_test_accuracy"])
-    other_seeds = [r for r in s.seeds if r["run_id"] != s.winner.run_id]
-    if other_seeds:
-        x = s.winner.metrics.get("params", 0)
-        ys = [r["val_accuracy"] for r in other_seeds]
-        ax2.scatter([x] * len(ys), ys, marker="_", s=300, color="black", zorder=6,
-                    label=f"winner's other seeds, validation ({', '.join(str(r['seed']) for r in other_seeds)})")
-        values += ys
-    ax2.axhline(s.budget.target.min, color="tab:green", ls="--", lw=1, label=f"target {_pct(s.budget.target.min)}")
-    if values:
-        ax2.set_ylim(*_target_band(values, s.budget.target.min))
-    ax2.set_title(f"final: {s.schedule.epochs} epochs on all training images, {_plural(len(finals), 'finalist')} "
-                  f"(zoomed to the target band)", fontsize=9)
-    ax2.set_ylabel("final accuracy")
-    ax2.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=2))
-    for a in (ax, ax2):
-        a.axvline(limit, color="tab:red", ls="--", lw=1.2, label=f"max_params {limit:,}")
-        a.set_xlabel("parameters (torchinfo)")
-        a.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        a.grid(alpha=0.3)
-        # below the panel, so no legend hides a point or the rug
-        a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    return _save(fig, path)
-
-
-def _plot_misclassified(s: _Search, errors: list[tuple[int, int, int]], path: Path) -> Path:
-    shown = errors[:MAX_MISCLASSIFIED]
-    cols = min(6, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig = _figure(1.3 * cols + 0.4, 1.45 * rows + 0.5)
-    for k, (index, true, pred) in enumerate(shown):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        image = s.test.images[index]
-        if image.shape[0] == 1:
-            ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        else:
-            ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(f"{_label(s, true)} -> {_label(s, pred)}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"{len(shown)} of {len(errors)} misclassified test images (true -> predicted)", fontsize=9)
-    return _save(fig, path)
-
-
-def _plot_confusion(s: _Search, path: Path) -> Path:
-    import numpy as np
-    from sklearn.metrics import confusion_matrix
-
-    k = max(s.budget.classes, max(s.test.labels) + 1, max(s.predictions) + 1)
-    # rows: true class, columns: predicted class; labels= keeps classes that never occur
-    matrix = confusion_matrix(s.test.labels, s.predictions, labels=range(k))
-    size = 2.5 + 0.5 * k
-    fig = _figure(size, size)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(np.log1p(matrix), cmap="Blues")
-    threshold = np.log1p(matrix).max() * 0.6
-    for i in range(k):
-        for j in range(k):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if np.log1p(matrix[i, j]) > threshold else "black")
-    names = [_label(s, i) for i in range(k)]
-    ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right"
-                  if max(map(len, names)) > 2 else "center", fontsize=8)
-    ax.set_yticks(range(k), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    wrong = int(matrix.sum() - np.trace(matrix))
-    ax.set_title(f"test set: {wrong} of {int(matrix.sum())} wrong", fontsize=9)
-    return _save(fig, path)

@@ -92,6 +92,15 @@ class Schedule:
             lrs.append(value)
         return replace(self, epochs=epochs, at_epoch=tuple(starts), phase_lr=tuple(lrs))
 
+    def resized(self, epochs: int) -> Schedule:
+        """The same shape over `epochs` epochs, fewer (`compressed`) or more (phase boundaries
+        stretched in proportion), for a study of what more or fewer epochs would give."""
+        if epochs <= self.epochs:
+            return self.compressed(epochs)
+        if self.kind != "phases":
+            return replace(self, epochs=epochs)
+        return replace(self, epochs=epochs, at_epoch=tuple(round(s * epochs / self.epochs) for s in self.at_epoch))
+
     def describe(self) -> str:
         """A short human form with 1-based epoch ranges, as the epoch log numbers them, e.g.
         'phases 0.003 (epochs 1-4) -> 0.001 (epochs 5-20)' or 'cosine 0.01 over 20 epochs'."""

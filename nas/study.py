@@ -46,9 +46,13 @@ FACTORS = {
     "lr_scale": "every learning rate of the schedule, multiplied",
     "optimizer": "the optimizer",
     "weight_decay": "the optimizer's weight decay",
+    "augment": "on-the-fly augmentation of the training images (none, affine, rotate, crop_flip)",
+    "epochs": "training epochs, the schedule's shape squeezed or stretched to fit",
 }
 SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width")
-TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay")
+TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "augment", "epochs")
+# Factors whose levels are names, and the names each takes.
+CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS}
 # Old names still read, as the name that says what they change.
 ALIASES = {"dropout": "conv_dropout"}
 
@@ -101,20 +105,24 @@ def apply_train(base: TrainOptions, levels: dict) -> TrainOptions:
             options = replace(options, optimizer=str(level))
         elif factor == "weight_decay":
             options = replace(options, weight_decay=float(level))
+        elif factor == "augment":
+            options = replace(options, augment=str(level))
+        elif factor == "epochs":
+            options = replace(options, schedule=options.schedule.resized(int(level)))
     return options
 
 
 def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None):
     """The level of `factor` that the base architecture and options already have."""
-    arch = {"conv_dropout": base.dropout, "head_dropout": base.head_dropout, "norm": base.norm,
-            "depth": len(base.stages), "width": 1.0,
-            "pooling": next((s.downsample for s in base.stages if s.downsample != "none"), "none")}
-    if factor in arch:
-        return arch[factor]
+    if factor in SPEC_FACTORS:
+        return {"conv_dropout": base.dropout, "head_dropout": base.head_dropout, "norm": base.norm,
+                "depth": len(base.stages), "width": 1.0,
+                "pooling": next((s.downsample for s in base.stages if s.downsample != "none"), "none")}[factor]
     if options is None:
         raise ValueError(f"factor {factor!r} needs the base training options")
     return {"batch_size": options.batch_size, "lr": options.schedule.lr, "lr_scale": 1.0,
-            "optimizer": options.optimizer, "weight_decay": options.weight_decay}[factor]
+            "optimizer": options.optimizer, "weight_decay": options.weight_decay, "augment": options.augment,
+            "epochs": options.schedule.epochs}[factor]
 
 
 def parse_levels(factor: str, values: list, fail) -> tuple:
@@ -125,11 +133,11 @@ def parse_levels(factor: str, values: list, fail) -> tuple:
         raise fail(f"{factor} lists no level")
     out = []
     for v in values:
-        if factor in ("norm", "pooling", "optimizer"):
-            choices = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS}[factor]
+        if factor in CHOICE_FACTORS:
+            choices = CHOICE_FACTORS[factor]
             if v not in choices:
                 raise fail(f"{factor} level {v!r} is not one of {', '.join(choices)}")
-        elif factor in ("depth", "batch_size"):
+        elif factor in ("depth", "batch_size", "epochs"):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (factor == "depth" and v > MAX_STAGES):
                 bound = f"1..{MAX_STAGES}" if factor == "depth" else ">= 1"
                 raise fail(f"{factor} level {v!r} must be a whole number {bound}")
@@ -258,13 +266,14 @@ def load_study(path: str | Path) -> Study:
     for factor in list(ft.data):
         if factor not in FACTORS:
             raise ft.fail(factor, f"unknown factor; valid factors: {', '.join(FACTORS)}")
-        if factor in ("norm", "pooling", "optimizer"):
-            choices = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS}[factor]
-            factors[factor] = ft.options(factor, "str", choices=choices)
+        if factor in CHOICE_FACTORS:
+            factors[factor] = ft.options(factor, "str", choices=CHOICE_FACTORS[factor])
         elif factor == "depth":
             factors[factor] = ft.options(factor, "int", minimum=1, maximum=MAX_STAGES)
         elif factor == "batch_size":
             factors[factor] = ft.options(factor, "int", minimum=1, maximum=max_batch)
+        elif factor == "epochs":
+            factors[factor] = ft.options(factor, "int", minimum=1)
         else:
             values = ft.raw(factor)
             factors[factor] = parse_levels(factor, values if isinstance(values, list) else [values],
@@ -321,7 +330,7 @@ DEFAULT_AROUND_FACTORS = ("batch_size", "conv_dropout", "lr_scale")
 DEFAULT_LEVELS = {"batch_size": (32, 64, 128), "conv_dropout": (0.0, 0.05, 0.1), "head_dropout": (0.0, 0.05, 0.1),
                   "lr_scale": (0.5, 1.0, 2.0), "optimizer": ("adam", "adamw", "sgd"),
                   "weight_decay": (0.0, 1e-4, 5e-4), "pooling": ("max", "avg"), "norm": ("batch", "none"),
-                  "width": (0.75, 1.0), "lr": ()}
+                  "width": (0.75, 1.0), "lr": (), "augment": ("none", "rotate", "affine"), "epochs": ()}
 
 
 def parse_factor_args(items: list[str] | None) -> dict:

@@ -16,7 +16,7 @@ from nas.budget import check_model
 from nas.config import Budget, load_budget
 from nas.errors import ArtifactError
 from nas.records import load_final
-from nas.tracking import BUDGET, WEIGHTS, Tracker, file_sha256
+from nas.tracking import WEIGHTS, Tracker, file_sha256
 from nas.verdict import Measured
 
 
@@ -63,24 +63,10 @@ def resolve_final_run(tracker: Tracker, run_id: str):
 
 
 def load_weights(run, spec, budget: Budget, weights_path: Path):
-    """The stored state_dict (weights_only) in a freshly built model, eval mode; ArtifactError if it
-    cannot be read or does not fit the spec."""
-    import torch
+    """The run's stored weights in a freshly built model, eval mode (ArtifactError if unusable)."""
+    from nas.model import load
 
-    from nas.model import build
-
-    try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt artifact
-        raise ArtifactError(f"run {run.run_id}: artifact {WEIGHTS!r} cannot be loaded as weights "
-                            f"({type(exc).__name__}: {str(exc)[:120]})") from None
-    model = build(spec, budget.input_shape, budget.classes)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ArtifactError(f"run {run.run_id}: artifact {WEIGHTS!r} does not fit the stored spec: "
-                            f"{str(exc).splitlines()[0]}") from None
-    return model.eval()
+    return load(weights_path, spec, budget.input_shape, budget.classes, f"run {run.run_id}: artifact {WEIGHTS!r}")
 
 
 def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None) -> Verification:

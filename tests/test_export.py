@@ -188,7 +188,7 @@ def test_predict_names_the_class_of_image_files(seeded_search, tmp_path, capsys,
     assert sum(p == int(t) for p, t in zip(shown, digits.test.labels[:8])) >= 6  # a 97% model on real digits
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["predict", result.parent_run_id, str(tmp_path / "broken.png")]) == 2
-    assert "cannot be read as an image" in capsys.readouterr().err
+    assert "cannot be decoded as an image" in capsys.readouterr().err
 
 
 def test_the_readme_example_runs(seeded_search, exported):
@@ -205,16 +205,15 @@ def test_the_readme_example_runs(seeded_search, exported):
     assert re.fullmatch(r"tensor\(\[\d, \d, \d, \d\]\)\n", done.stdout), done.stdout
 
 
-def test_a_winner_failing_its_seeds_hands_over_to_the_next_finalist(tmp_path, mlflow_template, monkeypatch):
-    """The most accurate finalist is confirmed first; when its seeds miss, the next one that met the
-    target on its own seed is confirmed, and the first to pass wins (here the first is made to fail)."""
-    from nas import records
+def first_confirmation_fails(tmp_path, mlflow_template, monkeypatch, finalists: str, jobs: int = 1):
+    """The smoke budget with 2 seeds, an easy target and `finalists` (TOML lines), in a seeded store
+    under tmp_path; the first candidate confirmed is made to fail. Returns (budget path, the real `passes`)."""
     from nas.search import finals
 
     seed_store(tmp_path, mlflow_template)
-    budget_path = tmp_path / "smoke2.toml"
+    budget_path = tmp_path / "smoke_seeds.toml"
     budget_path.write_text((BUDGETS / "smoke.toml").read_text().replace("min = 0.85", "min = 0.5\nseeds = 2")
-                           .replace("finalists = 1", "finalists = 2"))
+                           .replace("finalists = 1", finalists).replace("jobs = 1", f"jobs = {jobs}"))
     monkeypatch.chdir(tmp_path)
     real, tried = finals.passes, []
 
@@ -223,6 +222,16 @@ def test_a_winner_failing_its_seeds_hands_over_to_the_next_finalist(tmp_path, ml
         return final.run_id != tried[0] and real(budget, tracker, parent_id, final)
 
     monkeypatch.setattr(finals, "passes", first_fails)
+    return budget_path, real
+
+
+def test_a_winner_failing_its_seeds_hands_over_to_the_next_finalist(tmp_path, mlflow_template, monkeypatch):
+    """The most accurate finalist is confirmed first; when its seeds miss, the next one that met the
+    target on its own seed is confirmed, and the first to pass wins (here the first is made to fail)."""
+    from nas import records
+    from nas.search import finals
+
+    budget_path, real = first_confirmation_fails(tmp_path, mlflow_template, monkeypatch, "finalists = 2")
     tracker = Tracker()
     result = Search(load_budget(budget_path), tracker, command=f"nas search {budget_path}").run()
     confirmed = result.summary["confirmations"]
@@ -243,18 +252,8 @@ def test_a_single_finalist_trains_with_its_seeds_and_hands_over_to_a_reserve(tmp
     from nas import records
     from nas.search import finals
 
-    seed_store(tmp_path, mlflow_template)
-    budget_path = tmp_path / "smoke_reserve.toml"
-    budget_path.write_text((BUDGETS / "smoke.toml").read_text().replace("min = 0.85", "min = 0.5\nseeds = 2")
-                           .replace("finalists = 1", "finalists = 1\nreserves = 1").replace("jobs = 1", "jobs = 2"))
-    monkeypatch.chdir(tmp_path)
-    real, tried = finals.passes, []
-
-    def first_fails(budget, tracker, parent_id, final):
-        tried.append(final.run_id)
-        return final.run_id != tried[0] and real(budget, tracker, parent_id, final)
-
-    monkeypatch.setattr(finals, "passes", first_fails)
+    budget_path, real = first_confirmation_fails(tmp_path, mlflow_template, monkeypatch,
+                                                 "finalists = 1\nreserves = 1", jobs=2)
     tracker = Tracker()
     budget = load_budget(budget_path)
     result = Search(budget, tracker, command=f"nas search {budget_path}").run()

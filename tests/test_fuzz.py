@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BUDGETS
-from nas.config import DATASET_SHAPES, Budget, load_budget, parse_budget
+from nas.config import BUILT_IN, Budget, load_budget, parse_budget
 from nas.errors import ConfigError
 from nas.spacestats import survey
 from nas.study import Study, load_study
@@ -114,7 +114,7 @@ integer_options = st.one_of(typos, st.lists(typos, min_size=1, max_size=3),
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(GRAMMAR_INTEGERS), integer_options, st.sampled_from(sorted(DATASET_SHAPES)),
+@given(st.sampled_from(GRAMMAR_INTEGERS), integer_options, st.sampled_from(sorted(BUILT_IN)),
        st.sampled_from([None, 1000, 100000]))
 def test_mistyped_grammar_integers_are_rejected_or_bounded(key, value, dataset, train):
     doc = copy.deepcopy(SMOKE)
@@ -129,7 +129,7 @@ def test_mistyped_grammar_integers_are_rejected_or_bounded(key, value, dataset, 
     except ConfigError as exc:
         assert f"fuzz.toml: {'.'.join(key)}" in str(exc) and "\n" not in str(exc)
         return
-    (_, height, width), _ = DATASET_SHAPES[dataset]
+    _, height, width = BUILT_IN[dataset].input_shape
     options = getattr(budget.space if key[0] == "space" else budget.train, key[1])
     bound = {"stages": 16, "convs_per_stage": 16, "channels": 4096, "kernel": min(height, width),
              "head_hidden": 65536, "batch_size": min(train or 65536, 65536)}[key[1]]

@@ -86,7 +86,7 @@ def test_the_readme_budget_is_complete_and_valid(tmp_path):
 def test_the_confusion_matrix_names_the_classes_the_winner_was_trained_with(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from nas import report
+    from nas import report_plots as report
 
     saved = {}
     monkeypatch.setattr(report, "_save", lambda fig, path: saved.setdefault("fig", fig))

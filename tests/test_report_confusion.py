@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from nas import report
+from nas import report_plots as report
 
 
 def test_confusion_plot_counts_every_cell(monkeypatch, tmp_path):

@@ -172,3 +172,26 @@ def test_unusable_device_is_a_one_line_error(finished_search, monkeypatch, capsy
     assert main(["study", "--around", finished_search["parent"], "--device", device]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_augment_and_epochs_factors_change_the_training_options():
+    """`augment` swaps the augmentation; `epochs` squeezes or stretches the schedule, keeping its shape."""
+    from nas.errors import NasError
+    from nas.schedule import Schedule
+    from nas.study import apply_train, base_level, parse_factor_args
+    from nas.train import TrainOptions
+
+    base = TrainOptions(schedule=Schedule.phases([0, 4, 11, 17], [3e-3, 1e-3, 3e-4, 1e-4], 20), augment="affine")
+    factors = parse_factor_args(["augment=none,rotate epochs=10,40"])
+    assert factors == {"augment": ("none", "rotate"), "epochs": (10, 40)}
+    assert (base_level(None, "augment", base), base_level(None, "epochs", base)) == ("affine", 20)
+    longer = apply_train(base, {"augment": "none", "epochs": 40})
+    assert longer.augment == "none" and longer.schedule.epochs == 40
+    assert longer.schedule.at_epoch == (0, 8, 22, 34)  # every drop at the same fraction of training
+    assert [longer.schedule.lr_at(e) for e in (7, 8, 33, 34, 39)] == [3e-3, 1e-3, 3e-4, 1e-4, 1e-4]
+    shorter = apply_train(base, {"epochs": 10})
+    assert shorter.schedule == base.schedule.compressed(10) and shorter.augment == "affine"
+    with pytest.raises(NasError, match="augment level 'blur' is not one of none"):
+        parse_factor_args(["augment=blur"])
+    with pytest.raises(NasError, match="epochs level 0 must be a whole number"):
+        parse_factor_args(["epochs=0"])

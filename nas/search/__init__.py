@@ -7,7 +7,8 @@
     objective   one trial: ask -> check -> claim -> train -> tell
     worker      the loop every worker runs (`nas worker`, each `--jobs` process, inline)
     progress    the live view's state, read from the storage and MLflow
-    finals      rung 3 (retrain the best from scratch) and the conclusion
+    finals      rung 3's jobs (retrain the best from scratch, their seeds, reserves) and the conclusion
+    confirm     the order of the finals' rounds: finalists, seeds, hand-overs, reserves, baseline
     loop        the coordinator: workers, timeout, waiting, finals
 
 Fidelity scheme (successive halving in three rungs):
