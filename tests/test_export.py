@@ -256,9 +256,13 @@ def test_a_single_finalist_trains_with_its_seeds_and_hands_over_to_a_reserve(tmp
                                                  "finalists = 1\nreserves = 1", jobs=2)
     tracker = Tracker()
     budget = load_budget(budget_path)
-    result = Search(budget, tracker, command=f"nas search {budget_path}").run()
+    counts = []
+    result = Search(budget, tracker, command=f"nas search {budget_path}",
+                    on_progress=lambda p: counts.append((p.finals_done, p.finals_total))).run()
     confirmed = result.summary["confirmations"]
     assert [c["passed"] for c in confirmed] == [False, True]
+    # The view counts 2 + 2 trainings (each candidate with its 2 seeds), never more done than planned.
+    assert counts[-1] == (4, 4) and all(done <= total for done, total in counts)
     finalist, reserve = confirmed
     assert result.met_target and result.winner_run_id == reserve["run_id"]
     # The reserve is the screened candidate ranked right after the finalist.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import time
 from contextlib import contextmanager, nullcontext
 
 OK, QUOTA, DUPLICATE = "ok", "quota", "duplicate"
@@ -89,3 +90,35 @@ def claim(study, lock, trial, key: str, trials: int) -> str:
         trial.set_user_attr("claimed", True)
         trial.set_user_attr("worker", worker_name())
         return OK
+
+
+def release_stopped(study, pids: set[int]) -> None:
+    """After a search stopped (`pids`: its worker processes), this process's cut-off trials are
+    failed and queued again, so a resume retrains exactly those; other machines' are left alone."""
+    from optuna.trial import TrialState
+
+    from nas.search.storage import fail_and_retry
+
+    mine = {f"{worker_name().rsplit(':', 1)[0]}:{pid}" for pid in pids | {os.getpid()}}
+    # A worker stopped inside study.ask() leaves a trial that never got its "worker" attribute;
+    # a live worker anywhere sets it within milliseconds, so one still unnamed a moment later is orphaned.
+    unnamed = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if "worker" not in t.user_attrs}
+    if unnamed:
+        time.sleep(1.0)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t._trial_id in unnamed and "worker" not in t.user_attrs:
+            try:
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except Exception:  # noqa: BLE001 - another process may have failed it first
+                pass
+            continue
+        if t.user_attrs.get("worker") not in mine:
+            continue
+        try:
+            if t.user_attrs.get("claimed"):
+                fail_and_retry(study, t._trial_id)
+            else:  # asked but not yet claimed: nothing trained, nothing to retry
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - another process may have failed it first
+            pass

@@ -40,7 +40,7 @@ class Finals:
             _, jobs = finals.plan_with_seeds(b, self.tracker, self.parent_id, finalists[0])
             planned_seeds = seeds - 1
         else:
-            finalists, jobs = finals.plan(b, self.study, self.tracker, self.parent_id)
+            jobs = finals.plan(b, finalists, self.tracker, self.parent_id)
             planned_seeds = 0
         baseline = finals.plan_baseline(b, self.tracker, self.parent_id)
         with_baseline = b.search.baseline is not None
@@ -60,7 +60,8 @@ class Finals:
                 self.progress.finals_total += seeds - 1
                 self._handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
             seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
-            self.progress.finals_done += seeds - 1 - len(seed_jobs)
+            if not (i == 0 and planned_seeds):  # seeds trained in the first round are counted already
+                self.progress.finals_done += seeds - 1 - len(seed_jobs)  # a resumed search's finished seeds
             self.run_round(seed_jobs)
             confirmed.append(final)
             if finals.passes(b, self.tracker, self.parent_id, final):

@@ -91,15 +91,15 @@ def _finished_by_number(tracker, parent_id: str) -> dict:
     return {c.tags.get("trial_number"): c for c in records.finished_finals(tracker, parent_id)}
 
 
-def plan(budget: Budget, study, tracker, parent_id: str) -> tuple[list, list[Job]]:
-    """(finalist trials, jobs still to run); each job's MLflow run is created here."""
-    finalists = choose_finalists(budget, study)
+def plan(budget: Budget, finalists: list, tracker, parent_id: str) -> list[Job]:
+    """The finals of `finalists` (from `choose_finalists`) still to run; each job's MLflow run is
+    created here."""
     if not finalists:
         raise SearchError("no candidate finished screening, so there is nothing to train in full; "
                           "see the failures with `nas runs` or raise [search] trials")
     done = _finished_by_number(tracker, parent_id)
     # A resumed search keeps finals that finished.
-    return finalists, [_final_job(budget, tracker, parent_id, t) for t in finalists if str(t.number) not in done]
+    return [_final_job(budget, tracker, parent_id, t) for t in finalists if str(t.number) not in done]
 
 
 def plan_with_seeds(budget: Budget, tracker, parent_id: str, trial) -> tuple[str, list[Job]]:

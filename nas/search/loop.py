@@ -10,7 +10,6 @@ processes do ~1.5x the work of one two-thread process on small convs (DESIGN sec
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,7 +24,7 @@ from nas.search.confirm import Finals
 from nas.search.job import Job, JobResult, run_job
 from nas.search.objective import Context
 from nas.search.progress import Progress, Watch
-from nas.search.storage import (create_study, default_storage, fail_and_retry, fail_stale, load_study, make_storage,
+from nas.search.storage import (create_study, default_storage, fail_stale, load_study, make_storage,
                                 quiet_optuna)
 from nas.search.worker import WorkerArgs, work, work_in_process
 from nas.tracking import Tracker
@@ -53,8 +52,8 @@ class _Workers:
 
         self.jobs = jobs
         self.cores = available_cores()
-        self.threads = None if jobs == 1 else max(1, self.cores // jobs)
         self.pool = None
+        self.threads = self.threads_for(jobs)
         if jobs > 1:
             self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_process,
                                             initargs=(self.threads,))
@@ -62,7 +61,7 @@ class _Workers:
     def threads_for(self, concurrent: int) -> int | None:
         """Torch threads for each of `concurrent` trainings: the cores split between them (None
         inline: the process's own setting)."""
-        return None if self.pool is None else max(1, self.cores // max(1, concurrent))
+        return None if self.jobs == 1 else max(1, self.cores // max(1, concurrent))
 
     def _inline(self, fn: Callable, *args) -> Future:
         future: Future = Future()
@@ -171,7 +170,7 @@ class Search:
                 return None
             return self._finals(workers, running_finals)
         except BaseException:
-            self._release(workers.stop())
+            claims.release_stopped(self.study, workers.stop())
             for job in running_finals.values():
                 records.abandon(self.tracker, job.run_id)
             if not self.worker:
@@ -270,32 +269,3 @@ class Search:
                     f"{self._label(job)}: val {run.metrics.get('final_val_accuracy', float('nan')):.4f}, "
                     f"test {run.metrics.get('final_test_accuracy', float('nan')):.4f}")
                 self.on_progress(self.progress)
-
-    def _release(self, pids: set[int]) -> None:
-        """After stopping: this process's cut-off trials are failed and queued again, so a resume
-        retrains exactly those; trials of workers elsewhere are left alone."""
-        from optuna.trial import TrialState
-
-        mine = {f"{claims.worker_name().rsplit(':', 1)[0]}:{pid}" for pid in pids | {os.getpid()}}
-        # A worker stopped inside study.ask() leaves a trial that never got its "worker" attribute;
-        # a live worker anywhere sets it within milliseconds, so one still unnamed a moment later is orphaned.
-        unnamed = {t._trial_id for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                   if "worker" not in t.user_attrs}
-        if unnamed:
-            time.sleep(1.0)
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t._trial_id in unnamed and "worker" not in t.user_attrs:
-                try:
-                    self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-                except Exception:  # noqa: BLE001 - another process may have failed it first
-                    pass
-                continue
-            if t.user_attrs.get("worker") not in mine:
-                continue
-            try:
-                if t.user_attrs.get("claimed"):
-                    fail_and_retry(self.study, t._trial_id)
-                else:  # asked but not yet claimed: nothing trained, nothing to retry
-                    self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            except Exception:  # noqa: BLE001 - another process may have failed it first
-                pass
