@@ -146,7 +146,8 @@ def factor_finding(records: list[dict], factor: str, base_levels: dict, threshol
         head = (f"{pct(b.mean)} +- {pct(b.half_width)} mean validation accuracy (n={b.n}); runner-up {runner} "
                 f"with {pct(ru.mean)} +- {pct(ru.half_width)} (n={ru.n}); difference {lead.points()} points")
         if overlaps:
-            sentences.append(f"Highest mean {factor}: {best} with {head}. The interval includes zero, so the data "
+            why = "The interval includes zero, so the data" if lead.estimated else "Without an interval the data"
+            sentences.append(f"Highest mean {factor}: {best} with {head}. {why} "
                              f"do not separate {factor}={best} from {factor}={runner}.")
         else:
             sentences.append(f"Best {factor}: **{best}** with {head}, an interval that excludes zero.")

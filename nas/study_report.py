@@ -321,7 +321,8 @@ def write_study_report(name: str, description: str, records: list[dict], factors
                       f"{lead.points()} points, an interval that excludes zero.", ""]
         else:
             lines += [f"The highest mean among the measured cells is {cell_text}: {summary}. The next cell "
-                      f"({runner}) is {lead.points()} points behind, an interval that includes zero: the data do "
+                      f"({runner}) is {lead.points()} points behind"
+                      + (", an interval that includes zero" if lead.estimated else "") + ": the data do "
                       f"not separate the two, so either is as good a choice on this evidence.", ""]
     else:
         lines += [f"Only one cell was measured ({cell_text}: {summary}); there is nothing to compare.", ""]

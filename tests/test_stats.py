@@ -79,6 +79,7 @@ def test_a_single_run_a_side_never_separates_levels():
     base = {"dropout": 0.0, "norm": "batch"}
     f = factor_finding(records({0.0: 0.90, 0.3: 0.99}, seeds=1), "dropout", base, 0.8)
     assert f.overlaps and "no interval" in f.sentences[0] and "do not separate" in f.sentences[0]
+    assert "interval includes zero" not in f.sentences[0]  # there is no interval to include it
     assert not effect([0.99], [0.90]).significant
 
 
