@@ -528,7 +528,9 @@ def cmd_study(args) -> int:
                               list(study.factorial), Path(args.out), source, regime=study.regime(),
                               notes=study.notes, meanings={f: FACTORS[f] for f in study.factors},
                               wall_seconds=wall, trained_now=len(trained))
-    console.print(f"report: {path} ({len(trained)} runs trained in {wall:.0f} s)")
+    done = (f"{len(trained)} runs trained in {wall:.0f} s" if trained
+            else f"all {len(records)} runs were in MLflow already, none trained")
+    console.print(f"report: {path} ({done})")
     return 0
 
 
