@@ -401,7 +401,6 @@ def cmd_train(args) -> int:
     from nas import data
     from nas.config import first_option, load_budget
     from nas.model import build
-    from nas.search import sample_candidate  # noqa: F401 - keeps option defaults in one place
     from nas.space import ArchSpec
     from nas.train import evaluate, first_choice_options, train
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -32,6 +32,8 @@ from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, Da
 from nas.errors import ConfigError, NasError, SpecError
 from nas.space import ArchSpec, StageSpec
 from nas.train import TrainOptions
+
+POLL_S = 1.0  # how often a parallel study shows its workers' finished epochs
 
 # What each factor changes; the report quotes it, so a factor's name never has to be guessed.
 FACTORS = {
@@ -416,8 +418,24 @@ def run_key(study: Study, cell: dict, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def study_job(job: dict) -> dict:
-    """Train one cell with one seed (in a worker process); returns the run's record."""
+class EpochReporter:
+    """A training callback that hands (run label, epoch, epochs, val accuracy) to `put` after each
+    epoch: a queue's put in a worker process, so the study's console shows runs that take minutes."""
+
+    def __init__(self, put, label: str, epochs: int):
+        self.put, self.label, self.epochs = put, label, epochs
+
+    def __call__(self, record) -> None:
+        self.put((self.label, record.epoch, self.epochs, record.val_accuracy))
+
+
+def _epoch_line(label: str, epoch: int, epochs: int, val_accuracy: float) -> str:
+    return f"{label}: epoch {epoch}/{epochs}, val {val_accuracy:.4f}"
+
+
+def study_job(job: dict, put_epoch=None) -> dict:
+    """Train one cell with one seed (in a worker process); returns the run's record. `put_epoch`
+    (or the job's "progress" queue) receives each epoch, as `EpochReporter` sends it."""
     import torch
 
     from nas import data as data_module
@@ -430,7 +448,9 @@ def study_job(job: dict) -> dict:
     torch.manual_seed(job["seed"])
     model = build(spec, dataset.input_shape, dataset.classes)
     options = TrainOptions.from_dict(job["options"])
-    result = train(model, dataset, options)
+    put_epoch = put_epoch or (job["progress"].put if job.get("progress") is not None else None)
+    callbacks = [EpochReporter(put_epoch, job["label"], options.schedule.epochs)] if put_epoch else []
+    result = train(model, dataset, options, callbacks=callbacks)
     _, train_acc, _ = evaluate(result.model, dataset.train, dataset)
     params = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
     device = resolve_device(options.device)  # where it trained: train() hands the model back on the CPU
@@ -458,25 +478,40 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
     jobs = max(1, jobs or study.jobs)
     threads = max(1, cpu_count() // jobs)
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
+    manager = get_context("spawn").Manager() if pool is not None else None
+    epochs = manager.Queue() if manager is not None else None  # worker processes -> this console
+
+    def show_epochs() -> None:
+        while epochs is not None and not epochs.empty():
+            on_event(_epoch_line(*epochs.get()))
+
     try:
         futures = {}
-        for cell, seed, key in todo:
+        for n, (cell, seed, key) in enumerate(todo, start=1):
             spec = study.run_spec(cell)
             options = replace(study.run_options(cell, seed), threads=threads if pool else None, device=device)
-            job = {"data": study.data, "spec": spec.to_json(), "options": options.to_dict(), "seed": seed}
+            job = {"data": study.data, "spec": spec.to_json(), "options": options.to_dict(), "seed": seed,
+                   "label": f"{cell} seed {seed}", "progress": epochs}
             if pool is None:
-                _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, study_job(job))
-                on_event(f"trained {cell} seed {seed}")
+                out = study_job(job, put_epoch=lambda item: on_event(_epoch_line(*item)))
+                _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
+                on_event(f"[{n}/{len(todo)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
             else:
                 futures[pool.submit(study_job, job)] = (cell, seed, key, spec, options)
-        for n, future in enumerate(as_completed(futures), start=1):
-            cell, seed, key, spec, options = futures[future]
-            out = future.result()
-            _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
-            on_event(f"[{n}/{len(futures)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
+        pending, ended = set(futures), 0
+        while pending:
+            done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            show_epochs()
+            for future in done:
+                cell, seed, key, spec, options = futures[future]
+                out = future.result()
+                _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
+                ended += 1
+                on_event(f"[{ended}/{len(futures)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+            manager.shutdown()
     return records_from_runs([r for r in study_runs(tracker, experiment) if r.status == "FINISHED"
                               and r.tags.get("study_key") in {run_key(study, c, s) for c in study.cells()
                                                               for s in range(study.seed, study.seed + study.repeats)}],

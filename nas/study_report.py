@@ -323,7 +323,7 @@ def write_study_report(name: str, description: str, records: list[dict], factors
             lines += [f"The highest mean among the measured cells is {cell_text}: {summary}. The next cell "
                       f"({runner}) is {lead.points()} points behind"
                       + (", an interval that includes zero" if lead.estimated else "") + ": the data do "
-                      f"not separate the two, so either is as good a choice on this evidence.", ""]
+                      "not separate the two, so either is as good a choice on this evidence.", ""]
     else:
         lines += [f"Only one cell was measured ({cell_text}: {summary}); there is nothing to compare.", ""]
     combined = {**base_levels, **best_levels}

@@ -25,8 +25,28 @@ def study_copy(tmp_path, store):
     return path
 
 
+def test_a_parallel_study_shows_its_workers_epochs(study_copy):
+    """With jobs = 2 the runs train in worker processes; their epochs still reach the console."""
+    study = load_study(study_copy)
+    messages = []
+    run_study(study, Tracker(), jobs=2, on_event=messages.append)
+    epochs = [m for m in messages if re.fullmatch(r".* seed \d: epoch [123]/3, val [01]\.\d{4}", m)]
+    assert len(epochs) == 8 * 3, messages
+    ended = [m for m in messages if re.match(r"\[\d/8\] ", m)]
+    assert len(ended) == 8
+    # a run's result comes after its last epoch
+    for line in ended:
+        label = line.split("] ", 1)[1].rsplit(": val", 1)[0]
+        last_epoch = max(i for i, m in enumerate(messages) if m.startswith(f"{label}: epoch 3/3"))
+        assert last_epoch < messages.index(line)
+
+
 def test_study_runs_every_cell_and_writes_a_report(study_copy, tmp_path, capsys):
     assert main(["study", str(study_copy)]) == 0
+    out = capsys.readouterr().out
+    # progress: every epoch of every run, then each run's result (2x2 cells x 2 seeds, 3 epochs)
+    assert len(re.findall(r"seed \d: epoch [123]/3, val [01]\.\d{4}\n", out)) == 8 * 3, out
+    assert len(re.findall(r"^\[\d/8\] .* seed \d: val [01]\.\d{4}$", out, re.M)) == 8, out
     tracker = Tracker()
     runs = study_runs(tracker, "study-smoke_study")
     assert len(runs) == 4 * 2  # 2x2 factorial, 2 seeds
@@ -48,7 +68,7 @@ def test_killed_study_resumes_without_rerunning_completed_cells(study_copy, tmp_
 
     def stop_after_three(message):
         seen.append(message)
-        if sum(m.startswith("trained") for m in seen) == 3:
+        if sum(bool(re.match(r"\[\d+/8\] ", m)) for m in seen) == 3:  # a run ended and was logged
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
