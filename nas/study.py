@@ -479,11 +479,11 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
     threads = max(1, cpu_count() // jobs)
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
     manager = get_context("spawn").Manager() if pool is not None else None
-    epochs = manager.Queue() if manager is not None else None  # worker processes -> this console
+    epoch_queue = manager.Queue() if manager is not None else None  # worker processes -> this console
 
     def show_epochs() -> None:
-        while epochs is not None and not epochs.empty():
-            on_event(_epoch_line(*epochs.get()))
+        while epoch_queue is not None and not epoch_queue.empty():
+            on_event(_epoch_line(*epoch_queue.get()))
 
     try:
         futures = {}
@@ -491,7 +491,7 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
             spec = study.run_spec(cell)
             options = replace(study.run_options(cell, seed), threads=threads if pool else None, device=device)
             job = {"data": study.data, "spec": spec.to_json(), "options": options.to_dict(), "seed": seed,
-                   "label": f"{cell} seed {seed}", "progress": epochs}
+                   "label": f"{cell} seed {seed}", "progress": epoch_queue}
             if pool is None:
                 out = study_job(job, put_epoch=lambda item: on_event(_epoch_line(*item)))
                 _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
