@@ -178,6 +178,13 @@ def finished_finals(tracker: Tracker, parent_id: str) -> list[RunData]:
     return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_FINAL and c.status == "FINISHED"]
 
 
+def ended_full_runs(tracker: Tracker, parent_id: str) -> list[RunData]:
+    """The search's full-schedule runs (finals, seeds, baseline) that ended, trained or failed;
+    killed ones are not: a resumed search trains them again."""
+    return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") in FULL_ROLES
+            and c.status in ("FINISHED", "FAILED")]
+
+
 def baseline_runs(tracker: Tracker, parent_id: str) -> list[RunData]:
     """The finished baseline run(s) of a search."""
     return [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_BASELINE

@@ -279,6 +279,36 @@ def test_a_single_finalist_trains_with_its_seeds_and_hands_over_to_a_reserve(tmp
     assert main(["verify", result.parent_run_id]) == 0
 
 
+def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, mlflow_template, monkeypatch):
+    """Stopped after the reserve's final (the finalist's seed failed), then resumed: the view counts
+    the 3 trainings already done from its first line, and the reserve's seed once it is planned."""
+    from nas.search import loop
+
+    budget_path, _ = first_confirmation_fails(tmp_path, mlflow_template, monkeypatch,
+                                              "finalists = 1\nreserves = 1")
+    tracker = Tracker()
+    budget = load_budget(budget_path)
+    real_start, starts = loop.Search._start_full, []
+
+    def stop_at_the_reserves_seed(self, *args):
+        starts.append(1)
+        if len(starts) == 4:  # one job per wave: finalist, its seed, the reserve, its seed
+            raise KeyboardInterrupt
+        return real_start(self, *args)
+
+    monkeypatch.setattr(loop.Search, "_start_full", stop_at_the_reserves_seed)
+    search = Search(budget, tracker, command=f"nas search {budget_path}")
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    monkeypatch.setattr(loop.Search, "_start_full", real_start)
+    counts = []
+    result = Search(budget, tracker, resume_run_id=search.parent_id,
+                    on_progress=lambda p: p.phase == "finals" and counts.append((p.finals_done, p.finals_total))).run()
+    assert [c["passed"] for c in result.summary["confirmations"]] == [False, True]
+    assert counts[0][0] == 3 and counts[-1] == (4, 4), counts
+    assert all(3 <= done <= total <= 4 for done, total in counts), counts
+
+
 def epoch_times(tracker, run_id: str) -> list[int]:
     """When each epoch of a final run was logged (ms), from MLflow's metric history."""
     from mlflow.tracking import MlflowClient

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from nas import records
 from nas.config import Budget
 from nas.search import finals
 from nas.search.job import Job
@@ -34,18 +35,20 @@ class Finals:
         comparison, so the verdict never waits for it: it takes the free slot of the first round
         when that round leaves one (1 finalist + 2 seeds on 2 slots), else it trains last."""
         b, seeds = self.budget, self.seeds
+        # The view's count: every full-schedule run that ended (a resumed search's included) or is
+        # planned, plus those not planned yet (`later`); the coordinator adds one as each ends.
+        self._runs = {r.run_id for r in records.ended_full_runs(self.tracker, self.parent_id)}
+        self.progress.finals_done = len(self._runs)
         finalists = finals.choose_finalists(b, self.study)
         if len(finalists) == 1 and seeds > 1:
             # The only finalist is the winner whatever it scores: its seeds need not wait for it.
             _, jobs = finals.plan_with_seeds(b, self.tracker, self.parent_id, finalists[0])
-            planned_seeds = seeds - 1
+            later = 0
         else:
             jobs = finals.plan(b, finalists, self.tracker, self.parent_id)
-            planned_seeds = 0
+            later = seeds - 1  # the winner's seeds, planned once the finals have ended
         baseline = finals.plan_baseline(b, self.tracker, self.parent_id)
-        with_baseline = b.search.baseline is not None
-        self.progress.finals_total = len(finalists) + with_baseline + seeds - 1
-        self.progress.finals_done = len(finalists) + planned_seeds - len(jobs) + with_baseline - len(baseline)
+        self._expect(jobs + baseline, later)
         if baseline and len(jobs) % self.slots:
             jobs, baseline = jobs + baseline, []
         self.announce("")
@@ -56,12 +59,10 @@ class Finals:
         for i, final in enumerate(order if seeds > 1 else order[:1]):
             # The validation set picked the luckiest finalist; if its other seeds miss the target,
             # the next finalist that met it is confirmed too (one more round), and the first to pass wins.
-            if i > 0:
-                self.progress.finals_total += seeds - 1
-                self._handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
             seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
-            if not (i == 0 and planned_seeds):  # seeds trained in the first round are counted already
-                self.progress.finals_done += seeds - 1 - len(seed_jobs)  # a resumed search's finished seeds
+            self._expect(seed_jobs)
+            if i > 0:
+                self._handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
             self.run_round(seed_jobs)
             confirmed.append(final)
             if finals.passes(b, self.tracker, self.parent_id, final):
@@ -74,6 +75,11 @@ class Finals:
         self.announce("")
         return finals.conclude(b, self.study, self.tracker, self.parent_id, self.progress, winner, tuple(confirmed))
 
+    def _expect(self, jobs: list[Job], later: int = 0) -> None:
+        """Count `jobs` (their runs are created) and `later` trainings not planned yet in the view's total."""
+        self._runs |= {job.run_id for job in jobs}
+        self.progress.finals_total = len(self._runs) + later
+
     def _reserves(self, confirmed: list):
         """Every finalist missed on its seeds: confirm the reserves one by one, each with all its
         seeds in one round; the first that passes (appended to `confirmed`) is returned, else None."""
@@ -81,11 +87,10 @@ class Finals:
         for trial in finals.reserves(self.budget, self.study):
             if str(trial.number) in tried:
                 continue  # a resumed search confirmed it among the finals already
-            self.progress.finals_total += self.seeds
+            run_id, jobs = finals.plan_with_seeds(self.budget, self.tracker, self.parent_id, trial)
+            self._expect(jobs)
             if confirmed:
                 self._handover(confirmed[-1], f"reserve trial {trial.number} with all {self.seeds} seeds at once")
-            run_id, jobs = finals.plan_with_seeds(self.budget, self.tracker, self.parent_id, trial)
-            self.progress.finals_done += self.seeds - len(jobs)
             self.run_round(jobs)
             final = self.tracker.run(run_id)
             confirmed.append(final)
