@@ -188,7 +188,8 @@ def cmd_search(args) -> int:
     path = write_report(tracker, result.parent_run_id)
     s = result.summary
     console.print(f"sampled {s['sampled']}, rejected {s['rejected_total']} {s['rejected']}, trained {s['trained']} "
-                  f"(pruned {s['pruned']}), finalists {s['finalists']}, wall {s['wall_seconds'] / 60:.1f} min")
+                  f"(pruned {s['pruned']}), finalists {s['finalists']}, wall {s['wall_seconds'] / 60:.1f} min"
+                  + (f" running, {s['stopped_seconds'] / 60:.1f} min stopped" if s.get("stopped_seconds") else ""))
     if result.winner_run_id:
         w = tracker.run(result.winner_run_id)
         seeds = s.get("seeds") or []

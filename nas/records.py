@@ -32,6 +32,7 @@ ROLE_SEED = "seed"  # the winner retrained from scratch with another seed ([targ
 BUDGET_DIR = "budget_dir"  # parent-run tag: the folder the budget's relative [data] path is resolved against
 ROLE_BASELINE = "baseline"  # a given architecture ([search] baseline) trained like a finalist, never the winner
 FULL_ROLES = (ROLE_FINAL, ROLE_SEED, ROLE_BASELINE)  # trained with the full schedule and evaluated
+STOPPED_AT, STOPPED_SECONDS = "stopped_at", "stopped_seconds"  # parent-run tags: Ctrl-C time, total stopped time
 MODEL_INFO = "model_info.json"  # what using the model needs: input shape, classes, normalisation
 EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -169,8 +170,20 @@ def finish_search(tracker: Tracker, parent_id: str, summary: dict, winner: RunDa
 
 
 def interrupt_search(tracker: Tracker, parent_id: str) -> None:
-    tracker.set_tags(parent_id, {"state": "killed"})
+    """A search stopped by Ctrl-C or SIGTERM: KILLED, with the time it stopped for `resume_search`."""
+    tracker.set_tags(parent_id, {"state": "killed", STOPPED_AT: f"{time.time():.1f}"})
     tracker.end_run(parent_id, "KILLED")
+
+
+def resume_search(tracker: Tracker, parent_id: str) -> None:
+    """A stopped search running again: the time it stood stopped is added to its `stopped_seconds`
+    tag, so its wall time counts running time only. (A SIGKILLed search left no stop time: its gap
+    counts as running.)"""
+    tags = tracker.run(parent_id).tags
+    stopped = float(tags.get(STOPPED_SECONDS) or 0.0)
+    if tags.get(STOPPED_AT):
+        stopped += max(0.0, time.time() - float(tags[STOPPED_AT]))
+    tracker.set_tags(parent_id, {"state": "running", STOPPED_SECONDS: f"{stopped:.1f}", STOPPED_AT: ""})
 
 
 def finished_finals(tracker: Tracker, parent_id: str) -> list[RunData]:
@@ -287,8 +300,14 @@ def load_final(run: RunData) -> FinalRun:
     return FinalRun(run, spec, options, schedule, verdict, epochs)
 
 
-def wall_seconds_since(run: RunData) -> float:
-    return round(time.time() - run.start_time_ms / 1000, 1)
+def stopped_seconds(run: RunData) -> float:
+    """How long a search stood stopped between a Ctrl-C and its resumes (0 if never)."""
+    return float(run.tags.get(STOPPED_SECONDS) or 0.0)
+
+
+def running_seconds(run: RunData) -> float:
+    """A search's wall time so far, less the time it stood stopped before a resume."""
+    return round(time.time() - run.start_time_ms / 1000 - stopped_seconds(run), 1)
 
 
 def stored_budget(parent: RunData) -> Budget:

@@ -64,6 +64,12 @@ def write_report(tracker: Tracker, parent_run_id: str, out_dir: Path = Path("rep
 
 # -- formatting ----------------------------------------------------------------------------------
 
+def _stopped(summary: dict) -> str:
+    """What a resumed search's wall time leaves out."""
+    stopped = float(summary.get("stopped_seconds") or 0.0)
+    return f" running (it also stood stopped {_hms(stopped)} before a resume)" if stopped else ""
+
+
 def _hms(seconds: float) -> str:
     total = int(round(seconds))
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
@@ -404,7 +410,7 @@ def _search_section(s: SearchData) -> list[str]:
     lines += [f"- Sampled {int(sm['sampled']):,} candidates: {sum(rejected.values()):,} rejected before training, "
               f"{trained:,} trained ({pruned:,} of them pruned during screening), {int(sm['failed']):,} failed; "
               f"{_plural(len(s.finals), 'finalist')} trained in full.",
-              f"- Wall time {_hms(float(sm['wall_seconds']))}; sampler {p.get('sampler', cfg.sampler)}, "
+              f"- Wall time {_hms(float(sm['wall_seconds']))}{_stopped(sm)}; sampler {p.get('sampler', cfg.sampler)}, "
               f"seed {p.get('seed', cfg.seed)}, jobs {p.get('jobs', cfg.jobs)}, "
               f"trials {p.get('trials', cfg.trials)}.",
               f"- Screening: {p.get('screen_epochs', cfg.screen_epochs)} epochs on "

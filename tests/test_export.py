@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -301,12 +302,20 @@ def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         search.run()
     monkeypatch.setattr(loop.Search, "_start_full", real_start)
+    time.sleep(2.0)  # stopped for 2 s: the wall time leaves that out
     counts = []
     result = Search(budget, tracker, resume_run_id=search.parent_id,
                     on_progress=lambda p: p.phase == "finals" and counts.append((p.finals_done, p.finals_total))).run()
     assert [c["passed"] for c in result.summary["confirmations"]] == [False, True]
     assert counts[0][0] == 3 and counts[-1] == (4, 4), counts
     assert all(3 <= done <= total <= 4 for done, total in counts), counts
+    since_start = time.time() - tracker.run(search.parent_id).start_time_ms / 1000
+    summary = result.summary
+    assert summary["stopped_seconds"] >= 2.0
+    assert abs(summary["wall_seconds"] + summary["stopped_seconds"] - since_start) < 5.0
+    assert main(["report", search.parent_id]) == 0
+    text = next(Path("reports").glob("*.md")).read_text()
+    assert "running (it also stood stopped 0:00:0" in text
 
 
 def epoch_times(tracker, run_id: str) -> list[int]:

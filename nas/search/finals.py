@@ -213,6 +213,7 @@ def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress,
     from nas.verdict import failing_seeds
 
     finals = records.finished_finals(tracker, parent_id)
+    parent = tracker.run(parent_id)
     seeds = seed_table(tracker, parent_id, winner) if winner is not None else []
     complete = len(seeds) == budget.target.seeds
     met = bool(seeds) and complete and not failing_seeds([s["val_accuracy"] for s in seeds], budget.target.min,
@@ -222,7 +223,7 @@ def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress,
         "sampled": p.sampled, "rejected": dict(sorted(p.rejected.items())),
         "rejected_total": sum(p.rejected.values()), "trained": p.trained, "pruned": p.pruned,
         "failed": p.failed, "finalists": len(finals), "target_met": met,
-        "wall_seconds": records.wall_seconds_since(tracker.run(parent_id)),
+        "wall_seconds": records.running_seconds(parent), "stopped_seconds": records.stopped_seconds(parent),
         "winner_run_id": winner.run_id if winner else None,
         "seeds": seeds, "rule": budget.target.rule,
         "confirmations": [{"trial": int(c.tags.get("trial_number", -1)), "run_id": c.run_id,

@@ -137,7 +137,7 @@ class Search:
             self.storage_obj = make_storage(self.storage, budget.search.heartbeat_seconds)
             self.study = load_study(budget, self.storage_obj, self.study_name)
             if resume_run_id:
-                tracker.set_tags(self.parent_id, {"state": "running"})
+                records.resume_search(tracker, self.parent_id)
         else:
             self.storage = storage or default_storage()
             self.parent_id = records.start_search(tracker, budget, trials=self.n_trials, jobs=self.jobs,
