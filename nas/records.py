@@ -155,6 +155,12 @@ def abandon(tracker: Tracker, run_id: str) -> None:
         pass
 
 
+def skip(tracker: Tracker, run_id: str, why: str) -> None:
+    """A planned seed run never trained because its candidate had failed already: KILLED, tagged why."""
+    tracker.set_tags(run_id, {"status": "skipped", "skipped": why})
+    tracker.end_run(run_id, "KILLED")
+
+
 def finish_search(tracker: Tracker, parent_id: str, summary: dict, winner: RunData | None, met: bool) -> None:
     tracker.log_json(parent_id, SUMMARY, summary)
     metrics = {"sampled": summary["sampled"], "rejected": summary["rejected_total"], "trained": summary["trained"],

@@ -390,9 +390,11 @@ def _seeds_table(s: SearchData) -> list[str]:
         rows.append(["**std**", "", *(f"{m.std * 100:.2f} pp" if m else "-" for m in stats)])
         rows.append(["**95% t-interval**", "", *(f"{_pct(m.low)} - {_pct(m.high)}" if m else "-" for m in stats)])
     lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
-    if len(seeds) < t.seeds:
-        lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the target counts as not met."]
     bad = verdict.failing_seeds([r["val_accuracy"] for r in seeds], t.min, t.rule)
+    if len(seeds) < t.seeds:
+        lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the target counts as not met."
+                  + (" Under rule `all` the candidate had missed the target already, so the other seeds were not "
+                     "trained." if bad and t.rule == "all" else "")]
     if bad and t.rule == "all":
         lines += ["", "Below the target: " + ", ".join(f"seed {seeds[i]['seed']} ({_pct(seeds[i]['val_accuracy'])})"
                                                        for i in bad) + "."]

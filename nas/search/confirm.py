@@ -3,7 +3,8 @@
 A round is a set of full-schedule jobs that train together and all end before the next round is
 planned, because what comes next depends on their accuracies. `Finals.run` decides the rounds and
 the winner; `run_round(jobs)` (the coordinator's) trains them. Which jobs, and their MLflow runs,
-come from `nas.search.finals`.
+come from `nas.search.finals`. Under rule "all" a confirmation stops at its first seed below the
+target: the seeds still waiting for a slot are not trained.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ class Finals:
     """Rung 3 and the confirmation across seeds of one search."""
 
     def __init__(self, budget: Budget, study, tracker, parent_id: str, progress: Progress,
-                 run_round: Callable[[list[Job]], None], announce: Callable[[str], None], slots: int = 1):
-        """`run_round(jobs)` trains jobs `slots` at a time; `announce(event)` shows an event in the
-        live view ("": refresh it from the stores)."""
+                 run_round: Callable[..., list[Job]], announce: Callable[[str], None], slots: int = 1):
+        """`run_round(jobs, decided=None)` trains jobs `slots` at a time and returns the seed jobs it
+        dropped once `decided()` (see `_train`); `announce(event)` shows an event in the live view
+        ("": refresh it from the stores)."""
         self.budget, self.study, self.tracker, self.parent_id = budget, study, tracker, parent_id
         self.progress, self.run_round, self.announce = progress, run_round, announce
         self.seeds = budget.target.seeds
@@ -42,28 +44,29 @@ class Finals:
         finalists = finals.choose_finalists(b, self.study)
         if len(finalists) == 1 and seeds > 1:
             # The only finalist is the winner whatever it scores: its seeds need not wait for it.
-            _, jobs = finals.plan_with_seeds(b, self.tracker, self.parent_id, finalists[0])
+            confirming, jobs = finals.plan_with_seeds(b, self.tracker, self.parent_id, finalists[0])
             later = 0
         else:
             jobs = finals.plan(b, finalists, self.tracker, self.parent_id)
-            later = seeds - 1  # the winner's seeds, planned once the finals have ended
+            confirming, later = None, seeds - 1  # the winner's seeds, planned once the finals have ended
         baseline = finals.plan_baseline(b, self.tracker, self.parent_id)
         self._expect(jobs + baseline, later)
         if baseline and len(jobs) % self.slots:
             jobs, baseline = jobs + baseline, []
         self.announce("")
-        self.run_round(jobs)
+        self._train(jobs, confirming)
 
         order = finals.winner_order(b, self.tracker, self.parent_id)
         winner, confirmed = (order[0] if order else None), []
         for i, final in enumerate(order if seeds > 1 else order[:1]):
             # The validation set picked the luckiest finalist; if its other seeds miss the target,
             # the next finalist that met it is confirmed too (one more round), and the first to pass wins.
-            seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
-            self._expect(seed_jobs)
             if i > 0:
                 self._handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
-            self.run_round(seed_jobs)
+            if not finals.missed(b, self.tracker, self.parent_id, final):  # a resumed search may know already
+                seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
+                self._expect(seed_jobs)
+                self._train(seed_jobs, final.run_id)
             confirmed.append(final)
             if finals.passes(b, self.tracker, self.parent_id, final):
                 winner = final
@@ -74,6 +77,23 @@ class Finals:
         self.run_round(baseline)
         self.announce("")
         return finals.conclude(b, self.study, self.tracker, self.parent_id, self.progress, winner, tuple(confirmed))
+
+    def _train(self, jobs: list[Job], confirming: str | None) -> None:
+        """Train a round; when it confirms the final `confirming`, the seeds still waiting for a slot
+        are skipped as soon as the final has missed under rule "all" (one wave less, ~6 min on 2 cores)."""
+        if confirming is None:
+            self.run_round(jobs)
+            return
+        skipped = self.run_round(jobs, lambda: finals.missed(self.budget, self.tracker, self.parent_id,
+                                                             self.tracker.run(confirming)))
+        for job in skipped or []:
+            why = f"trial {job.number} had missed the target under rule all before this seed's turn"
+            records.skip(self.tracker, job.run_id, why)
+            self._runs.discard(job.run_id)
+        if skipped:
+            self._expect([])
+            self.announce(f"trial {skipped[0].number} missed the target under rule all; its seed(s) "
+                          + ", ".join(str(j.options.seed) for j in skipped) + " not trained")
 
     def _expect(self, jobs: list[Job], later: int = 0) -> None:
         """Count `jobs` (their runs are created) and `later` trainings not planned yet in the view's total."""
@@ -91,7 +111,7 @@ class Finals:
             self._expect(jobs)
             if confirmed:
                 self._handover(confirmed[-1], f"reserve trial {trial.number} with all {self.seeds} seeds at once")
-            self.run_round(jobs)
+            self._train(jobs, run_id)
             final = self.tracker.run(run_id)
             confirmed.append(final)
             if finals.passes(self.budget, self.tracker, self.parent_id, final):

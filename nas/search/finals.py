@@ -164,6 +164,17 @@ def passes(budget: Budget, tracker, parent_id: str, final) -> bool:
                                                                     budget.target.min, budget.target.rule)
 
 
+def missed(budget: Budget, tracker, parent_id: str, final) -> bool:
+    """Whether `final`'s confirmation has failed whatever its seeds still to train reach: under rule
+    "all", once the final or one of its ended seed runs is below the target or failed. (Rule "mean"
+    needs every seed.)"""
+    if budget.target.rule != "all" or budget.target.seeds <= 1:
+        return False
+    runs = [r for r in records.ended_full_runs(tracker, parent_id)
+            if r.run_id == final.run_id or r.tags.get("confirms") == final.run_id]
+    return any(r.status == "FAILED" or _val(r) < budget.target.min for r in runs)
+
+
 def seed_of(run) -> int:
     return int(run.tags.get("seed", 0))
 

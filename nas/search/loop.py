@@ -223,18 +223,28 @@ class Search:
                 self._show()  # read the storage and MLflow again
 
         return Finals(self.budget, self.study, self.tracker, self.parent_id, self.progress,
-                      lambda jobs: self._round(workers, running, jobs), announce, slots=workers.jobs).run()
+                      lambda jobs, decided=None: self._round(workers, running, jobs, decided), announce,
+                      slots=workers.jobs).run()
 
-    def _round(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job]) -> None:
+    def _round(self, workers: _Workers, running: dict[Future, Job], jobs: list[Job],
+               decided: Callable[[], bool] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
         cores split between them, until all have ended. A wave of one (the last of an odd number)
         gets every core rather than leave one idle: 1 x 2 threads does ~1.4x the work of 1 x 1
         (DESIGN section 5). Never more jobs than workers at once: on 2 cores, 3 one-thread
-        processes took ~1.4x longer per epoch than their share of the cores."""
-        for start in range(0, len(jobs), workers.jobs):
-            wave = jobs[start:start + workers.jobs]
+        processes took ~1.4x longer per epoch than their share of the cores.
+
+        Once `decided()` says a confirmation has failed, the seed jobs not started yet are dropped
+        (returned, never trained): under rule "all" their accuracy cannot change the verdict."""
+        pending, skipped = list(jobs), []
+        while pending:
+            wave, pending = pending[:workers.jobs], pending[workers.jobs:]
             self._start_full(workers, running, wave, workers.threads_for(len(wave)))
             self._wait_full(running)
+            if pending and decided is not None and decided():
+                skipped += [job for job in pending if job.role == records.ROLE_SEED]
+                pending = [job for job in pending if job.role != records.ROLE_SEED]
+        return skipped
 
     @staticmethod
     def _label(job: Job) -> str:
