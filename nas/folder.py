@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nas.errors import DataError
+from nas.processes import spawn_pool, stop_pool
 from nas.sources import Arrays, check_classes, check_memory, complete_splits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -213,15 +212,16 @@ def decode_all(root: Path, entries: list[Entry], input_shape: tuple[int, int, in
                 out[start:start + len(chunk)] = _decode_chunk(chunk, channels, size_hw, expected_hw)
                 progress.advance(task, len(chunk))
         else:
-            # spawn: the parent may hold torch's threads, which a forked child must not inherit.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            pool = spawn_pool(workers)
+            try:
                 futures = [(start, pool.submit(_decode_chunk, chunk, channels, size_hw, expected_hw))
                            for start, chunk in chunks]
                 for start, future in futures:
                     block = future.result()
                     out[start:start + len(block)] = block
                     progress.advance(task, len(block))
+            finally:
+                stop_pool(pool)  # at once after Ctrl-C: the cache is only written once all are decoded
     return out
 
 

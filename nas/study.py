@@ -22,14 +22,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, DataConfig, _parse_data,
                         _parse_schedule, _Table, batch_size_bound, parse_name, read_toml)
 from nas.errors import ConfigError, NasError, SpecError
+from nas.processes import spawn_manager, spawn_pool, stop_pool
 from nas.space import ArchSpec, StageSpec
 from nas.train import TrainOptions
 
@@ -477,8 +477,8 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
     on_event(f"{total - len(todo)} of {total} runs already in MLflow; {len(todo)} to train")
     jobs = max(1, jobs or study.jobs)
     threads = max(1, cpu_count() // jobs)
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) if jobs > 1 else None
-    manager = get_context("spawn").Manager() if pool is not None else None
+    pool = spawn_pool(jobs) if jobs > 1 else None
+    manager = spawn_manager() if pool is not None else None
     epoch_queue = manager.Queue() if manager is not None else None  # worker processes -> this console
 
     def show_epochs() -> None:
@@ -510,7 +510,7 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
                 on_event(f"[{ended}/{len(futures)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)  # after Ctrl-C, the runs still training: what they did is lost, the rest is in MLflow
             manager.shutdown()
     return records_from_runs([r for r in study_runs(tracker, experiment) if r.status == "FINISHED"
                               and r.tags.get("study_key") in {run_key(study, c, s) for c in study.cells()

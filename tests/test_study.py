@@ -1,7 +1,12 @@
 """`nas study`: a digits study end to end, resume without rerunning, and strict study files."""
 
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -39,6 +44,31 @@ def test_a_parallel_study_shows_its_workers_epochs(study_copy):
         label = line.split("] ", 1)[1].rsplit(": val", 1)[0]
         last_epoch = max(i for i, m in enumerate(messages) if m.startswith(f"{label}: epoch 3/3"))
         assert last_epoch < messages.index(line)
+
+
+def test_ctrl_c_stops_a_parallel_study_with_one_line(study_copy, tmp_path):
+    """Ctrl-C reaches the whole process group: the study stops its workers and its queue's manager
+    itself, prints one line, and leaves no process behind (workers used to print tracebacks)."""
+    study_copy.write_text(study_copy.read_text().replace("epochs = 3", "epochs = 200"))
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "study", str(study_copy), "--jobs", "2"],
+                                stdout=o, stderr=e, cwd=tmp_path, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.time() + 180
+        while not re.search(r"seed \d: epoch 2/200", out.read_text()) and time.time() < deadline:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert proc.wait(timeout=60) == 130
+    assert err.read_text() == "nas: interrupted; finished work is kept\n"
+    for _ in range(50):  # the group is empty once every worker and the manager have exited
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("a process of the stopped study is still running")
 
 
 def test_study_runs_every_cell_and_writes_a_report(study_copy, tmp_path, capsys):

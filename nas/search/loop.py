@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Callable
 
 from nas import records
 from nas.config import Budget
 from nas.errors import SearchError
+from nas.processes import spawn_pool, stop_pool
 from nas.search import claims, finals
 from nas.search.confirm import Finals
 from nas.search.job import Job, JobResult, run_job
@@ -44,8 +44,7 @@ def _init_process(threads: int) -> None:
 
 
 class _Workers:
-    """Where work runs: inline when jobs = 1, else `jobs` spawned processes (spawn: a forked
-    torch with OpenMP threads is not safe)."""
+    """Where work runs: inline when jobs = 1, else `jobs` spawned processes (`nas.processes`)."""
 
     def __init__(self, jobs: int):
         from nas.train import available_cores
@@ -55,8 +54,7 @@ class _Workers:
         self.pool = None
         self.threads = self.threads_for(jobs)
         if jobs > 1:
-            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_process,
-                                            initargs=(self.threads,))
+            self.pool = spawn_pool(jobs, _init_process, (self.threads,))
 
     def threads_for(self, concurrent: int) -> int | None:
         """Torch threads for each of `concurrent` trainings: the cores split between them (None
@@ -85,24 +83,9 @@ class _Workers:
             return self._inline(run_job, job, tick)
         return self.pool.submit(run_job, job)
 
-    def pids(self) -> set[int]:
-        return set((getattr(self.pool, "_processes", None) or {}).keys())
-
     def stop(self) -> set[int]:
-        """Stop workers mid-epoch (after Ctrl-C) rather than wait for them: SIGTERM, then SIGKILL.
-        Returns their pids (read first: the pool forgets its processes on shutdown)."""
-        if self.pool is None:
-            return set()
-        stopped = self.pids()
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-        return stopped
+        """Stop workers mid-epoch (after Ctrl-C) rather than wait for them; returns their pids."""
+        return set() if self.pool is None else stop_pool(self.pool)
 
     def close(self) -> None:
         if self.pool is not None:
