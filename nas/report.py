@@ -373,12 +373,16 @@ def _seeds_table(s: SearchData) -> list[str]:
     failed = [c for c in tried if not c.get("passed") and c.get("run_id") != s.winner.run_id]
     if failed:
         reserves = s.budget.search.reserves
-        lines[-2:-2] = ["", "Candidates confirmed before the winner, whose seeds missed the target (their seed runs "
+        # Nothing passed: the winner named is the first candidate confirmed, and the others came after it.
+        when = "before the winner" if any(c.get("passed") for c in tried) else "after the winner missed"
+        lines[-2:-2] = ["", f"Candidates confirmed {when}, whose seeds missed the target (their seed runs "
                         "are tracked under the search): " + ", ".join(f"trial {c.get('trial')} (`{c.get('run_id')}`)"
                                                                      for c in failed) + ". The validation set picks "
                         "the luckiest finalist, so the next one that met the target on its own seed was confirmed in "
                         "turn" + (f", then the reserves ([search] reserves = {reserves}: the next screened "
-                                  "candidates, all seeds at once)" if reserves else "") + "."]
+                                  "candidates, all seeds at once)" if reserves else "") + "."
+                        + ("" if when == "before the winner" else " None passed, so the winner named is the first "
+                           "candidate confirmed.")]
     rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
              _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
     stats = []

@@ -283,14 +283,16 @@ def test_a_single_finalist_trains_with_its_seeds_and_hands_over_to_a_reserve(tmp
 @pytest.mark.parametrize("rule, seeds_trained", [("all", 0), ("mean", 2)])
 def test_a_final_below_the_target_skips_its_waiting_seeds_under_rule_all(tmp_path, mlflow_template, monkeypatch,
                                                                           capsys, rule, seeds_trained):
-    """One job at a time, an unreachable target: under rule "all" the final's miss decides the
-    verdict, so its 2 seeds are not trained (tagged skipped); rule "mean" needs them all."""
+    """One job at a time, an unreachable target, a finalist and a reserve: under rule "all" each
+    final's miss decides its verdict, so their 2 seeds each are not trained (tagged skipped); rule
+    "mean" needs them all. Nothing passes, so the first candidate confirmed is named."""
     from nas import records
 
     seed_store(tmp_path, mlflow_template)
     budget_path = tmp_path / "smoke_unreachable.toml"
     budget_path.write_text((BUDGETS / "smoke.toml").read_text()
-                           .replace("min = 0.85", f'min = 0.9999\nseeds = 3\nrule = "{rule}"'))
+                           .replace("min = 0.85", f'min = 0.9999\nseeds = 3\nrule = "{rule}"')
+                           .replace("finalists = 1", "finalists = 1\nreserves = 1"))
     monkeypatch.chdir(tmp_path)
     tracker = Tracker()
     result = Search(load_budget(budget_path), tracker, command=f"nas search {budget_path}").run()
@@ -298,12 +300,17 @@ def test_a_final_below_the_target_skips_its_waiting_seeds_under_rule_all(tmp_pat
     children = tracker.children(result.parent_run_id)
     trained = records.seed_runs(tracker, result.parent_run_id, result.winner_run_id)
     skipped = [c for c in children if c.tags.get("status") == "skipped"]
-    assert len(trained) == seeds_trained and len(skipped) == 2 - seeds_trained
+    assert len(trained) == seeds_trained and len(skipped) == 2 * (2 - seeds_trained)
     assert all(c.status == "KILLED" and "missed the target" in c.tags["skipped"] for c in skipped)
+    first, reserve = result.summary["confirmations"]
+    assert result.winner_run_id == first["run_id"] and not reserve["passed"]
     assert main(["verify", result.parent_run_id]) == 1
     assert main(["report", result.parent_run_id]) == 0
-    text = next(Path("reports").glob("*.md")).read_text()
+    text = " ".join(next(Path("reports").glob("*.md")).read_text().split())
     assert ("the other seeds were not trained" in text) == (rule == "all")
+    assert (f"Candidates confirmed after the winner missed, whose seeds missed the target (their seed runs are "
+            f"tracked under the search): trial {reserve['trial']}") in text
+    assert "None passed, so the winner named is the first candidate confirmed." in text
 
 
 def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, mlflow_template, monkeypatch):
