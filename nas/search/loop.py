@@ -221,12 +221,14 @@ class Search:
         (returned, never trained): under rule "all" their accuracy cannot change the verdict."""
         pending, skipped = list(jobs), []
         while pending:
+            if decided is not None and decided():  # before the first wave too: a resumed search may know
+                skipped += [job for job in pending if job.role == records.ROLE_SEED]
+                pending = [job for job in pending if job.role != records.ROLE_SEED]
+                if not pending:
+                    break
             wave, pending = pending[:workers.jobs], pending[workers.jobs:]
             self._start_full(workers, running, wave, workers.threads_for(len(wave)))
             self._wait_full(running)
-            if pending and decided is not None and decided():
-                skipped += [job for job in pending if job.role == records.ROLE_SEED]
-                pending = [job for job in pending if job.role != records.ROLE_SEED]
         return skipped
 
     @staticmethod
