@@ -16,6 +16,7 @@ from nas.cli import main
 from nas.config import load_budget
 from nas.search import Search
 from nas.tracking import WEIGHTS, Tracker
+from nas.verify import verify
 from test_search import artifact_file
 
 SEEDS = 3
@@ -305,6 +306,9 @@ def test_a_final_below_the_target_skips_its_waiting_seeds_under_rule_all(tmp_pat
     first, reserve = result.summary["confirmations"]
     assert result.winner_run_id == first["run_id"] and not reserve["passed"]
     assert main(["verify", result.parent_run_id]) == 1
+    seeds_row = next(r for r in verify(tracker, result.winner_run_id).rows if r.constraint == "seeds trained from scratch")
+    assert seeds_row.ok == (rule == "mean") and seeds_row.measured.startswith(f"{1 + seeds_trained} found")
+    assert ("seed 1, 2 skipped: trial" in seeds_row.measured) == (rule == "all"), seeds_row.measured
     assert main(["report", result.parent_run_id]) == 0
     text = " ".join(next(Path("reports").glob("*.md")).read_text().split())
     assert ("the other seeds were not trained" in text) == (rule == "all")
