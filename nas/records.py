@@ -217,13 +217,6 @@ def seed_runs(tracker: Tracker, parent_id: str, winner_run_id: str) -> list[RunD
     return sorted(runs, key=lambda c: int(c.tags.get("seed", 0)))
 
 
-def skipped_seeds(tracker: Tracker, parent_id: str, winner_run_id: str) -> list[RunData]:
-    """The seed runs of a winner that were planned but never trained (see `skip`), by seed."""
-    runs = [c for c in tracker.children(parent_id) if c.tags.get("nas_role") == ROLE_SEED
-            and c.tags.get("confirms") == winner_run_id and c.tags.get("status") == "skipped"]
-    return sorted(runs, key=lambda c: int(c.tags.get("seed", 0)))
-
-
 def epoch_history(tracker: Tracker, run_id: str) -> list[dict]:
     """The epochs a running final has logged so far: [{epoch, val_accuracy, seconds}]."""
     val = tracker.client.get_metric_history(run_id, "val_accuracy")

@@ -308,13 +308,48 @@ def test_a_final_below_the_target_skips_its_waiting_seeds_under_rule_all(tmp_pat
     assert main(["verify", result.parent_run_id]) == 1
     seeds_row = next(r for r in verify(tracker, result.winner_run_id).rows if r.constraint == "seeds trained from scratch")
     assert seeds_row.ok == (rule == "mean") and seeds_row.measured.startswith(f"{1 + seeds_trained} found")
-    assert ("seed 1, 2 skipped: trial" in seeds_row.measured) == (rule == "all"), seeds_row.measured
+    assert ("the others were not trained" in seeds_row.measured) == (rule == "all"), seeds_row.measured
     assert main(["report", result.parent_run_id]) == 0
     text = " ".join(next(Path("reports").glob("*.md")).read_text().split())
     assert ("the other seeds were not trained" in text) == (rule == "all")
     assert (f"Candidates confirmed after the winner missed, whose seeds missed the target (their seed runs are "
             f"tracked under the search): trial {reserve['trial']}") in text
     assert "None passed, so the winner named is the first candidate confirmed." in text
+
+
+def test_a_resumed_search_plans_no_seeds_for_a_final_that_missed(tmp_path, mlflow_template, monkeypatch):
+    """Stopped once the finalist ended below an unreachable target, before its seeds' turn: the
+    resumed search trains none of that final's seeds, only the reserve's final."""
+    from nas import records
+    from nas.search import loop
+
+    seed_store(tmp_path, mlflow_template)
+    budget_path = tmp_path / "smoke_unreachable.toml"
+    budget_path.write_text((BUDGETS / "smoke.toml").read_text()
+                           .replace("min = 0.85", 'min = 0.9999\nseeds = 3\nrule = "all"')
+                           .replace("finalists = 1", "finalists = 1\nreserves = 1"))
+    monkeypatch.chdir(tmp_path)
+    tracker, budget = Tracker(), load_budget(budget_path)
+    real_wait, real_start, started = loop.Search._wait_full, loop.Search._start_full, []
+
+    def stop_once_the_final_ended(self, running):
+        real_wait(self, running)
+        raise KeyboardInterrupt
+
+    def record_starts(self, workers, running, jobs, threads):
+        started.extend(job.role for job in jobs)
+        return real_start(self, workers, running, jobs, threads)
+
+    monkeypatch.setattr(loop.Search, "_wait_full", stop_once_the_final_ended)
+    search = Search(budget, tracker, command=f"nas search {budget_path}")
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    monkeypatch.setattr(loop.Search, "_wait_full", real_wait)
+    monkeypatch.setattr(loop.Search, "_start_full", record_starts)
+    result = Search(budget, tracker, resume_run_id=search.parent_id).run()
+    assert not result.met_target and started == [records.ROLE_FINAL], started
+    first, reserve = result.summary["confirmations"]
+    assert records.seed_runs(tracker, search.parent_id, first["run_id"]) == []
 
 
 def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, mlflow_template, monkeypatch):

@@ -63,10 +63,9 @@ class Finals:
             # the next finalist that met it is confirmed too (one more round), and the first to pass wins.
             if i > 0:
                 self._handover(confirmed[-1], f"trial {final.tags.get('trial_number')}")
-            if not finals.missed(b, self.tracker, self.parent_id, final):  # a resumed search may know already
-                seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
-                self._expect(seed_jobs)
-                self._train(seed_jobs, final.run_id)
+            seed_jobs = finals.plan_seeds(b, self.tracker, self.parent_id, final)
+            self._expect(seed_jobs)
+            self._train(seed_jobs, final.run_id)
             confirmed.append(final)
             if finals.passes(b, self.tracker, self.parent_id, final):
                 winner = final
@@ -84,8 +83,7 @@ class Finals:
         if confirming is None:
             self.run_round(jobs)
             return
-        skipped = self.run_round(jobs, lambda: finals.missed(self.budget, self.tracker, self.parent_id,
-                                                             self.tracker.run(confirming)))
+        skipped = self.run_round(jobs, lambda: finals.missed(self.budget, self.tracker, self.parent_id, confirming))
         for job in skipped or []:
             why = f"trial {job.number} had missed the target under rule all before this seed's turn"
             records.skip(self.tracker, job.run_id, why)

@@ -164,14 +164,14 @@ def passes(budget: Budget, tracker, parent_id: str, final) -> bool:
                                                                     budget.target.min, budget.target.rule)
 
 
-def missed(budget: Budget, tracker, parent_id: str, final) -> bool:
+def missed(budget: Budget, tracker, parent_id: str, final_run_id: str) -> bool:
     """Whether `final`'s confirmation has failed whatever its seeds still to train reach: under rule
     "all", once the final or one of its ended seed runs is below the target or failed. (Rule "mean"
     needs every seed.)"""
     if budget.target.rule != "all" or budget.target.seeds <= 1:
         return False
     runs = [r for r in records.ended_full_runs(tracker, parent_id)
-            if r.run_id == final.run_id or r.tags.get("confirms") == final.run_id]
+            if r.run_id == final_run_id or r.tags.get("confirms") == final_run_id]
     return any(r.status == "FAILED" or _val(r) < budget.target.min for r in runs)
 
 
@@ -184,8 +184,8 @@ def plan_seeds(budget: Budget, tracker, parent_id: str, winner) -> list[Job]:
     seeds (those a resumed search already finished are kept); each gets its own MLflow run."""
     from nas.train import TrainOptions
 
-    if winner is None or budget.target.seeds <= 1:
-        return []
+    if winner is None or budget.target.seeds <= 1 or missed(budget, tracker, parent_id, winner.run_id):
+        return []  # under rule "all" a final that missed is decided (a resumed search may know it)
     final = records.load_final(winner)
     done = {seed_of(r) for r in records.seed_runs(tracker, parent_id, winner.run_id)}
     return _seed_jobs(budget, tracker, parent_id, int(winner.tags.get("trial_number", -1)), final.spec,
