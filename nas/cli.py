@@ -400,9 +400,10 @@ def cmd_train(args) -> int:
     import torch
 
     from nas import data
-    from nas.config import first_option, load_budget
+    from nas.config import load_budget
     from nas.model import build
     from nas.space import ArchSpec
+    from nas.toml_table import first_option
     from nas.train import evaluate, first_choice_options, train
 
     budget = load_budget(args.budget)

@@ -5,15 +5,15 @@ This module must not import torch: `nas space` and config validation stay instan
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from nas.errors import ConfigError
 from nas.schedule import KINDS as SCHEDULE_KINDS
 from nas.schedule import Schedule
+from nas.toml_table import FloatOptions, FloatRange, Table, check_number
 
 
 class BuiltIn(NamedTuple):
@@ -69,187 +69,7 @@ MAX_CHANNELS = 4096
 MAX_HEAD_HIDDEN = 65536
 MAX_HEAD_LAYERS = 8  # hidden FC layers of one head option
 MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
-# A {min, max} range expands to one option per integer; more than this many is a typo.
-MAX_RANGE_OPTIONS = 10_000
-
-_MISSING = object()
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    """A continuous option `{ min, max, log }`, drawn with Optuna's suggest_float (log: log-uniform)."""
-
-    min: float
-    max: float
-    log: bool = False
-
-    def describe(self) -> str:
-        return f"{self.min:g}..{self.max:g}" + (" log" if self.log else "")
-
-    @property
-    def middle(self) -> float:
-        """The range's centre on its own scale (geometric when log)."""
-        return math.sqrt(self.min * self.max) if self.log else (self.min + self.max) / 2
-
-
-def first_option(options: FloatOptions) -> float:
-    """The value to use when nothing is searched (`nas train`): the first listed, or a range's middle."""
-    return options.middle if isinstance(options, FloatRange) else options[0]
-
-
-# A float option of the grammar or training: a list of values, or a range.
-FloatOptions = tuple[float, ...] | FloatRange
-
-
-class _Table:
-    """A view of one TOML table that remembers its key path, for errors that say where."""
-
-    def __init__(self, path: str, prefix: str, data: Any):
-        if not isinstance(data, dict):
-            raise ConfigError(path, prefix, f"must be a table, got {data!r}")
-        self.path, self.prefix, self.data, self.used = path, prefix, data, set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(self, name: str, message: str) -> ConfigError:
-        return ConfigError(self.path, self.key(name), message)
-
-    def raw(self, name: str, default: Any = _MISSING) -> Any:
-        self.used.add(name)
-        if name in self.data:
-            return self.data[name]
-        if default is _MISSING:
-            raise self.fail(name, "is required")
-        return default
-
-    def table(self, name: str, required: bool = True) -> _Table:
-        value = self.raw(name, _MISSING if required else {})
-        return _Table(self.path, self.key(name), value)
-
-    def string(self, name: str, choices: tuple[str, ...] | None = None, default: Any = _MISSING) -> str:
-        value = self.raw(name, default)
-        if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def integer(self, name: str, default: Any = _MISSING, minimum: int | None = None,
-                maximum: int | None = None, why: str = "") -> int:
-        """An integer; `why` explains `maximum` in the error (e.g. " (the training set size)")."""
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None  # type: ignore[return-value]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.fail(name, f"must be >= {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise self.fail(name, f"must be <= {maximum}{why}, got {value}")
-        return value
-
-    def number(self, name: str, default: Any = _MISSING, minimum: float | None = None,
-               maximum: float | None = None) -> float:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None  # type: ignore[return-value]
-        _check_number(self, name, value, minimum, maximum)
-        return float(value)
-
-    def boolean(self, name: str, default: Any = _MISSING) -> bool:
-        value = self.raw(name, default)
-        if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, got {value!r}")
-        return value
-
-    def options(self, name: str, kind: str, default: Any = _MISSING, choices: tuple[str, ...] = (),
-                minimum: float | None = None, maximum: float | None = None, why: str = "") -> Any:
-        """A non-empty list of options; or for integers a {min, max} range, inclusive, as its list;
-        or for floats a `FloatRange` from { min, max, log }.
-
-        `why` explains an integer `maximum` in the error, e.g. " (the input is 28x28)".
-        """
-        value = self.raw(name, default)
-        if kind == "int" and isinstance(value, dict):
-            value = _int_range(self, name, value, minimum, maximum, why)
-        if kind == "float" and isinstance(value, dict):
-            return _float_range(self, name, value, minimum, maximum)
-        if not isinstance(value, list):
-            value = [value] if not isinstance(value, dict) else value
-        if not isinstance(value, list) or not value:
-            raise self.fail(name, f"must be a non-empty list of options, got {value!r}")
-        for item in value:
-            if kind == "str":
-                if not isinstance(item, str) or (choices and item not in choices):
-                    raise self.fail(name, f"option {item!r} is not one of {', '.join(choices)}")
-            elif kind == "bool":
-                if not isinstance(item, bool):
-                    raise self.fail(name, f"option {item!r} must be true or false")
-            elif kind == "int":
-                if isinstance(item, bool) or not isinstance(item, int):
-                    raise self.fail(name, f"option {item!r} must be an integer")
-                if minimum is not None and item < minimum:
-                    raise self.fail(name, f"option {item} must be >= {minimum:g}")
-                if maximum is not None and item > maximum:
-                    raise self.fail(name, f"option {item} must be <= {maximum}{why}")
-            else:
-                _check_number(self, name, item, minimum, maximum, what="option ")
-        if len(set(value)) != len(value):
-            raise self.fail(name, f"lists an option twice: {value!r}")
-        return tuple(float(v) for v in value) if kind == "float" else tuple(value)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown key; valid keys here: {known}")
-
-
-def _check_number(t: _Table, name: str, value: Any, minimum, maximum, what: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise t.fail(name, f"{what}must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise t.fail(name, f"{what}{value!r} is below the minimum {minimum:g}")
-    if maximum is not None and value > maximum:
-        raise t.fail(name, f"{what}{value!r} is above the maximum {maximum:g}")
-
-
-def _int_range(t: _Table, name: str, value: dict, minimum=None, maximum=None, why: str = "") -> list[int]:
-    """A {min, max} range as its list of integers; bounds are checked before it is expanded."""
-    sub = _Table(t.path, t.key(name), value)
-    low, high = sub.integer("min"), sub.integer("max")
-    sub.done()
-    if low > high:
-        raise t.fail(name, f"min {low} > max {high}")
-    if minimum is not None and low < minimum:
-        raise t.fail(name, f"min {low} must be >= {minimum:g}")
-    if maximum is not None and high > maximum:
-        raise t.fail(name, f"max {high} must be <= {maximum}{why}")
-    if high - low + 1 > MAX_RANGE_OPTIONS:
-        raise t.fail(name, f"{{min = {low}, max = {high}}} spans {high - low + 1:,} options; "
-                           f"at most {MAX_RANGE_OPTIONS:,}")
-    return list(range(low, high + 1))
-
-
-def _float_range(t: _Table, name: str, value: dict, minimum=None, maximum=None) -> FloatRange:
-    """{ min, max, log = false } as a FloatRange, its bounds checked against the key's domain."""
-    sub = _Table(t.path, t.key(name), value)
-    low, high = sub.number("min"), sub.number("max")
-    log = sub.boolean("log", default=False)
-    sub.done()
-    if low > high:
-        raise t.fail(name, f"min {low:g} > max {high:g}; swap them")
-    if log and low <= 0:
-        raise t.fail(name, f"log = true needs min > 0 (log-uniform), got min {low:g}; raise min or set log = false")
-    if minimum is not None and low < minimum:
-        raise t.fail(name, f"min {low:g} is below the smallest allowed value {minimum:g}")
-    if maximum is not None and high > maximum:
-        raise t.fail(name, f"max {high:g} is above the largest allowed value {maximum:g}")
-    return FloatRange(low, high, log)
-
-
-def _head_hidden(t: _Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
+def _head_hidden(t: Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
     """(head_hidden options, whether they follow GAP too). Each option is the widths of the hidden FC
     layers: a list gives any number, e.g. [[], [64], [64, 32]], for gap_linear and flatten_linear; an
     integer (the first grammar's form, 0: none) is one layer, for flatten_linear only."""
@@ -460,7 +280,7 @@ def budget_dir(path: str | Path) -> str:
     return str(Path(path).resolve().parent)
 
 
-def parse_name(top: _Table) -> str:
+def parse_name(top: Table) -> str:
     """The experiment name: it names the MLflow experiment and report files."""
     name = top.string("name")
     if not name or not all(c.isalnum() or c in "-_." for c in name):
@@ -471,7 +291,7 @@ def parse_name(top: _Table) -> str:
 def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None = None) -> Budget:
     """Validate an already-parsed TOML document (see `load_budget`); a relative [data] path is
     resolved against `base_dir` (default: the folder of `path`)."""
-    top = _Table(path, "", raw)
+    top = Table(path, "", raw)
     name = parse_name(top)
     description = top.string("description", default="")
     data = _parse_data(top.table("data"), base_dir)
@@ -490,7 +310,7 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
     return Budget(name, description, path, data, target, limits, space, train, search)
 
 
-def _parse_data(t: _Table, base_dir: str | Path | None = None) -> DataConfig:
+def _parse_data(t: Table, base_dir: str | Path | None = None) -> DataConfig:
     dataset = t.string("dataset", DATASETS)
     seed = t.integer("seed", default=0, minimum=0)
     if dataset not in USER_SOURCES:
@@ -529,7 +349,7 @@ def _parse_data(t: _Table, base_dir: str | Path | None = None) -> DataConfig:
                       **fractions)
 
 
-def _image_size(t: _Table) -> tuple[int, int] | None:
+def _image_size(t: Table) -> tuple[int, int] | None:
     value = t.raw("image_size", None)
     if value is None:
         return None
@@ -539,7 +359,7 @@ def _image_size(t: _Table) -> tuple[int, int] | None:
     return (value[0], value[1])
 
 
-def _probe(t: _Table, dataset, path, image_size, channels, layout, class_names):
+def _probe(t: Table, dataset, path, image_size, channels, layout, class_names):
     """The image shape and class names of a folder or .npz, from its listing and headers."""
     from nas.errors import DataError
 
@@ -555,7 +375,7 @@ def _probe(t: _Table, dataset, path, image_size, channels, layout, class_names):
         raise t.fail("path", str(exc)) from None
 
 
-def _parse_target(t: _Table) -> Target:
+def _parse_target(t: Table) -> Target:
     metric = t.string("metric", METRICS, default="val_accuracy")
     minimum = t.number("min", minimum=0.0, maximum=1.0)
     seeds = t.integer("seeds", default=1, minimum=1)
@@ -566,7 +386,7 @@ def _parse_target(t: _Table) -> Target:
     return Target(metric, minimum, seeds, rule)
 
 
-def _parse_limits(t: _Table) -> Limits:
+def _parse_limits(t: Table) -> Limits:
     max_params = t.integer("max_params", minimum=1)
     max_epochs = t.integer("max_epochs", minimum=1)
     max_macs = t.integer("max_macs", default=None, minimum=1)
@@ -580,7 +400,7 @@ def _parse_limits(t: _Table) -> Limits:
     return Limits(max_params, max_epochs, max_macs, requires)
 
 
-def _parse_space(t: _Table, data: DataConfig) -> SpaceConfig:
+def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:
     d = SpaceConfig()
     dataset = data.dataset
     _, height, width = data.input_shape
@@ -612,7 +432,7 @@ def _parse_space(t: _Table, data: DataConfig) -> SpaceConfig:
     return space
 
 
-def _parse_schedule(t: _Table, epochs: int) -> Schedule:
+def _parse_schedule(t: Table, epochs: int) -> Schedule:
     kind = t.string("schedule", SCHEDULE_KINDS, default="phases" if "lr_phases" in t.data else "constant")
     if kind == "phases":
         phases = t.table("lr_phases")
@@ -621,7 +441,7 @@ def _parse_schedule(t: _Table, epochs: int) -> Schedule:
         if not isinstance(lrs, list) or not lrs:
             raise phases.fail("lr", f"must be a non-empty list of learning rates, got {lrs!r}")
         for v in lrs:
-            _check_number(phases, "lr", v, 1e-12, 10.0, what="option ")
+            check_number(phases, "lr", v, 1e-12, 10.0, what="option ")
         phases.done()
         if len(at_epoch) != len(lrs):
             raise phases.fail("lr", f"has {len(lrs)} values but at_epoch has {len(at_epoch)}; give one lr per phase")
@@ -651,7 +471,7 @@ def batch_size_bound(data: DataConfig) -> tuple[int, str]:
     return MAX_BATCH_SIZE, ""
 
 
-def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
+def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
     epochs = t.integer("epochs", default=limits.max_epochs, minimum=1)
     if epochs > limits.max_epochs:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
@@ -676,7 +496,7 @@ def _parse_train(t: _Table, limits: Limits, data: DataConfig) -> TrainConfig:
     return train
 
 
-def _parse_search(t: _Table) -> SearchConfig:
+def _parse_search(t: Table) -> SearchConfig:
     search = SearchConfig(
         trials=t.integer("trials", default=60, minimum=1),
         sampler=t.string("sampler", SAMPLERS, default="tpe"),

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, DataConfig, _parse_data,
-                        _parse_schedule, _Table, batch_size_bound, parse_name, read_toml)
+                        _parse_schedule, batch_size_bound, parse_name, read_toml)
 from nas.errors import ConfigError, NasError, SpecError
 from nas.processes import spawn_manager, spawn_pool, stop_pool
+from nas.toml_table import Table
 from nas.space import ArchSpec, StageSpec
 from nas.train import TrainOptions
 
@@ -238,7 +239,7 @@ def load_study(path: str | Path) -> Study:
         notes = _rename_aliases(raw)
     except ConfigError as exc:
         raise ConfigError(path, exc.key, str(exc).split(": ", 2)[-1]) from None
-    top = _Table(path, "", raw)
+    top = Table(path, "", raw)
     name = parse_name(top)
     description = top.string("description", default="")
     data = _parse_data(top.table("data"))

@@ -197,7 +197,7 @@ def first_choice_options(t, seed: int = 0, **overrides) -> TrainOptions:
     """Options with the budget's first choice of every training option (a float range: its
     middle) for `t`, a budget's [train] table: what `nas train` and a search's baseline use when
     nothing is searched. `overrides` replace single fields (e.g. batch_size from the command line)."""
-    from nas.config import first_option
+    from nas.toml_table import first_option
 
     chosen = dict(schedule=t.schedule.scaled(first_option(t.lr_scale)), optimizer=t.optimizer[0],
                   batch_size=t.batch_size[0], augment=t.augment[0], weight_decay=first_option(t.weight_decay),
