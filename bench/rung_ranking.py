@@ -59,7 +59,7 @@ def main() -> int:
     from nas.records import ROLE_FINAL
     from nas.search.candidate import Candidate
     from nas.search.job import Job, run_job
-    from nas.search.loop import _init_process
+    from nas.search.rounds import init_worker_process
     from nas.search.storage import quiet_optuna
     from nas.tracking import Tracker
 
@@ -93,7 +93,7 @@ def main() -> int:
         jobs[t.number] = Job(ROLE_FINAL, t.number, candidate, candidate.options, verdict, budget, tracker.uri,
                              bench_parent, run_id=run_id, threads=1)
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_init_process,
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=init_worker_process,
                              initargs=(1,)) as pool:
         futures = {pool.submit(run_job, job): number for number, job in jobs.items()}
         for future in as_completed(futures):

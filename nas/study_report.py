@@ -201,15 +201,37 @@ def write_study_report(name: str, description: str, records: list[dict], factors
             for r in records:
                 counts[r["levels"][f]] = counts.get(r["levels"][f], 0) + 1
             base_levels[f] = max(counts, key=counts.get)
-    cell_means: dict = {}  # every measured cell (all factors' levels) -> its runs' accuracies
-    for r in records:
-        cell_means.setdefault(tuple(sorted(r["levels"].items(), key=lambda kv: kv[0])), []).append(r["val_accuracy"])
-    lines = [f"# Study: {name}", ""]
-    if description:
-        lines += [description, ""]
-    lines += ["## Regime and limits", "",
-              regime or ("The training regime (epochs, images, seeds) of these runs is not recorded in a form this "
-                         "report reads: read it from the runs' parameters before generalising any finding."), ""]
+    lines = [f"# Study: {name}", ""] + ([description, ""] if description else [])
+    lines += _intro(records, factors, base_levels, factorial, source, regime, notes, meanings, wall_seconds,
+                    trained_now)
+    findings: list[str] = []
+    best_levels = {}
+    for factor in factors:
+        section, finding = _factor_section(records, factor, base_levels, plots)
+        lines += section
+        if finding is not None:
+            if not finding.overlaps:  # only a separated best level is recommended over the base
+                best_levels[factor] = finding.best_level
+            findings += finding.sentences
+    for a, b in factorial:
+        section = _interaction_section(records, a, b, base_levels, plots)
+        if section:
+            lines += section
+            findings += interaction_finding(records, a, b, base_levels)
+    lines += ["## Findings", ""] + [f"- {s}" for s in findings] + [""]
+    lines += _recommendation(records, base_levels, best_levels)
+    lines += _runs_table(records)
+    path = out_dir / f"study-{name}.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _intro(records: list[dict], factors: list[str], base_levels: dict, factorial, source: str, regime: str,
+           notes, meanings: dict | None, wall_seconds: float | None, trained_now: int | None) -> list[str]:
+    """Regime and limits, time taken, what the study does not show, the factors and the method."""
+    lines = ["## Regime and limits", "",
+             regime or ("The training regime (epochs, images, seeds) of these runs is not recorded in a form this "
+                        "report reads: read it from the runs' parameters before generalising any finding."), ""]
     lines += [n for note in notes for n in (note, "")]
     seconds = [r["seconds"] for r in records if r.get("seconds")]
     timing = []
@@ -232,84 +254,91 @@ def write_study_report(name: str, description: str, records: list[dict], factors
               "Intervals are 95% t-intervals of the mean over seeds; effects are differences of means "
               "against the base level with Welch 95% intervals. A best level, a difference or an interaction "
               "is stated only when its interval excludes zero.", ""]
-    findings: list[str] = []
-    best_levels = {}
-    for factor in factors:
-        groups = group(records, factor, where=base_levels)
-        if len(groups) < 2:
-            continue
-        levels = _sort_levels(groups)
-        cells = {lv: describe([r["val_accuracy"] for r in groups[lv]]) for lv in levels}
-        threshold = convergence_level(cells)
-        base_vals = [r["val_accuracy"] for r in groups.get(base_levels[factor], [])]
-        lines += [f"## {factor}", "",
-                  f"Other factors at their base level. ![{factor}: difference from base with 95% intervals]"
-                  f"({plots.name}/{factor}_accuracy.png)", "",
-                  "| level | n | mean val acc | std | 95% CI | effect vs base | train - val gap | params | "
-                  f"epochs to {pct(threshold)} |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for lv in levels:
-            c = cells[lv]
-            rs = groups[lv]
-            if lv == base_levels[factor] or not base_vals:
-                eff = "base"
-            else:
-                e = effect([r["val_accuracy"] for r in rs], base_vals)
-                eff = e.points() + (" *" if e.significant else "")
-            gap = mean(r["train_accuracy"] - r["val_accuracy"] for r in rs)
-            reached = [epochs_to_reach(r["curve"], threshold) for r in rs]
-            got = [e for e in reached if e is not None]
-            speed = f"{mean(got):.1f}" + ("" if len(got) == len(reached) else f" ({len(got)}/{len(reached)} reached)") if got else "never"
-            params = sorted({r["params"] for r in rs})
-            lines.append(f"| {lv} | {c.n} | {pct(c.mean)} | {100 * c.std:.2f} | [{pct(c.ci_low)}, {pct(c.ci_high)}] | "
-                         f"{eff} | {100 * gap:+.2f} | {params[0]:,}{'+' if len(params) > 1 else ''} | {speed} |")
-        lines += ["", "\\* the effect's interval excludes zero.", "",
-                  f"![{factor} curves]({plots.name}/{factor}_curves.png)", ""]
-        if base_vals:
-            effects = {lv: (Effect(0.0, 0.0, 0.0) if lv == base_levels[factor] else
-                            effect([r["val_accuracy"] for r in groups[lv]], base_vals)) for lv in levels}
-            _effect_plot(levels, effects, cells, factor, base_levels[factor], plots / f"{factor}_accuracy.png")
-        _curve_plot([r for lv in levels for r in groups[lv]], factor, plots / f"{factor}_curves.png")
-        if factor in ("depth", "width"):
-            _params_plot([r for lv in levels for r in groups[lv]], factor, plots / f"{factor}_params.png")
-            lines += [f"![accuracy vs parameters]({plots.name}/{factor}_params.png)", ""]
-        finding = factor_finding(records, factor, base_levels, threshold)
-        if not finding.overlaps:  # only a separated best level is recommended over the base
-            best_levels[factor] = finding.best_level
-        findings += finding.sentences
+    return lines
 
-    for a, b in factorial:
-        rest = {k: v for k, v in base_levels.items() if k not in (a, b)}
-        grid_vals: dict = {}
-        for r in records:
-            if any(r["levels"].get(k) != v for k, v in rest.items()):
-                continue
-            grid_vals.setdefault((r["levels"][a], r["levels"][b]), []).append(r["val_accuracy"])
-        if len(grid_vals) < 4:
-            continue
-        a_levels = _sort_levels({k[0] for k in grid_vals})
-        b_levels = _sort_levels({k[1] for k in grid_vals})
-        grid = {k: (mean(v), describe(v).half_width, len(v)) for k, v in grid_vals.items()}
-        _heatmap(grid, a_levels, b_levels, a, b, plots / f"{a}_x_{b}.png")
-        lines += [f"## Interaction: {a} x {b}", "", f"![{a} x {b}]({plots.name}/{a}_x_{b}.png)", "",
-                  "| " + a + " \\ " + b + " | " + " | ".join(str(x) for x in b_levels) + " |",
-                  "|---|" + "---|" * len(b_levels)]
-        for la in a_levels:
-            row = []
-            for lb in b_levels:
-                vals = grid_vals.get((la, lb))
-                row.append(f"{pct(mean(vals))} \u00b1 {100 * describe(vals).half_width:.2f} (n={len(vals)})"
-                           if vals else "not run")
-            lines.append(f"| {la} | " + " | ".join(row) + " |")
-        lines.append("")
-        findings += interaction_finding(records, a, b, base_levels)
 
+def _factor_section(records: list[dict], factor: str, base_levels: dict, plots: Path):
+    """One factor varied with the others at their base: its table and plots (written to `plots`),
+    and its finding; ([], None) when fewer than two of its levels were measured."""
+    groups = group(records, factor, where=base_levels)
+    if len(groups) < 2:
+        return [], None
+    levels = _sort_levels(groups)
+    cells = {lv: describe([r["val_accuracy"] for r in groups[lv]]) for lv in levels}
+    threshold = convergence_level(cells)
+    base_vals = [r["val_accuracy"] for r in groups.get(base_levels[factor], [])]
+    lines = [f"## {factor}", "",
+             f"Other factors at their base level. ![{factor}: difference from base with 95% intervals]"
+             f"({plots.name}/{factor}_accuracy.png)", "",
+             "| level | n | mean val acc | std | 95% CI | effect vs base | train - val gap | params | "
+             f"epochs to {pct(threshold)} |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for lv in levels:
+        c = cells[lv]
+        rs = groups[lv]
+        if lv == base_levels[factor] or not base_vals:
+            eff = "base"
+        else:
+            e = effect([r["val_accuracy"] for r in rs], base_vals)
+            eff = e.points() + (" *" if e.significant else "")
+        gap = mean(r["train_accuracy"] - r["val_accuracy"] for r in rs)
+        reached = [epochs_to_reach(r["curve"], threshold) for r in rs]
+        got = [e for e in reached if e is not None]
+        speed = f"{mean(got):.1f}" + ("" if len(got) == len(reached) else f" ({len(got)}/{len(reached)} reached)") if got else "never"
+        params = sorted({r["params"] for r in rs})
+        lines.append(f"| {lv} | {c.n} | {pct(c.mean)} | {100 * c.std:.2f} | [{pct(c.ci_low)}, {pct(c.ci_high)}] | "
+                     f"{eff} | {100 * gap:+.2f} | {params[0]:,}{'+' if len(params) > 1 else ''} | {speed} |")
+    lines += ["", "\\* the effect's interval excludes zero.", "",
+              f"![{factor} curves]({plots.name}/{factor}_curves.png)", ""]
+    if base_vals:
+        effects = {lv: (Effect(0.0, 0.0, 0.0) if lv == base_levels[factor] else
+                        effect([r["val_accuracy"] for r in groups[lv]], base_vals)) for lv in levels}
+        _effect_plot(levels, effects, cells, factor, base_levels[factor], plots / f"{factor}_accuracy.png")
+    _curve_plot([r for lv in levels for r in groups[lv]], factor, plots / f"{factor}_curves.png")
+    if factor in ("depth", "width"):
+        _params_plot([r for lv in levels for r in groups[lv]], factor, plots / f"{factor}_params.png")
+        lines += [f"![accuracy vs parameters]({plots.name}/{factor}_params.png)", ""]
+    return lines, factor_finding(records, factor, base_levels, threshold)
+
+
+def _interaction_section(records: list[dict], a: str, b: str, base_levels: dict, plots: Path) -> list[str]:
+    """The a x b grid (the other factors at base) as a heatmap and a table; [] with fewer than 4 cells."""
+    rest = {k: v for k, v in base_levels.items() if k not in (a, b)}
+    grid_vals: dict = {}
+    for r in records:
+        if any(r["levels"].get(k) != v for k, v in rest.items()):
+            continue
+        grid_vals.setdefault((r["levels"][a], r["levels"][b]), []).append(r["val_accuracy"])
+    if len(grid_vals) < 4:
+        return []
+    a_levels = _sort_levels({k[0] for k in grid_vals})
+    b_levels = _sort_levels({k[1] for k in grid_vals})
+    grid = {k: (mean(v), describe(v).half_width, len(v)) for k, v in grid_vals.items()}
+    _heatmap(grid, a_levels, b_levels, a, b, plots / f"{a}_x_{b}.png")
+    lines = [f"## Interaction: {a} x {b}", "", f"![{a} x {b}]({plots.name}/{a}_x_{b}.png)", "",
+             "| " + a + " \\ " + b + " | " + " | ".join(str(x) for x in b_levels) + " |",
+             "|---|" + "---|" * len(b_levels)]
+    for la in a_levels:
+        row = []
+        for lb in b_levels:
+            vals = grid_vals.get((la, lb))
+            row.append(f"{pct(mean(vals))} \u00b1 {100 * describe(vals).half_width:.2f} (n={len(vals)})"
+                       if vals else "not run")
+        lines.append(f"| {la} | " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def _recommendation(records: list[dict], base_levels: dict, best_levels: dict) -> list[str]:
+    """The best measured cell, whether the runner-up is separated from it, and the combination of
+    each factor's separated best level."""
+    cell_means: dict = {}  # every measured cell (all factors' levels) -> its runs' accuracies
+    for r in records:
+        cell_means.setdefault(tuple(sorted(r["levels"].items(), key=lambda kv: kv[0])), []).append(r["val_accuracy"])
     ranked = sorted(cell_means, key=lambda k: -mean(cell_means[k]))
     best_cell_key = ranked[0]
     best_cell = dict(best_cell_key)
     best_stats = describe(cell_means[best_cell_key])
-    lines += ["## Findings", ""] + [f"- {s}" for s in findings] + [""]
-    lines += ["## Recommended configuration", ""]
+    lines = ["## Recommended configuration", ""]
     cell_text = ", ".join(f"{k}={v}" for k, v in best_cell.items())
     summary = (f"{pct(best_stats.mean)} mean validation accuracy (n={best_stats.n}, 95% CI "
                f"[{pct(best_stats.ci_low)}, {pct(best_stats.ci_high)}])")
@@ -332,11 +361,13 @@ def write_study_report(name: str, description: str, records: list[dict], factors
         lines += ["Taking each factor's separated best level gives "
                   + ", ".join(f"{k}={v}" for k, v in combined.items())
                   + (" (a measured cell)." if measured else " (not measured as a cell: run it before relying on it)."), ""]
-    lines += ["## Runs", "", "| run | levels | seed | val acc | train acc | train time |", "|---|---|---|---|---|---|"]
+    return lines
+
+
+def _runs_table(records: list[dict]) -> list[str]:
+    lines = ["## Runs", "", "| run | levels | seed | val acc | train acc | train time |", "|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (str(r["levels"]), str(r["seed"]))):
         took = _duration(r["seconds"]) if r.get("seconds") else "-"
         lines.append(f"| `{r.get('run_id', '-')}` | " + ", ".join(f"{k}={v}" for k, v in r["levels"].items())
                      + f" | {r['seed']} | {pct(r['val_accuracy'])} | {pct(r['train_accuracy'])} | {took} |")
-    path = out_dir / f"study-{name}.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return lines

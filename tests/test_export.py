@@ -321,7 +321,7 @@ def test_a_resumed_search_plans_no_seeds_for_a_final_that_missed(tmp_path, mlflo
     """Stopped once the finalist ended below an unreachable target, before its seeds' turn: the
     resumed search trains none of that final's seeds, only the reserve's final."""
     from nas import records
-    from nas.search import loop
+    from nas.search import rounds
 
     seed_store(tmp_path, mlflow_template)
     budget_path = tmp_path / "smoke_unreachable.toml"
@@ -330,22 +330,22 @@ def test_a_resumed_search_plans_no_seeds_for_a_final_that_missed(tmp_path, mlflo
                            .replace("finalists = 1", "finalists = 1\nreserves = 1"))
     monkeypatch.chdir(tmp_path)
     tracker, budget = Tracker(), load_budget(budget_path)
-    real_wait, real_start, started = loop.Search._wait_full, loop.Search._start_full, []
+    real_wait, real_start, started = rounds.Rounds._wait, rounds.Rounds._start, []
 
-    def stop_once_the_final_ended(self, running):
-        real_wait(self, running)
+    def stop_once_the_final_ended(self):
+        real_wait(self)
         raise KeyboardInterrupt
 
-    def record_starts(self, workers, running, jobs, threads):
+    def record_starts(self, jobs, threads):
         started.extend(job.role for job in jobs)
-        return real_start(self, workers, running, jobs, threads)
+        return real_start(self, jobs, threads)
 
-    monkeypatch.setattr(loop.Search, "_wait_full", stop_once_the_final_ended)
+    monkeypatch.setattr(rounds.Rounds, "_wait", stop_once_the_final_ended)
     search = Search(budget, tracker, command=f"nas search {budget_path}")
     with pytest.raises(KeyboardInterrupt):
         search.run()
-    monkeypatch.setattr(loop.Search, "_wait_full", real_wait)
-    monkeypatch.setattr(loop.Search, "_start_full", record_starts)
+    monkeypatch.setattr(rounds.Rounds, "_wait", real_wait)
+    monkeypatch.setattr(rounds.Rounds, "_start", record_starts)
     result = Search(budget, tracker, resume_run_id=search.parent_id).run()
     assert not result.met_target and started == [records.ROLE_FINAL], started
     first, reserve = result.summary["confirmations"]
@@ -355,13 +355,13 @@ def test_a_resumed_search_plans_no_seeds_for_a_final_that_missed(tmp_path, mlflo
 def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, mlflow_template, monkeypatch):
     """Stopped after the reserve's final (the finalist's seed failed), then resumed: the view counts
     the 3 trainings already done from its first line, and the reserve's seed once it is planned."""
-    from nas.search import loop
+    from nas.search import rounds
 
     budget_path, _ = first_confirmation_fails(tmp_path, mlflow_template, monkeypatch,
                                               "finalists = 1\nreserves = 1")
     tracker = Tracker()
     budget = load_budget(budget_path)
-    real_start, starts = loop.Search._start_full, []
+    real_start, starts = rounds.Rounds._start, []
 
     def stop_at_the_reserves_seed(self, *args):
         starts.append(1)
@@ -369,11 +369,11 @@ def test_a_search_resumed_during_a_reserve_counts_what_it_had_trained(tmp_path, 
             raise KeyboardInterrupt
         return real_start(self, *args)
 
-    monkeypatch.setattr(loop.Search, "_start_full", stop_at_the_reserves_seed)
+    monkeypatch.setattr(rounds.Rounds, "_start", stop_at_the_reserves_seed)
     search = Search(budget, tracker, command=f"nas search {budget_path}")
     with pytest.raises(KeyboardInterrupt):
         search.run()
-    monkeypatch.setattr(loop.Search, "_start_full", real_start)
+    monkeypatch.setattr(rounds.Rounds, "_start", real_start)
     time.sleep(2.0)  # stopped for 2 s: the wall time leaves that out
     counts = []
     result = Search(budget, tracker, resume_run_id=search.parent_id,
