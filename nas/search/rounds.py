@@ -2,9 +2,9 @@
 
 `Workers`: `jobs` spawned processes (`nas.processes`), or inline when jobs = 1, each with its
 share of the cores as torch threads: two one-thread processes do ~1.5x the work of one
-two-thread process on small convs (DESIGN section 5). `Rounds.run(jobs)` trains full-schedule jobs on them in waves
-and follows each epoch in the live view (`nas.search.progress`); `nas.search.confirm` decides
-what the rounds are.
+two-thread process on small convs (DESIGN section 5). `Rounds.run(jobs)` trains full-schedule
+jobs on them in waves and follows each epoch in the live view (`nas.search.progress`);
+`nas.search.confirm` decides what the rounds are.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ POLL_S = 1.0
 
 
 def init_worker_process(threads: int) -> None:
+    """A worker process's setup: its torch threads, and Optuna's and MLflow's logging quietened."""
     import torch
 
     from nas.search.storage import quiet_optuna as quiet
