@@ -302,8 +302,8 @@ def cmd_ui(args) -> int:
     every process it started (uvicorn, the job runner, huey consumers), not just the first."""
     import signal
     import subprocess
-    import time
 
+    from nas.processes import stop_tree
     from nas.tracking import Tracker
 
     uri = Tracker(args.tracking_uri).uri
@@ -312,59 +312,6 @@ def cmd_ui(args) -> int:
     # a Ctrl-C reaches it only through us, so the shutdown below is the only one.
     child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                               "--host", "127.0.0.1", "--port", str(args.port)], start_new_session=True)
-
-    def live() -> dict[int, tuple[int, int]]:
-        """pid -> (parent pid, group id) of every live (not zombie) process; {} without /proc."""
-        found = {}
-        for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    state, ppid, pgid = f.read().rsplit(")", 1)[1].split()[:3]
-            except (OSError, ValueError):
-                continue  # not a process, or gone since the listing
-            if state not in "ZX":
-                found[int(name)] = int(ppid), int(pgid)
-        return found
-
-    def ours(procs: dict) -> set[int]:
-        """The child's process group plus the descendants of any of its members (MLflow starts
-        each job in a session of its own)."""
-        found = {pid for pid, (_, pgid) in procs.items() if pgid == child.pid}
-        todo = list(found)
-        while todo:
-            parent = todo.pop()
-            for pid, (ppid, _) in procs.items():
-                if ppid == parent and pid not in found:
-                    found.add(pid)
-                    todo.append(pid)
-        return found
-
-    def send(pids: set[int], sig: int) -> None:
-        for pid in {child.pid, *pids}:
-            try:
-                if pid == child.pid:
-                    os.killpg(pid, sig)  # the group: covers members /proc could not show
-                else:
-                    os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def stop_all(grace_s: float = 5.0) -> None:
-        targets = ours(live())
-        send(targets, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            child.poll()  # reaps the direct child, which is then no longer "live"
-            if child.returncode is not None and not targets & live().keys():
-                break
-            time.sleep(0.1)
-        send(ours(live()), signal.SIGKILL)  # what outlived the grace period, or started during it
-        try:
-            child.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
 
     class Stop(Exception):
         pass
@@ -387,7 +334,7 @@ def cmd_ui(args) -> int:
         for sig in stop_signals:  # a second Ctrl-C must not cut the clean-up short
             signal.signal(sig, lambda *_: None)
         try:
-            stop_all()
+            stop_tree(child)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -1,4 +1,5 @@
-"""Worker-process pools for searches and studies: spawned, and stopped at once on Ctrl-C.
+"""Worker-process pools for searches and studies: spawned, and stopped at once on Ctrl-C; and
+`stop_tree`, which stops a child process with everything it started (`nas ui`).
 
 Spawn, not fork: a forked torch with OpenMP threads is not safe. Workers ignore SIGINT: Ctrl-C in a
 terminal reaches the whole process group, and the parent, which owns the clean-up (trials queued
@@ -8,7 +9,10 @@ wherever it was and printed a traceback over the parent's one-line message.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Callable
@@ -53,3 +57,64 @@ def stop_pool(pool: ProcessPoolExecutor) -> set[int]:
         if proc.is_alive():
             proc.kill()
     return stopped
+
+
+# -- a process tree (`nas ui`: MLflow's server, its job runner and their children) ----------------
+
+def _live() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, group id) of every live (not zombie) process; {} without /proc."""
+    found = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                state, ppid, pgid = f.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # not a process, or gone since the listing
+        if state not in "ZX":
+            found[int(name)] = int(ppid), int(pgid)
+    return found
+
+
+def _tree(leader: int, procs: dict) -> set[int]:
+    """The process group of `leader` plus the descendants of any of its members (MLflow starts
+    each job in a session of its own, outside the group)."""
+    found = {pid for pid, (_, pgid) in procs.items() if pgid == leader}
+    todo = list(found)
+    while todo:
+        parent = todo.pop()
+        for pid, (ppid, _) in procs.items():
+            if ppid == parent and pid not in found:
+                found.add(pid)
+                todo.append(pid)
+    return found
+
+
+def _send(leader: int, pids: set[int], sig: int) -> None:
+    for pid in {leader, *pids}:
+        try:
+            if pid == leader:
+                os.killpg(pid, sig)  # the group: covers members /proc could not show
+            else:
+                os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_tree(child: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """Stop `child` (started with start_new_session=True) and every process it started: SIGTERM,
+    then SIGKILL for what outlived `grace_s` or started meanwhile."""
+    targets = _tree(child.pid, _live())
+    _send(child.pid, targets, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        child.poll()  # reaps the direct child, which is then no longer "live"
+        if child.returncode is not None and not targets & _live().keys():
+            break
+        time.sleep(0.1)
+    _send(child.pid, _tree(child.pid, _live()), signal.SIGKILL)
+    try:
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
