@@ -30,8 +30,8 @@ from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, Da
                         _parse_schedule, batch_size_bound, parse_name, read_toml)
 from nas.errors import ConfigError, NasError, SpecError
 from nas.processes import spawn_manager, spawn_pool, stop_pool
-from nas.toml_table import Table
 from nas.space import ArchSpec, StageSpec
+from nas.toml_table import Table
 from nas.train import TrainOptions
 
 POLL_S = 1.0  # how often a parallel study shows its workers' finished epochs

@@ -100,7 +100,7 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     if budget.target.seeds > 1:
         t = budget.target
         found = f"{len(runs)} found"
-        if len(runs) < t.seeds and t.rule == "all" and any(v < t.min for v in values):
+        if len(runs) < t.seeds and t.rule == "all" and verdict.failing_seeds(values, t.min, t.rule):
             found += "; the others were not trained: under rule all a seed below the target had decided it"
         rows.append(Row("seeds trained from scratch", f"{t.seeds}", found, "seed runs of the winner",
                         len(runs) >= t.seeds))

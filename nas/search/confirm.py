@@ -3,8 +3,9 @@
 A round is a set of full-schedule jobs that train together and all end before the next round is
 planned, because what comes next depends on their accuracies. `Finals.run` decides the rounds and
 the winner; `run_round(jobs)` (`nas.search.rounds.Rounds.run`) trains them. Which jobs, and their
-MLflow runs, come from `nas.search.finals`. Under rule "all" a confirmation stops at its first seed below the
-target: the seeds still waiting for a slot are not trained.
+MLflow runs, come from `nas.search.finals`. Under rule "all" a confirmation stops at its first seed
+below the target: the seeds still waiting for a slot are not trained, and a resumed search does not
+plan the seeds of a final that had missed (`finals.plan_seeds`).
 """
 
 from __future__ import annotations

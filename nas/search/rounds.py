@@ -110,14 +110,12 @@ class Rounds:
         (returned, never trained): under rule "all" their accuracy cannot change the verdict."""
         pending, skipped = list(jobs), []
         while pending:
-            if decided is not None and decided():  # before the first wave too: a resumed search may know
-                skipped += [job for job in pending if job.role == records.ROLE_SEED]
-                pending = [job for job in pending if job.role != records.ROLE_SEED]
-                if not pending:
-                    break
             wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
             self._start(wave, self.workers.threads_for(len(wave)))
             self._wait()
+            if pending and decided is not None and decided():
+                skipped += [job for job in pending if job.role == records.ROLE_SEED]
+                pending = [job for job in pending if job.role != records.ROLE_SEED]
         return skipped
 
     @staticmethod
