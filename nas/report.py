@@ -25,6 +25,7 @@ from nas.records import finite as _finite, metric as _metric
 from nas.report_data import (REJECTION_TEXT, SearchData, class_label, load, plural as _plural, screening_rows,
                              test_errors, trial_label, trial_number)
 from nas.report_plots import draw_plots
+from nas.search import finals
 from nas.search.storage import pruner_text
 from nas.space import ArchSpec
 from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, VERDICT, Tracker
@@ -423,7 +424,8 @@ def _search_section(s: SearchData) -> list[str]:
               f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
               f"- Pruner: {pruner_text(s.budget)}.",
-              f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}", ""]
+              f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}",
+              *_predicted(s, screening_rows(s)), ""]
     if rejected:
         lines += ["Rejected before training, by the first limit broken:", ""]
         rows = [[REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
@@ -446,6 +448,30 @@ def _search_section(s: SearchData) -> list[str]:
     lines += _finalists(s, screening)
     lines += _front(s, screening)
     return lines
+
+
+def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
+    """Objective "params": how many screened candidates were predicted to meet the target, and
+    what the finals took instead when too few were."""
+    b = s.budget
+    if b.search.objective != "params":
+        return []
+    accuracies = [r["screen_val_accuracy"] for r in screening.values() if r.get("state") == "complete"
+                  and not r.get("rejected_by") and _finite(r.get("screen_val_accuracy"))]
+    if not accuracies:
+        return []
+    predicted = sum(finals.predicted_to_meet(b, a) for a in accuracies)
+    wanted = b.search.finalists + b.search.reserves
+    line = (f"- Screening predicted {predicted:,} of the {len(accuracies):,} screened candidates to meet the target "
+            f"(screening val acc >= {_pct(b.target.min - b.search.screen_margin)}; the best reached "
+            f"{_pct(max(accuracies))}).")
+    if predicted < wanted:
+        others = wanted - predicted
+        line += (f" {'The other' if predicted else 'All'} {others:,} finalist/reserve place{'s' if others > 1 else ''} "
+                 f"went to the most accurate in screening instead. Screening is shorter than the full budget, so its "
+                 "accuracies sit below the final ones: a larger `[search] screen_margin` lets more candidates "
+                 "count as predicted.")
+    return [line]
 
 
 def pareto_front(points: list[tuple[int, float]]) -> list[int]:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,27 @@ def test_what_mattered_tables_the_screened_choices_and_says_why_no_importances(p
     assert "after 2 epochs on 100% of the training images" in section
     norm = section.split("**normalisation** (`norm`)")[1].split("**")[0]
     assert _row(norm, "batch")[1:3] == ["1", "84.00%"] and _row(norm, "none")[1:5] == ["0", "-", "-", "1"]
+
+
+@pytest.mark.parametrize("margin,expected", [
+    (0.05, "Screening predicted 2 of the 3 screened candidates to meet the target (screening val acc >= 80.00%; "
+           "the best reached 84.00%). The other 1 finalist/reserve place went to the most accurate in screening"),
+    (0.0, "Screening predicted 0 of the 3 screened candidates to meet the target (screening val acc >= 85.00%; "
+          "the best reached 84.00%). All 3 finalist/reserve places went to the most accurate in screening"),
+])
+def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke_budget_text, margin, expected):
+    from types import SimpleNamespace
+
+    from nas.report import _predicted
+
+    # target 0.85 in the smoke budget; the pruned and rejected rows are not screened candidates
+    text = smoke_budget_text.replace("finalists = 1", f'finalists = 2\nreserves = 1\nobjective = "params"\n'
+                                                      f"screen_margin = {margin}")
+    budget = parse_budget(tomllib.loads(text))
+    rows = {0: {"state": "complete", "screen_val_accuracy": 0.84}, 1: {"state": "complete", "screen_val_accuracy": 0.81},
+            2: {"state": "complete", "screen_val_accuracy": 0.70}, 3: {"state": "pruned", "screen_val_accuracy": 0.9},
+            4: {"state": "complete", "rejected_by": "max_params", "screen_val_accuracy": 0.95}}
+    (line,) = _predicted(SimpleNamespace(budget=budget), rows)
+    assert line.startswith("- " + expected)
+    accuracy = replace(budget, search=replace(budget.search, objective="accuracy"))
+    assert _predicted(SimpleNamespace(budget=accuracy), rows) == []

@@ -47,9 +47,9 @@ def ranked(study) -> list:
     return sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("params", 0)))
 
 
-def predicted_to_meet(budget: Budget, trial) -> bool:
-    """Whether a screened candidate's accuracy suggests the full budget can reach the target."""
-    return trial.values[0] >= budget.target.min - budget.search.screen_margin
+def predicted_to_meet(budget: Budget, screen_accuracy: float) -> bool:
+    """Whether a screening accuracy suggests the full budget can reach the target (objective "params")."""
+    return screen_accuracy >= budget.target.min - budget.search.screen_margin
 
 
 def in_order(budget: Budget, study) -> list:
@@ -58,7 +58,7 @@ def in_order(budget: Budget, study) -> list:
     order = ranked(study)
     if budget.search.objective != "params":
         return order
-    likely = sorted((t for t in order if predicted_to_meet(budget, t)),
+    likely = sorted((t for t in order if predicted_to_meet(budget, t.values[0])),
                     key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))
     chosen = {t.number for t in likely}
     return likely + [t for t in order if t.number not in chosen]
