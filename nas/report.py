@@ -14,30 +14,21 @@ table formats the architecture; its total is compared with the logged count, not
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
-from typing import Any
 
 from nas import verdict
 from nas.errors import NasError
 from nas.records import finite as _finite, metric as _metric
-from nas.report_data import (REJECTION_TEXT, SearchData, class_label, load, plural as _plural, screening_rows,
-                             test_errors, trial_label, trial_number)
+from nas.report_data import SearchData, class_label, load, test_errors, trial_label, trial_number
+from nas.report_format import duration as _duration, table as _table
 from nas.report_plots import draw_plots
-from nas.search import finals
-from nas.search.storage import pruner_text
+from nas.report_search import mattered_section, search_section
 from nas.space import ArchSpec
-from nas.tracking import BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, VERDICT, Tracker
+from nas.tracking import BUDGET, EPOCHS, PREDICTIONS, SPEC, VERDICT, Tracker
 from nas.verdict import pct as _pct
 
 REPORT_FOLDER = "report"  # artifact folder of the parent run
-_OBJECTIVE_TEXT = {
-    "accuracy": "accuracy (finalists are the most accurate in screening; the most accurate final that meets "
-                "the target wins).",
-    "params": "params (finalists are the smallest candidates screening put within {margin:g} percentage points of the "
-              "target; the smallest final that meets the target wins).",
-}
 _FEATURE_TEXT = {"batch_norm": "batch normalisation", "dropout": "dropout", "gap": "global average pooling"}
 
 
@@ -61,40 +52,6 @@ def write_report(tracker: Tracker, parent_run_id: str, out_dir: Path = Path("rep
     for png in plots.values():
         tracker.log_file(parent_run_id, png, f"{REPORT_FOLDER}/{plot_dir.name}")
     return path
-
-
-# -- formatting ----------------------------------------------------------------------------------
-
-def _stopped(summary: dict) -> str:
-    """What a resumed search's wall time leaves out."""
-    stopped = float(summary.get("stopped_seconds") or 0.0)
-    return f" running (it also stood stopped {_hms(stopped)} before a resume)" if stopped else ""
-
-
-def _hms(seconds: float) -> str:
-    total = int(round(seconds))
-    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 60 else _hms(seconds)
-
-
-def _int(value: Any) -> str:
-    return f"{int(value):,}"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
-    """A markdown table; `align` has one letter per column (l, r), default left."""
-    marks = [("---:" if (align[i:i + 1] == "r") else "---") for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return lines
 
 
 # -- the verdict ---------------------------------------------------------------------------------
@@ -130,8 +87,8 @@ def _markdown(s: SearchData, plots: dict[str, str]) -> str:
     lines += _training_section(s)
     lines += _accuracy_section(s)
     lines += _baseline_section(s)
-    lines += _search_section(s)
-    lines += _mattered_section(s)
+    lines += search_section(s)
+    lines += mattered_section(s)
     lines += _plots_section(s, plots)
     lines += _reproduce_section(s)
     return "\n".join(lines).rstrip() + "\n"
@@ -403,222 +360,6 @@ def _seeds_table(s: SearchData) -> list[str]:
     if bad and t.rule == "all":
         lines += ["", "Below the target: " + ", ".join(f"seed {seeds[i]['seed']} ({_pct(seeds[i]['val_accuracy'])})"
                                                        for i in bad) + "."]
-    return lines
-
-
-
-
-def _search_section(s: SearchData) -> list[str]:
-    sm, p = s.summary, s.parent.params
-    cfg = s.budget.search
-    rejected = {k: int(v) for k, v in sm["rejected"].items()}
-    lines = ["## Search", ""]
-    trained, pruned = int(sm["trained"]), int(sm["pruned"])
-    lines += [f"- Sampled {int(sm['sampled']):,} candidates: {sum(rejected.values()):,} rejected before training, "
-              f"{trained:,} trained ({pruned:,} of them pruned during screening), {int(sm['failed']):,} failed; "
-              f"{_plural(len(s.finals), 'finalist')} trained in full.",
-              f"- Wall time {_hms(float(sm['wall_seconds']))}{_stopped(sm)}; sampler {p.get('sampler', cfg.sampler)}, "
-              f"seed {p.get('seed', cfg.seed)}, jobs {p.get('jobs', cfg.jobs)}, "
-              f"trials {p.get('trials', cfg.trials)}.",
-              f"- Screening: {p.get('screen_epochs', cfg.screen_epochs)} epochs on "
-              f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
-              f"compressed to that length); finalists retrain from scratch with the full schedule.",
-              f"- Pruner: {pruner_text(s.budget)}.",
-              f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}",
-              *_predicted(s, screening_rows(s)), ""]
-    if rejected:
-        lines += ["Rejected before training, by the first limit broken:", ""]
-        rows = [[REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
-        lines += _table(["limit", "candidates"], rows, "lr") + [""]
-    else:
-        lines += ["No candidate was rejected before training.", ""]
-    screening = screening_rows(s)
-    pruned_at: dict[int, int] = {}
-    for row in screening.values():
-        if isinstance(row.get("pruned_at_epoch"), int) and not row.get("rejected_by"):
-            pruned_at[row["pruned_at_epoch"]] = pruned_at.get(row["pruned_at_epoch"], 0) + 1
-    if pruned_at:
-        lines += [f"Pruned during screening ({cfg.pruner} pruner), by the epoch (rung) at which they stopped:", ""]
-        lines += _table(["pruned after epoch", "candidates"],
-                        [[str(e), f"{c:,}"] for e, c in sorted(pruned_at.items())], "rr") + [""]
-    elif pruned:
-        lines += [f"{_plural(pruned, 'candidate')} pruned; the summary does not record at which epoch.", ""]
-    else:
-        lines += ["No candidate was pruned during screening.", ""]
-    lines += _finalists(s, screening)
-    lines += _front(s, screening)
-    return lines
-
-
-def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
-    """Objective "params": how many screened candidates were predicted to meet the target, and
-    what the finals took instead when too few were."""
-    b = s.budget
-    if b.search.objective != "params":
-        return []
-    accuracies = [r["screen_val_accuracy"] for r in screening.values() if r.get("state") == "complete"
-                  and not r.get("rejected_by") and _finite(r.get("screen_val_accuracy"))]
-    if not accuracies:
-        return []
-    predicted = sum(finals.predicted_to_meet(b, a) for a in accuracies)
-    wanted = b.search.finalists + b.search.reserves
-    line = (f"- Screening predicted {predicted:,} of the {len(accuracies):,} screened candidates to meet the target "
-            f"(screening val acc >= {_pct(b.target.min - b.search.screen_margin)}; the best reached "
-            f"{_pct(max(accuracies))}).")
-    if predicted < wanted:
-        others = wanted - predicted
-        line += (f" {'The other' if predicted else 'All'} {others:,} finalist/reserve place{'s' if others > 1 else ''} "
-                 f"went to the most accurate in screening instead. Screening is shorter than the full budget, so its "
-                 "accuracies sit below the final ones: a larger `[search] screen_margin` lets more candidates "
-                 "count as predicted.")
-    return [line]
-
-
-def pareto_front(points: list[tuple[int, float]]) -> list[int]:
-    """Indices of the (params, accuracy) points no other point beats on both (fewer or equal
-    parameters and higher or equal accuracy, one of them strictly), smallest first."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], -math.inf
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
-def _front(s: SearchData, screening: dict[int, dict]) -> list[str]:
-    """The accuracy-vs-parameters front of the trained candidates (screening accuracy), with the
-    final accuracy of those that were finalists."""
-    trained = [r for r in screening.values() if r.get("state") == "complete" and not r.get("rejected_by")
-               and _finite(r.get("screen_val_accuracy")) and isinstance(r.get("params"), (int, float))]
-    if not trained:
-        return []
-    final_val = {trial_number(f): f.metrics["final_val_accuracy"] for f in s.finals
-                 if _finite(f.metrics.get("final_val_accuracy"))}
-    front = [trained[i] for i in pareto_front([(int(r["params"]), r["screen_val_accuracy"]) for r in trained])]
-    winner = trial_number(s.winner)
-    rows = [[f"{r['number']}" + (" (winner)" if r["number"] == winner else ""), _int(r["params"]),
-             _pct(r["screen_val_accuracy"]), _pct(final_val[r["number"]]) if r["number"] in final_val else "-"]
-            for r in front]
-    lines = [f"Accuracy-vs-parameters front of the {len(trained):,} screened candidates: each row is more accurate "
-             "in screening than every smaller candidate (final accuracy where it was a finalist):", ""]
-    return lines + _table(["trial", "params", "screening val acc", "final val acc"], rows, "lrrr") + [""]
-
-
-def _finalists(s: SearchData, screening: dict[int, dict]) -> list[str]:
-    def params_of(n: int) -> float:
-        return screening[n].get("params") or math.inf
-
-    completed = sorted((n for n, r in screening.items() if r.get("state") == "complete"
-                        and _finite(r.get("screen_val_accuracy")) and not r.get("rejected_by")),
-                       key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
-    screen_rank = {n: i + 1 for i, n in enumerate(completed)}
-    done = [f for f in s.finals if _finite(f.metrics.get("final_val_accuracy"))]
-    final_order = sorted(done, key=lambda f: (-f.metrics["final_val_accuracy"], f.metrics.get("params", math.inf)))
-    final_rank = {f.run_id: i + 1 for i, f in enumerate(final_order)}
-    rows = []
-    for f in s.finals:
-        n = trial_number(f)
-        sc = screening.get(n, {})
-        m = f.metrics
-        screen_acc = _pct(sc["screen_val_accuracy"]) if _finite(sc.get("screen_val_accuracy")) else "not recorded"
-        if f.run_id in final_rank:
-            val, test = _pct(m["final_val_accuracy"]), (_pct(m["final_test_accuracy"])
-                                                        if _finite(m.get("final_test_accuracy")) else "not evaluated")
-        else:
-            val = test = f"failed: {f.tags.get('failure', f.status.lower())}"
-        mark = " (winner)" if f.run_id == s.winner.run_id else ""
-        rows.append([f"{n}{mark}", _int(m["params"]) if "params" in m else "not recorded",
-                     _int(m["macs_per_image"]) if "macs_per_image" in m else "not recorded", screen_acc, val, test])
-    lines = ["Finalists (screening accuracy after the short schedule; final accuracies after the full one):", ""]
-    lines += _table(["trial", "params", "MACs/image", "screening val acc", "final val acc", "test acc"], rows,
-                    "lrrrrr")
-    notes = []
-    for f in final_order:
-        n = trial_number(f)
-        where = (f"{_ordinal(screen_rank[n])} of {len(completed)} in screening" if n in screen_rank
-                 else "unranked in screening")
-        notes.append(f"trial {n}: {where}, {_ordinal(final_rank[f.run_id])} of {len(final_order)} after full "
-                     f"training")
-    if notes:
-        kept = all(screen_rank.get(trial_number(f)) == final_rank[f.run_id] for f in final_order)
-        order = ("screening predicted the final order" if kept and len(final_order) > 1
-                   else "the full schedule reordered the finalists" if len(final_order) > 1 else "")
-        lines += ["", "Ranking: " + "; ".join(notes) + (f". So {order}." if order else ".")]
-    return lines + [""]
-
-
-def _candidate_choices(s: SearchData) -> list[dict]:
-    """Each trained candidate's choices (from its logged spec and options) and screening result."""
-    from nas.importance import choices
-
-    screening = screening_rows(s)
-    # With a drawn lr ([train] lr = { min, max }) the peak lr itself is the dimension, not a scale.
-    base_lr = None if s.budget.train.lr is not None else s.budget.train.schedule.lr
-    rows = []
-    for number, run in sorted(s.candidate_runs.items()):
-        row = screening.get(number, {})
-        state = "pruned" if run.tags.get("status") == "pruned" else run.tags.get("status", row.get("state", ""))
-        if state not in ("complete", "pruned") or row.get("rejected_by") or not _finite(row.get("screen_val_accuracy")):
-            continue
-        try:
-            spec = ArchSpec.from_json(run.artifact(SPEC).read_text())
-            options = run.json_artifact(OPTIONS)
-        except (NasError, OSError, ValueError):
-            continue  # a candidate whose artifacts are gone is left out of the tables
-        rows.append({"choices": choices(spec, options, base_lr), "screen_val_accuracy": row["screen_val_accuracy"],
-                     "state": state})
-    return rows
-
-
-def _mattered_section(s: SearchData) -> list[str]:
-    """Importances and per-dimension tables of screening accuracy, with the regime they come from."""
-    from nas.importance import DIMENSIONS, what_mattered
-
-    rows = _candidate_choices(s)
-    lines = ["## What mattered", ""]
-    if not rows:
-        return lines + ["No trained candidate's choices could be read back, so nothing can be said about what "
-                        "mattered.", ""]
-    p, cfg = s.parent.params, s.budget.search
-    epochs = p.get("screen_epochs", cfg.screen_epochs)
-    fraction = float(p.get("screen_fraction", cfg.screen_fraction))
-    m = what_mattered(rows, seed=int(p.get("seed", cfg.seed)))
-    lines += [f"From the search's own screening runs ({m.n_complete} completed, {m.n_pruned} pruned early), nothing "
-              f"retrained. Caveat: these are screening accuracies after {epochs} epochs on {fraction:.0%} of the "
-              f"training images (the schedule compressed to that length), not the {s.schedule.epochs}-epoch "
-              f"result; and the {p.get('sampler', cfg.sampler)} sampler chose the levels, so they are not balanced "
-              f"and a level's mean also carries the other choices it was drawn with. Treat them as leads for a "
-              f"study (`nas study --around {s.parent.run_id}`), not as effects.", ""]
-    if m.importances:
-        lines += [f"Importance for screening accuracy (Optuna fANOVA over {m.n_complete} completed candidates, "
-                  f"share of explained variance, sums to 1):", ""]
-        lines += _table(["dimension", "importance"], [[f"{DIMENSIONS.get(d, d)} (`{d}`)", f"{v:.3f}"]
-                                                      for d, v in m.importances.items()], "lr")
-        lines += [""]
-    else:
-        lines += [f"No importances: {m.why_none}.", ""]
-    if m.constant:
-        lines += ["Not varied (one level in every trained candidate): "
-                  + ", ".join(f"{DIMENSIONS.get(d, d)} {v}" for d, v in m.constant.items()) + ".", ""]
-    order = list(m.importances) + [d.name for d in m.dimensions if d.name not in m.importances]
-    by_name = {d.name: d for d in m.dimensions}
-    for name in order:
-        d = by_name[name]
-        rows_out = []
-        for lv in d.levels:
-            c = lv.screened
-            if c is None:
-                rows_out.append([str(lv.value), "0", "-", "-", str(lv.pruned)])
-                continue
-            # A t-interval on 2 runs is too wide to say anything; an accuracy cannot leave [0, 100%].
-            interval = (f"{_pct(max(c.ci_low, 0.0))} - {_pct(min(c.ci_high, 1.0))}"
-                        + (" (clipped)" if c.ci_low < 0 or c.ci_high > 1 else "") if c.n >= 3 else
-                        f"n = {c.n}, too few")
-            rows_out.append([str(lv.value), str(c.n), _pct(c.mean), interval, str(lv.pruned)])
-        lines += [f"**{DIMENSIONS.get(name, name)}** (`{name}`)", ""]
-        lines += _table(["level", "n screened", "mean screening val acc", "95% t-interval", "pruned early"],
-                        rows_out, "lrrrr") + [""]
     return lines
 
 

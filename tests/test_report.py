@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import tomllib
@@ -302,7 +301,7 @@ def test_what_mattered_tables_the_screened_choices_and_says_why_no_importances(p
 def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke_budget_text, margin, expected):
     from types import SimpleNamespace
 
-    from nas.report import _predicted
+    from nas.report_search import _predicted
 
     # target 0.85 in the smoke budget; the pruned and rejected rows are not screened candidates
     text = smoke_budget_text.replace("finalists = 1", f'finalists = 2\nreserves = 1\nobjective = "params"\n'
