@@ -155,11 +155,13 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
     logged_fp = run.tags.get("data_fingerprint", "")
     rows.append(Row(f"{label}same data as training", f"{logged_fp[:12]}", f"{dataset.fingerprint[:12]}",
                     "sha256 of the splits", dataset.fingerprint == logged_fp))
-    # The logged figures must be the ones the stored model actually gives (within one image).
+    # The logged figures must be the ones the stored model actually gives, within one image: GPU and
+    # CPU kernels may round a borderline image differently.
     for name, recomputed, n in (("val_accuracy", val_acc, len(dataset.val)), ("test_accuracy", test_acc,
                                                                              len(dataset.test))):
         logged = run.metrics.get(f"final_{name}")
-        rows.append(Row(f"{label}logged {name} reproduces", f"{logged:.4%}" if logged is not None else "missing",
+        rows.append(Row(f"{label}logged {name} reproduces",
+                        f"{logged:.4%} +-1 image" if logged is not None else "missing",
                         f"{recomputed:.4%}", "re-evaluation",
                         logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
     return (val_acc, test_acc), rows
