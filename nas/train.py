@@ -389,17 +389,21 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     return result
 
 
+@dataclass
+class _Streams:
+    """The run's random streams after the subset: separate, so the batch order and the augmentation
+    do not depend on each other (changing the augmentation leaves the batch order alone). Both are
+    in the checkpoint; the subset stream is used once, before the first epoch, so a resumed run
+    re-derives it from the seed."""
+    batch: torch.Generator
+    augment: torch.Generator
+
+
 def _train(model, data, options, device, schedule, callbacks, checkpoint_path, progress) -> TrainResult:
     started = time.perf_counter()
-    cuda = device.type == "cuda"
     torch.manual_seed(options.seed)  # dropout draws from the global generator
-    # Separate streams, so the subset, the batch order and the augmentation do not depend on each
-    # other (changing the augmentation leaves the batch order alone). The subset stream is used
-    # once, before the first epoch, so a resumed run re-derives it from the seed; the other two
-    # are in the checkpoint.
     subset_rng = torch.Generator().manual_seed(options.seed)
-    batch_rng = torch.Generator().manual_seed(options.seed + 1)
-    augment_rng = torch.Generator().manual_seed(options.seed + 2)
+    streams = _Streams(torch.Generator().manual_seed(options.seed + 1), torch.Generator().manual_seed(options.seed + 2))
 
     train_images, train_labels = data.train.images, data.train.labels
     if options.data_fraction < 1.0:
@@ -409,10 +413,7 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
     # Moved once; uint8 keeps the GPU copy (and the CPU gather per batch) 4x smaller than float.
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     val_images, val_labels = data.val.images.to(device), data.val.labels.to(device)
-    n = train_labels.shape[0]
-    batch_size = min(options.batch_size, n)
-    steps = math.ceil(n / batch_size)
-    last_batch = n - (steps - 1) * batch_size
+    steps = math.ceil(train_labels.shape[0] / min(options.batch_size, train_labels.shape[0]))
 
     model.to(device, memory_format=_MEMORY_FORMAT)
     # LambdaLR multiplies the optimizer's base LR by the lambda; a zero base LR cannot be scaled.
@@ -421,71 +422,16 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule.lr_at(step / steps) / base_lr)
 
     records: list[EpochRecord] = []
-    seconds_before = 0.0
-    start_epoch = 0
+    seconds_before, start_epoch = 0.0, 0
     if checkpoint_path is not None and checkpoint_path.exists():
-        # Loaded on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state.get("options") != options.to_dict():
-            raise ValueError(f"checkpoint {checkpoint_path} belongs to other options: it was written with "
-                             f"{state.get('options')}, this run has {options.to_dict()}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if cuda and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-        batch_rng.set_state(state["rng"]["batch"])
-        augment_rng.set_state(state["rng"]["augment"])
-        records = [EpochRecord.from_dict(r) for r in state["records"]]
-        seconds_before = float(state["seconds"])
-        start_epoch = int(state["epoch"])
-
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
-                else torch.autocast("cpu", enabled=False))
-    mean, std = data.mean, data.std
+        records, seconds_before, start_epoch = _restore(checkpoint_path, options, model, optimizer, scheduler,
+                                                        streams, device)
     stopped_early = False
-
     for epoch in range(start_epoch, schedule.epochs):
         epoch_started = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=batch_rng).to(device)
-        augment_params = None
-        if options.augment != "none":
-            augment_params = torch.rand(n, 4, generator=augment_rng).to(device)
-        # Per-batch losses and the correct count stay on the device: reading them (a GPU sync)
-        # once every _PROGRESS_EVERY batches instead of every batch.
-        batch_losses = torch.zeros(steps, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        checked = 0
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            x = train_images.index_select(0, idx).float()
-            y = train_labels.index_select(0, idx)
-            if augment_params is not None:
-                batch_params = augment_params[step * batch_size:(step + 1) * batch_size]
-                x = (crop_flip(x, batch_params) if options.augment == "crop_flip"
-                     else affine_augment(x, batch_params, options.augment))
-            x = _normalise_float(x, mean, std).contiguous(memory_format=_MEMORY_FORMAT)
-            with autocast:
-                out = model(x)
-                loss = F.cross_entropy(out.float(), y, label_smoothing=options.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                batch_losses[step] = loss.detach()
-                correct += (out.argmax(1) == y).sum()
-            if (step + 1) % _PROGRESS_EVERY == 0 or step + 1 == steps:
-                _check_finite(batch_losses, checked, step + 1, epoch, steps, schedule, records)
-                checked = step + 1
-                if progress is not None:
-                    progress(epoch + 1, schedule.epochs, step + 1, steps)
-
-        train_loss = float((batch_losses[:-1].sum() * batch_size + batch_losses[-1] * last_batch) / n)
-        train_accuracy = int(correct) / n
-        val_loss, val_accuracy, _ = _evaluate_tensors(model, val_images, val_labels, mean, std, 1000)
+        train_loss, train_accuracy = _train_epoch(model, optimizer, scheduler, train_images, train_labels, data,
+                                                  options, streams, epoch, records, progress)
+        val_loss, val_accuracy, _ = _evaluate_tensors(model, val_images, val_labels, data.mean, data.std, 1000)
         record = EpochRecord(epoch + 1, schedule.lr_at(epoch), train_loss, train_accuracy, val_loss, val_accuracy,
                              time.perf_counter() - epoch_started)
         records.append(record)
@@ -493,19 +439,8 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
             _fail(f"validation loss is {val_loss} after epoch {epoch + 1} (lr {record.lr:g}); "
                   "lower the learning rate or change the optimizer", epoch + 1, records)
         if checkpoint_path is not None:
-            _save_atomically({
-                "format": _CHECKPOINT_FORMAT,
-                "options": options.to_dict(),
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "batch": batch_rng.get_state(),
-                        "augment": augment_rng.get_state(),
-                        **({"cuda": torch.cuda.get_rng_state(device)} if cuda else {})},
-                "records": [r.to_dict() for r in records],
-                "seconds": seconds_before + time.perf_counter() - started,
-            }, checkpoint_path)
+            _save_checkpoint(checkpoint_path, options, epoch + 1, model, optimizer, scheduler, streams, device,
+                             records, seconds_before + time.perf_counter() - started)
         # Every callback sees every epoch, even when an earlier one already asked to stop.
         stop = [bool(callback(record)) for callback in callbacks]
         if any(stop):
@@ -514,6 +449,91 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
 
     return TrainResult(model=model, epochs=records, stopped_early=stopped_early,
                        seconds=seconds_before + time.perf_counter() - started)
+
+
+def _train_epoch(model, optimizer, scheduler, train_images, train_labels, data: Dataset, options: TrainOptions,
+                 streams: _Streams, epoch: int, records: list[EpochRecord], progress) -> tuple[float, float]:
+    """One epoch over the (subset of the) training images: (mean loss, accuracy) on the augmented batches."""
+    device, schedule = train_labels.device, options.schedule
+    n = train_labels.shape[0]
+    batch_size = min(options.batch_size, n)
+    steps = math.ceil(n / batch_size)
+    last_batch = n - (steps - 1) * batch_size
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+    model.train()
+    order = torch.randperm(n, generator=streams.batch).to(device)
+    augment_params = None
+    if options.augment != "none":
+        augment_params = torch.rand(n, 4, generator=streams.augment).to(device)
+    # Per-batch losses and the correct count stay on the device: reading them (a GPU sync)
+    # once every _PROGRESS_EVERY batches instead of every batch.
+    batch_losses = torch.zeros(steps, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    checked = 0
+    for step in range(steps):
+        idx = order[step * batch_size:(step + 1) * batch_size]
+        x = train_images.index_select(0, idx).float()
+        y = train_labels.index_select(0, idx)
+        if augment_params is not None:
+            batch_params = augment_params[step * batch_size:(step + 1) * batch_size]
+            x = (crop_flip(x, batch_params) if options.augment == "crop_flip"
+                 else affine_augment(x, batch_params, options.augment))
+        x = _normalise_float(x, data.mean, data.std).contiguous(memory_format=_MEMORY_FORMAT)
+        with autocast:
+            out = model(x)
+            loss = F.cross_entropy(out.float(), y, label_smoothing=options.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            batch_losses[step] = loss.detach()
+            correct += (out.argmax(1) == y).sum()
+        if (step + 1) % _PROGRESS_EVERY == 0 or step + 1 == steps:
+            _check_finite(batch_losses, checked, step + 1, epoch, steps, schedule, records)
+            checked = step + 1
+            if progress is not None:
+                progress(epoch + 1, schedule.epochs, step + 1, steps)
+    train_loss = float((batch_losses[:-1].sum() * batch_size + batch_losses[-1] * last_batch) / n)
+    return train_loss, int(correct) / n
+
+
+def _restore(path: Path, options: TrainOptions, model, optimizer, scheduler, streams: _Streams,
+             device) -> tuple[list[EpochRecord], float, int]:
+    """Load a checkpoint into the run: (the epoch records so far, seconds trained, epochs done)."""
+    # Loaded on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("options") != options.to_dict():
+        raise ValueError(f"checkpoint {path} belongs to other options: it was written with "
+                         f"{state.get('options')}, this run has {options.to_dict()}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if device.type == "cuda" and "cuda" in state["rng"]:
+        torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+    streams.batch.set_state(state["rng"]["batch"])
+    streams.augment.set_state(state["rng"]["augment"])
+    return [EpochRecord.from_dict(r) for r in state["records"]], float(state["seconds"]), int(state["epoch"])
+
+
+def _save_checkpoint(path: Path, options: TrainOptions, epochs_done: int, model, optimizer, scheduler,
+                     streams: _Streams, device, records: list[EpochRecord], seconds: float) -> None:
+    """Everything `_restore` needs to continue after `epochs_done` epochs, written atomically."""
+    _save_atomically({
+        "format": _CHECKPOINT_FORMAT,
+        "options": options.to_dict(),
+        "epoch": epochs_done,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {"torch": torch.get_rng_state(), "batch": streams.batch.get_state(),
+                "augment": streams.augment.get_state(),
+                **({"cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})},
+        "records": [r.to_dict() for r in records],
+        "seconds": seconds,
+    }, path)
 
 
 def _check_finite(batch_losses: torch.Tensor, start: int, end: int, epoch: int, steps: int, schedule: Schedule,
