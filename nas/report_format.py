@@ -1,5 +1,5 @@
-"""Markdown tables and number formats shared by the report's sections (`nas.report`,
-`nas.report_search`)."""
+"""Markdown tables and number formats shared by the search report (`nas.report`,
+`nas.report_search`) and the study report (`nas.study_report`)."""
 
 from __future__ import annotations
 

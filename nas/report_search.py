@@ -28,6 +28,7 @@ def search_section(s: SearchData) -> list[str]:
     sm, p = s.summary, s.parent.params
     cfg = s.budget.search
     rejected = {k: int(v) for k, v in sm["rejected"].items()}
+    screening = screening_rows(s)
     lines = ["## Search", ""]
     trained, pruned = int(sm["trained"]), int(sm["pruned"])
     lines += [f"- Sampled {int(sm['sampled']):,} candidates: {sum(rejected.values()):,} rejected before training, "
@@ -41,14 +42,13 @@ def search_section(s: SearchData) -> list[str]:
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
               f"- Pruner: {pruner_text(s.budget)}.",
               f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}",
-              *_predicted(s, screening_rows(s)), ""]
+              *_predicted(s, screening), ""]
     if rejected:
         lines += ["Rejected before training, by the first limit broken:", ""]
         rows = [[REJECTION_TEXT.get(k, k), f"{v:,}"] for k, v in sorted(rejected.items(), key=lambda kv: -kv[1])]
         lines += _table(["limit", "candidates"], rows, "lr") + [""]
     else:
         lines += ["No candidate was rejected before training.", ""]
-    screening = screening_rows(s)
     pruned_at: dict[int, int] = {}
     for row in screening.values():
         if isinstance(row.get("pruned_at_epoch"), int) and not row.get("rejected_by"):
@@ -66,14 +66,20 @@ def search_section(s: SearchData) -> list[str]:
     return lines
 
 
+def _screened(screening: dict[int, dict]) -> dict[int, dict]:
+    """The candidates that completed screening with an accuracy (not rejected, not pruned): the
+    ones the finals choose from."""
+    return {n: r for n, r in screening.items() if r.get("state") == "complete" and not r.get("rejected_by")
+            and _finite(r.get("screen_val_accuracy"))}
+
+
 def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
     """Objective "params": how many screened candidates were predicted to meet the target, and
     what the finals took instead when too few were."""
     b = s.budget
     if b.search.objective != "params":
         return []
-    accuracies = [r["screen_val_accuracy"] for r in screening.values() if r.get("state") == "complete"
-                  and not r.get("rejected_by") and _finite(r.get("screen_val_accuracy"))]
+    accuracies = [r["screen_val_accuracy"] for r in _screened(screening).values()]
     if not accuracies:
         return []
     predicted = sum(finals.predicted_to_meet(b, a) for a in accuracies)
@@ -105,8 +111,7 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 def _front(s: SearchData, screening: dict[int, dict]) -> list[str]:
     """The accuracy-vs-parameters front of the trained candidates (screening accuracy), with the
     final accuracy of those that were finalists."""
-    trained = [r for r in screening.values() if r.get("state") == "complete" and not r.get("rejected_by")
-               and _finite(r.get("screen_val_accuracy")) and isinstance(r.get("params"), (int, float))]
+    trained = [r for r in _screened(screening).values() if isinstance(r.get("params"), (int, float))]
     if not trained:
         return []
     final_val = {trial_number(f): f.metrics["final_val_accuracy"] for f in s.finals
@@ -125,9 +130,7 @@ def _finalists(s: SearchData, screening: dict[int, dict]) -> list[str]:
     def params_of(n: int) -> float:
         return screening[n].get("params") or math.inf
 
-    completed = sorted((n for n, r in screening.items() if r.get("state") == "complete"
-                        and _finite(r.get("screen_val_accuracy")) and not r.get("rejected_by")),
-                       key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
+    completed = sorted(_screened(screening), key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
     screen_rank = {n: i + 1 for i, n in enumerate(completed)}
     done = [f for f in s.finals if _finite(f.metrics.get("final_val_accuracy"))]
     final_order = sorted(done, key=lambda f: (-f.metrics["final_val_accuracy"], f.metrics.get("params", math.inf)))
