@@ -9,12 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from statistics import mean
 
+from nas.report_format import duration as _duration
 from nas.stats import Effect, describe, effect, epochs_to_reach, factor_finding, group, interaction_finding, pct
-
-
-def _duration(seconds: float) -> str:
-    total = int(round(seconds))
-    return f"{seconds:.1f} s" if seconds < 60 else f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 def _plt():

@@ -413,7 +413,7 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
     # Moved once; uint8 keeps the GPU copy (and the CPU gather per batch) 4x smaller than float.
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     val_images, val_labels = data.val.images.to(device), data.val.labels.to(device)
-    steps = math.ceil(train_labels.shape[0] / min(options.batch_size, train_labels.shape[0]))
+    _, steps = _batches(train_labels.shape[0], options.batch_size)
 
     model.to(device, memory_format=_MEMORY_FORMAT)
     # LambdaLR multiplies the optimizer's base LR by the lambda; a zero base LR cannot be scaled.
@@ -451,13 +451,18 @@ def _train(model, data, options, device, schedule, callbacks, checkpoint_path, p
                        seconds=seconds_before + time.perf_counter() - started)
 
 
+def _batches(n: int, batch_size: int) -> tuple[int, int]:
+    """(batch size, batches per epoch) for `n` training images: a batch is never larger than the data."""
+    batch_size = min(batch_size, n)
+    return batch_size, math.ceil(n / batch_size)
+
+
 def _train_epoch(model, optimizer, scheduler, train_images, train_labels, data: Dataset, options: TrainOptions,
                  streams: _Streams, epoch: int, records: list[EpochRecord], progress) -> tuple[float, float]:
     """One epoch over the (subset of the) training images: (mean loss, accuracy) on the augmented batches."""
     device, schedule = train_labels.device, options.schedule
     n = train_labels.shape[0]
-    batch_size = min(options.batch_size, n)
-    steps = math.ceil(n / batch_size)
+    batch_size, steps = _batches(n, options.batch_size)
     last_batch = n - (steps - 1) * batch_size
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else torch.autocast("cpu", enabled=False))
