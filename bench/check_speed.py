@@ -12,10 +12,10 @@ import argparse
 import random
 import time
 
-from nas.budget import check, check_analytic
 from nas.config import load_budget
+from nas.constraints import check, check_analytic
 from nas.errors import SpecError
-from nas.space import RandomChooser, sample
+from nas.model import RandomChooser, sample
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ TINY = [(r"(?m)^epochs = 20", "epochs = 2"), (r"(?m)^max_epochs = 20", "max_epoc
 
 def write_folder(out: Path, limit: int | None) -> dict:
     """The built-in MNIST split as PNG files under `out`; returns the arrays written, per split."""
-    from nas import data
+    from nas.data import _datasets as data
 
     ds = data.load("mnist")
     written = {}
@@ -69,8 +69,8 @@ def timed_load(budget_path: Path, cache: Path):
     env = os.environ.get("NAS_CACHE")
     os.environ["NAS_CACHE"] = str(cache)
     try:
-        from nas import data
         from nas.config import load_budget
+        from nas.data import _datasets as data
 
         budget = load_budget(budget_path)
         started = time.perf_counter()

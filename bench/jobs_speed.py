@@ -27,10 +27,9 @@ def train_images(args: tuple[str, int, int, int]) -> tuple[int, float]:
     dataset_name, images, batch_size, threads = args
     import torch
 
-    from nas import data
-    from nas.model import build
-    from nas.schedule import Schedule
-    from nas.space import ArchSpec
+    from nas.config import Schedule
+    from nas.data import _datasets as data
+    from nas.model import ArchSpec, build
     from nas.train import TrainOptions, train
 
     dataset = data.load(dataset_name)

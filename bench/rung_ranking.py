@@ -19,7 +19,6 @@ retrained. Nothing is written to the search's MLflow runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -54,14 +53,10 @@ def main() -> int:
     from scipy.stats import kendalltau, spearmanr
 
     from nas.config import load_budget
-    from nas import records
-    from nas.budget import check
-    from nas.records import ROLE_FINAL
-    from nas.search.candidate import Candidate
-    from nas.search.job import Job, run_job
-    from nas.search.rounds import init_worker_process
-    from nas.search.storage import quiet_optuna
-    from nas.tracking import Tracker
+    from nas.constraints import check
+    from nas.search import Candidate, Job, init_worker_process, quiet_optuna, run_job
+    from nas.tracking import ROLE_FINAL, Tracker
+    from nas.tracking import _records as records
 
     quiet_optuna()
     budget = load_budget(args.budget)

@@ -38,10 +38,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from nas import data as nas_data  # noqa: E402
-from nas.allocator import keep_freed_memory  # noqa: E402
+from nas._cache import cache_dir  # noqa: E402
+from nas.data import _datasets as nas_data  # noqa: E402
+from nas.train.cpu import keep_freed_memory  # noqa: E402
 from nas.data import Split  # noqa: E402
-from nas.schedule import Schedule  # noqa: E402
+from nas.config import Schedule  # noqa: E402
 from nas.train import TrainOptions, available_cores, seed_everything, train  # noqa: E402
 
 WARMUP_BATCHES = 20  # oneDNN builds its kernels on the first batches; nas.train reports progress every 20
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--images {args.images} is too few: need >= {2 * WARMUP_BATCHES * max(batch_sizes)} "
                      f"for {WARMUP_BATCHES} warm-up + {WARMUP_BATCHES} timed batches of {max(batch_sizes)}")
 
-    cache = nas_data.cache_dir() / "mnist.npz"
+    cache = cache_dir() / "mnist.npz"
     if not cache.exists():
         print(f"MNIST is not cached at {cache}; run `nas data fetch mnist` (or `make data`) first", file=sys.stderr)
         return 2

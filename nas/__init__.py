@@ -2,7 +2,7 @@
 
 import os
 
-__version__ = "0.1.0"
+from nas._version import __version__ as __version__
 
 # torch's OpenMP threads spin-wait by default; when another process holds one of the cores, a
 # 2-thread run becomes 10-30x slower (measured, see nas/train.py). Passive waiting avoids that.

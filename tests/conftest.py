@@ -1,10 +1,11 @@
 """Shared fixtures: paths to the shipped budgets and a writer for throwaway budget files."""
 
 from pathlib import Path
-
-import nas  # noqa: F401 - first, so its OMP_WAIT_POLICY applies before any test imports torch
+from urllib.parse import urlparse
 
 import pytest
+
+import nas  # noqa: F401 - before any test imports torch: nas sets OMP_WAIT_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = ROOT / "budgets"
@@ -85,7 +86,7 @@ def built_with_agreeing_counts(spec, input_shape, classes):
     fvcore's MACs and that it returns one logit per class; SpecError where the geometry is invalid."""
     import torch
 
-    from nas.budget import count_macs_fvcore, count_params_torchinfo
+    from nas.constraints import count_macs_fvcore, count_params_torchinfo
     from nas.model import build, count
 
     counts = count(spec, input_shape, classes)
@@ -95,3 +96,8 @@ def built_with_agreeing_counts(spec, input_shape, classes):
     with torch.no_grad():
         assert model.eval()(torch.zeros(2, *input_shape)).shape == (2, classes)
     return model
+
+
+def artifact_file(tracker, run_id: str, name: str) -> Path:
+    """The stored artifact itself (not a downloaded copy), so a test can tamper with it."""
+    return Path(urlparse(tracker.client.get_run(run_id).info.artifact_uri).path) / name

@@ -3,10 +3,9 @@
 import tomllib
 
 import optuna
+from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.version import Version
-
-from conftest import ROOT
 
 
 def requirement(name: str) -> Requirement:

@@ -5,6 +5,7 @@ import shutil
 from dataclasses import replace
 
 from conftest import ROOT
+
 from nas.cli import build_parser
 from nas.config import load_budget
 from nas.study import load_study

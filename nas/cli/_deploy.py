@@ -1,0 +1,67 @@
+"""`nas verify`, `nas export` and `nas predict`: the winner outside the search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from nas.cli._common import add_tracking, console, open_tracker
+
+
+def cmd_verify(args) -> int:
+    from nas.deploy import verify
+
+    result = verify(open_tracker(args), args.run_id, args.budget)
+    table = Table(title=f"verification of run {result.run_id} against {result.budget.path}", header_style="bold")
+    for col in ("constraint", "limit", "measured", "counted by", "result"):
+        table.add_column(col)
+    for r in result.rows:
+        table.add_row(r.constraint, r.limit, r.measured, r.counted_by, "[green]PASS[/]" if r.ok else "[red]FAIL[/]")
+    console.print(table)
+    console.print("every claim holds" if result.ok else "[red]at least one claim fails[/]")
+    return result.exit_code
+
+
+def cmd_export(args) -> int:
+    from nas.deploy import export
+
+    result = export(args.run_id, args.format, Path(args.out) if args.out else None, args.tracking_uri,
+                    on_step=lambda m: console.print(m, markup=False))
+    for kind, c in result.checks.items():
+        console.print(f"check ({kind} input, {c['test_images']:,} test images): max |logit difference| "
+                      f"{c['max_abs_diff']:.2e} (tolerance {c['tolerance']:g}); test accuracy "
+                      f"{c['exported_test_accuracy']:.4%}, verified {c['verified_test_accuracy']:.4%}", markup=False)
+    console.print(f"exported to {result.folder}: {', '.join(result.files)}", markup=False)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from nas.deploy import load, predict
+
+    model = load(args.model, args.tracking_uri)
+    for row in predict(model, args.images):
+        console.print(f"{row['file']}: {row['name']} ({row['probability']:.1%})", markup=False)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="re-check every constraint of a winner from its stored artifacts")
+    p.add_argument("run_id", help="a search's run id (its winner is checked) or a final run's id")
+    p.add_argument("--budget", default=None, help="verify against this budget file instead of the stored one")
+    add_tracking(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="a verified winner as a self-contained folder (torch.export or ONNX)")
+    p.add_argument("run_id", help="a search's run id (its winner is exported) or a final run's id")
+    p.add_argument("--format", default="pt2", choices=["pt2", "onnx"],
+                   help="pt2: torch.export (default); onnx: needs pip install 'nas[export]'")
+    p.add_argument("--out", default=None, help="folder to write (default exports/<budget>-<run id>)")
+    add_tracking(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify image files with a run's winner or an exported folder")
+    p.add_argument("model", help="a run id, or a folder written by `nas export`")
+    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files")
+    add_tracking(p)
+    p.set_defaults(func=cmd_predict)

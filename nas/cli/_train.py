@@ -1,0 +1,80 @@
+"""`nas train`: one architecture with the budget's training settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nas.cli._common import budget_with_baseline, console
+from nas.config import AUGMENTS
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from nas import data
+    from nas.config import first_option
+    from nas.model import ArchSpec, build
+    from nas.train import evaluate, first_choice_options, train
+
+    budget = budget_with_baseline(args.budget)
+    try:
+        spec = ArchSpec.from_json(Path(args.arch).read_text())
+    except OSError as exc:
+        from nas.errors import SpecError
+
+        raise SpecError(f"{args.arch}: cannot read the architecture spec ({exc.strerror})") from None
+    t = budget.train
+    epochs = args.epochs or t.epochs
+    if epochs > budget.limits.max_epochs:
+        from nas.errors import ConfigError
+
+        raise ConfigError(args.budget, "--epochs", f"{epochs} exceeds budget.max_epochs = {budget.limits.max_epochs}")
+    schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
+    options = first_choice_options(t, seed=args.seed, schedule=schedule.scaled(first_option(t.lr_scale)),
+                                   optimizer=args.optimizer, batch_size=args.batch_size, augment=args.augment,
+                                   threads=args.threads)
+    dataset = data.from_config(budget.data)
+    torch.manual_seed(args.seed)
+    model = build(spec, dataset.input_shape, dataset.classes)
+    from nas.constraints import check_model
+
+    verdict = check_model(model, spec, budget.limits, dataset.input_shape, epochs)
+    console.print(f"{spec.describe()}")
+    console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
+                  f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
+                  f"{schedule.describe()}")
+    for v in verdict.violations:
+        console.print(f"[yellow]warning: breaks the budget: {v.message}[/]")
+
+    def show(record) -> None:
+        console.print(f"Epoch {record.epoch:2d}/{epochs} | LR: {record.lr:.6f} | train loss {record.train_loss:.4f} "
+                      f"acc {record.train_accuracy:.4f} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.4f}"
+                      f" | {record.seconds:.1f} s", markup=False)
+
+    result = train(model, dataset, options, callbacks=[show],
+                   checkpoint_path=Path(args.checkpoint) if args.checkpoint else None)
+    _, test_acc, test_pred = evaluate(result.model, dataset.test, dataset)
+    wrong = int((test_pred != dataset.test.labels).sum())
+    console.print(f"final: val {result.final.val_accuracy:.4f}, test {test_acc:.4f} ({wrong} of "
+                  f"{len(dataset.test):,} test images wrong), {result.seconds / len(result.epochs):.1f} s/epoch")
+    if args.save:
+        torch.save(result.model.state_dict(), args.save)
+    met = result.final.val_accuracy >= budget.target.min
+    console.print(f"target {budget.target.metric} >= {budget.target.min}: {'met' if met else 'not met'}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one architecture with the budget's training settings")
+    p.add_argument("budget")
+    p.add_argument("--arch", required=True, help="architecture spec JSON file")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--optimizer", default=None)
+    p.add_argument("--augment", default=None, choices=AUGMENTS,
+                   help="affine: rotation +-10 deg, shift +-8%%, scale 0.9-1.1; rotate: rotation +-7 deg only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
+    p.add_argument("--save", default=None, help="write the trained state_dict here")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,106 @@
+"""Pre-training budget checks: `check(spec, budget) -> Verdict`.
+
+Two counters with one verdict shape: `check_analytic` (microseconds, used to screen samples) and
+`check` (torchinfo for parameters, fvcore for MACs: the authoritative counts for anything that
+trains, is reported or is verified).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+from nas.config import Budget, Limits
+from nas.constraints._verdict import Measured, failed, rows
+from nas.model import ArchSpec, build, count
+
+LIMIT_NAMES = ("max_params", "max_macs", "max_epochs", "requires")
+
+
+@dataclass(frozen=True)
+class Violation:
+    limit: str  # one of LIMIT_NAMES
+    value: object
+    bound: object
+    message: str  # from nas.verdict.Row.message, e.g. "20,132 parameters, limit < 20,000"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    params: int
+    macs_per_image: int
+    epochs: int
+    counted_by: str  # "analytic" or "torchinfo+fvcore"
+    violations: tuple[Violation, ...]
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+    @property
+    def rejected_by(self) -> str | None:
+        """The first limit broken, as recorded on a rejected Optuna trial."""
+        return self.violations[0].limit if self.violations else None
+
+
+def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, counted_by: str) -> Verdict:
+    """Compare measured counts against the limits (rules in `nas.verdict`); one Violation per broken limit."""
+    measured = Measured(params=params, macs_per_image=macs, epochs=epochs, features=frozenset(spec.features()))
+    broken = failed(rows(limits, measured))
+    found = [Violation(r.limit, r.value, r.bound, r.message) for r in broken if r.limit != "requires"]
+    missing = [r.constraint.removeprefix("requires ") for r in broken if r.limit == "requires"]
+    if missing:  # one violation for all missing features, as a rejected trial records one reason
+        found.append(Violation("requires", sorted(spec.features()), list(limits.requires),
+                               f"lacks required feature(s): {', '.join(missing)}"))
+    return Verdict(params, macs, epochs, counted_by, tuple(found))
+
+
+def check_analytic(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
+    """Fast verdict from the analytic count; raises SpecError for invalid geometry."""
+    counts = count(spec, budget.input_shape, budget.classes)
+    return judge(spec, budget.limits, counts.params, counts.macs_per_image,
+                 budget.train.epochs if epochs is None else epochs, "analytic")
+
+
+def count_params_torchinfo(model, input_shape: tuple[int, int, int]) -> int:
+    """Trainable parameters as torchinfo counts them."""
+    from torchinfo import summary
+
+    return int(summary(model, input_size=(1, *input_shape), verbose=0, device="cpu").trainable_params)
+
+
+def count_macs_fvcore(model, input_shape: tuple[int, int, int]) -> int:
+    """fvcore's operation count for one image, eval mode (BatchNorm counted as at inference)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # fvcore's import touches torch.jit.script
+        from fvcore.nn import FlopCountAnalysis
+
+    was_training = model.training
+    model.eval()
+    try:
+        analysis = FlopCountAnalysis(model, torch.zeros(1, *input_shape))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        logging.getLogger("fvcore").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            # fvcore traces with torch.jit, which torch now flags as deprecated on every call.
+            warnings.simplefilter("ignore", FutureWarning)
+            return int(analysis.total())
+    finally:
+        model.train(was_training)
+
+
+def check(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
+    """Authoritative verdict: builds the model, counts with torchinfo and fvcore."""
+    model = build(spec, budget.input_shape, budget.classes)
+    return check_model(model, spec, budget.limits, budget.input_shape,
+                       budget.train.epochs if epochs is None else epochs)
+
+
+def check_model(model, spec: ArchSpec, limits: Limits, input_shape, epochs: int) -> Verdict:
+    """Verdict for an already-built model (verification recounts the module it loaded)."""
+    params = count_params_torchinfo(model, input_shape)
+    macs = count_macs_fvcore(model, input_shape)
+    return judge(spec, limits, params, macs, epochs, "torchinfo+fvcore")

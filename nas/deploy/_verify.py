@@ -1,0 +1,164 @@
+"""Independent re-check of a winner's claims from its stored artifacts (`nas verify RUN_ID`).
+
+Trusts nothing it can recompute: rebuilds the model from the stored spec, loads the stored
+weights (weights_only), recounts parameters (torchinfo) and MACs (fvcore), re-evaluates
+validation and test accuracy on freshly loaded data whose fingerprint must match, and reads the
+epoch log to check training used at most `max_epochs` epochs from scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nas.config import Budget, load_budget
+from nas.constraints import Measured, check_model, verdict
+from nas.errors import ArtifactError
+from nas.tracking import WEIGHTS, Tracker, file_sha256, load_final, records
+
+
+@dataclass(frozen=True)
+class Row:
+    constraint: str
+    limit: str
+    measured: str
+    counted_by: str
+    ok: bool
+
+
+@dataclass
+class Verification:
+    run_id: str
+    budget: Budget
+    rows: list[Row]
+    # per trained model (the winner, then its seed runs): seed, run_id, val_accuracy, test_accuracy, re-evaluated
+    accuracies: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+def resolve_final_run(tracker: Tracker, run_id: str):
+    """A search's parent run resolves to its winner; a final candidate's run to itself."""
+    run = tracker.run(run_id)
+    if run.tags.get("nas_role") == "search":
+        winner = run.tags.get("winner_run_id")
+        if not winner:
+            raise ArtifactError(f"search {run_id} has no winner yet (state {run.tags.get('state', '?')}); "
+                                f"resume it with `nas search BUDGET --resume {run_id}`")
+        return run, tracker.run(winner)
+    if run.tags.get("nas_role") not in (records.ROLE_FINAL, records.ROLE_SEED):
+        raise ArtifactError(f"run {run_id} is a {run.tags.get('nas_role', 'non-nas')} run, not a search or a "
+                            f"finalist; only models trained in full can be verified")
+    parent_id = run.tags.get("mlflow.parentRunId")
+    return (tracker.run(parent_id) if parent_id else None), run
+
+
+def load_weights(run, spec, budget: Budget, weights_path: Path):
+    """The run's stored weights in a freshly built model, eval mode (ArtifactError if unusable)."""
+    from nas.model import load
+
+    return load(weights_path, spec, budget.input_shape, budget.classes, f"run {run.run_id}: artifact {WEIGHTS!r}")
+
+
+def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None) -> Verification:
+    """Recompute every claim of a winner, and of each of its seed runs; raises ArtifactError or
+    RunNotFound for bad input."""
+    from nas import data as data_module
+
+    parent, run = resolve_final_run(tracker, run_id)
+    if budget_path is not None:
+        budget = load_budget(budget_path)
+    elif parent is not None:
+        budget = records.stored_budget(parent)
+    else:
+        raise ArtifactError(f"run {run_id} has no parent search to take the budget from; pass --budget FILE")
+    seed_runs = records.seed_runs(tracker, parent.run_id, run.run_id) if parent is not None else []
+    runs = [run] + seed_runs
+    several = budget.target.seeds > 1 or len(runs) > 1
+    dataset = data_module.from_config(budget.data)
+
+    rows: list[Row] = []
+    values, labels, accuracies = [], [], []
+    for i, r in enumerate(runs):
+        label = f"seed {r.tags.get('seed', '?')}: " if several else ""
+        final = load_final(r)
+        (val_acc, test_acc), run_rows = _check_run(r, final, budget, dataset, label, constraints=i == 0)
+        rows += run_rows
+        values.append(val_acc)
+        labels.append(f"seed {r.tags.get('seed', '?')}")
+        accuracies.append({"seed": r.tags.get("seed"), "run_id": r.run_id, "val_accuracy": val_acc,
+                           "test_accuracy": test_acc})
+    if budget.target.seeds > 1:
+        t = budget.target
+        found = f"{len(runs)} found"
+        if len(runs) < t.seeds and t.rule == "all" and verdict.failing_seeds(values, t.min, t.rule):
+            found += "; the others were not trained: under rule all a seed below the target had decided it"
+        rows.append(Row("seeds trained from scratch", f"{t.seeds}", found, "seed runs of the winner",
+                        len(runs) >= t.seeds))
+    by = f"re-evaluated on {len(dataset.val):,} images"
+    measured = (Measured(target_values=tuple(values), target_labels=tuple(labels), target_by=by) if several
+                else Measured(target_value=values[0], target_by=by))
+    target = verdict.rows(budget, measured)[0]
+    rows.append(Row(target.constraint + (f", rule {budget.target.rule}" if several else ""), target.bound_text,
+                    target.measured_text + (f"; {target.message}" if target.message and not target.ok else ""),
+                    target.counted_by, target.ok))
+    return Verification(run.run_id, budget, rows, accuracies)
+
+
+def _check_run(run, final, budget: Budget, dataset, label: str, constraints: bool):
+    """Rows for one trained model: weights, (for the winner) the budget's constraints, data, and
+    the logged accuracies; returns ((val, test) accuracy re-evaluated, rows)."""
+    from nas.train import evaluate
+
+    spec, epoch_log = final.spec, final.epochs
+    weights_path = final.weights_path()
+    rows: list[Row] = []
+    sha = file_sha256(weights_path)
+    logged_sha = run.tags.get("weights_sha256", "")
+    rows.append(Row(f"{label}weights unchanged since training", f"sha256 {logged_sha[:12]}", f"sha256 {sha[:12]}",
+                    "sha256 of model_state.pt", sha == logged_sha))
+    model = load_weights(run, spec, budget, weights_path)
+    _, val_acc, _ = evaluate(model, dataset.val, dataset)
+    _, test_acc, _ = evaluate(model, dataset.test, dataset)
+
+    # Constraints: recounted here, judged by the one verdict rule the search and report use.
+    epochs_logged = len(epoch_log)
+    numbered = [r.get("epoch") for r in epoch_log] == list(range(1, epochs_logged + 1))
+    schedule_epochs = int(final.schedule.epochs)
+    if constraints:
+        counted = check_model(model, spec, budget.limits, budget.input_shape, epochs_logged)
+        measured = Measured(params=counted.params, macs_per_image=counted.macs_per_image,
+                            epochs=max(epochs_logged, schedule_epochs), features=frozenset(spec.features()),
+                            epochs_by="epoch log and schedule", features_by="stored spec")
+    else:
+        measured = Measured(epochs=max(epochs_logged, schedule_epochs), epochs_by="epoch log and schedule")
+    for r in verdict.rows(budget, measured, with_target=False):
+        if r.result == verdict.NOT_LIMITED:
+            continue
+        if r.limit == "max_epochs":
+            shown = (f"{epochs_logged} logged (1..{epochs_logged}{'' if numbered else ', not consecutive'}), "
+                     f"schedule {schedule_epochs}")
+            rows.append(Row(f"{label}epochs, from scratch", r.bound_text, shown, r.counted_by,
+                            r.ok and numbered and epochs_logged > 0))
+        else:
+            rows.append(Row(r.constraint, r.bound_text, r.measured_text, r.counted_by, r.ok))
+
+    logged_fp = run.tags.get("data_fingerprint", "")
+    rows.append(Row(f"{label}same data as training", f"{logged_fp[:12]}", f"{dataset.fingerprint[:12]}",
+                    "sha256 of the splits", dataset.fingerprint == logged_fp))
+    # The logged figures must be the ones the stored model actually gives, within one image: GPU and
+    # CPU kernels may round a borderline image differently.
+    for name, recomputed, n in (("val_accuracy", val_acc, len(dataset.val)), ("test_accuracy", test_acc,
+                                                                             len(dataset.test))):
+        logged = run.metrics.get(f"final_{name}")
+        rows.append(Row(f"{label}logged {name} reproduces",
+                        f"{logged:.4%} +-1 image" if logged is not None else "missing",
+                        f"{recomputed:.4%}", "re-evaluation",
+                        logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
+    return (val_acc, test_acc), rows

@@ -1,0 +1,147 @@
+"""`build(spec) -> nn.Module`, and the analytic parameter / MAC count of a spec.
+
+The analytic count walks the same layers `build` creates, with the counting rules of the
+authoritative counters: torchinfo's trainable parameters, and fvcore's per-image operation
+count in eval mode (one per conv/linear MAC, bias not counted; BatchNorm counts 2 per element
+with affine; adaptive average pooling 1 per input element; ReLU, pooling and dropout 0).
+Tests prove the two agree exactly, so the search can pre-screen thousands of candidates a second.
+
+`build` returns plain torch layers only (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, ...), so building,
+counting, verifying and exporting a model need no C toolchain. Training on the CPU swaps
+nas.batchnorm's faster BatchNorm + ReLU kernel in for the run and back out (`nas.train.train`),
+keeping the same tensors and state_dict keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.config import Budget
+from nas.errors import ArtifactError, ConfigError, SpecError
+from nas.model._spec import ArchSpec
+from nas.model.blocks import conv, head, residual
+
+
+@dataclass(frozen=True)
+class Counts:
+    params: int
+    macs_per_image: int
+    feature_shapes: tuple[tuple[int, int, int], ...]  # (C, H, W) after each stage
+
+
+def _conv_out(size: int, kernel: int, padding: str) -> int:
+    return size if padding == "same" else size - kernel + 1
+
+
+def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Counts:
+    """Parameters and MACs per image of `build(spec, input_shape, classes)`, without building it.
+
+    Raises SpecError when the feature map would shrink below 1x1 (an invalid spec).
+    """
+    c, h, w = input_shape
+    bn = spec.norm == "batch"
+    params = macs = 0
+    shapes = []
+
+    def add(counted: tuple[int, int]) -> None:
+        nonlocal params, macs
+        params += counted[0]
+        macs += counted[1]
+
+    for i, stage in enumerate(spec.stages, start=1):
+        c_in, h_in, w_in = c, h, w
+        for conv_spec in stage.convs:
+            h2, w2 = _conv_out(h, conv_spec.kernel, conv_spec.padding), _conv_out(w, conv_spec.kernel, conv_spec.padding)
+            if h2 < 1 or w2 < 1:
+                raise SpecError(f"stage {i}: a {conv_spec.kernel}x{conv_spec.kernel} '{conv_spec.padding}' conv "
+                                f"on a {h}x{w} map leaves {max(h2, 0)}x{max(w2, 0)}")
+            add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h2 * w2, bn))
+            c, h, w = conv_spec.channels, h2, w2
+        if stage.residual:
+            residual.crop_of((h_in, w_in), (h, w), i)
+            add(residual.count_skip(c_in, c, h * w, bn))
+        if stage.transition:
+            add(conv.count("standard", c, stage.transition, 1, h * w, bn))
+            c = stage.transition
+        if stage.downsample != "none":
+            if h < 2 or w < 2:
+                raise SpecError(f"stage {i}: 2x2 pooling on a {h}x{w} map leaves nothing")
+            h, w = h // 2, w // 2
+        shapes.append((c, h, w))
+
+    add(head.count(spec.head, (c, h, w), classes, spec.head_hidden))
+    return Counts(params, macs, tuple(shapes))
+
+
+def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
+    """The nn.Module a spec describes: an nn.Sequential of torch layers (so torchinfo shows every
+    layer, and the model saves, loads and exports anywhere torch does). A residual stage is one
+    `nas.blocks.layers.Residual` holding its units; every other layer is torch's own, in the order
+    (and so with the state_dict keys) that specs without the newer blocks always had."""
+    import torch.nn as nn
+
+    counts = count(spec, input_shape, classes)  # raises SpecError for invalid geometry before building
+    bn = spec.norm == "batch"
+    layers: list[nn.Module] = []
+    c, h, w = input_shape
+
+    for stage in spec.stages:
+        c_in, h_in = c, h
+        units: list[nn.Module] = []
+        for conv_spec in stage.convs:
+            padding = conv_spec.kernel // 2 if conv_spec.padding == "same" else 0
+            units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout)
+            c, h = conv_spec.channels, _conv_out(h, conv_spec.kernel, conv_spec.padding)
+        if stage.residual:
+            layers.append(residual.build(units, c_in, c, (h_in - h) // 2, bn))
+        else:
+            layers += units
+        if stage.transition:
+            layers += conv.build("standard", c, stage.transition, 1, 0, bn, 0.0)
+            c = stage.transition
+        if stage.downsample == "max":
+            layers.append(nn.MaxPool2d(2))
+        elif stage.downsample == "avg":
+            layers.append(nn.AvgPool2d(2))
+        if stage.downsample != "none":
+            h //= 2
+
+    final = counts.feature_shapes[-1]
+    layers += head.build(spec.head, final, classes, spec.head_hidden,
+                         spec.head_dropout if spec.head != "gap_conv1x1" else 0.0)
+    return nn.Sequential(*layers)
+
+
+def load(weights_path, spec: ArchSpec, input_shape: tuple[int, int, int], classes: int, name: str):
+    """A model built from `spec` with the state_dict stored at `weights_path` (read weights_only),
+    in eval mode; ArtifactError naming `name` (the run's artifact, or the file) if the file cannot
+    be read or does not fit the spec."""
+    import torch
+
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ArtifactError(f"{name} cannot be loaded as weights ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+    model = build(spec, input_shape, classes)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ArtifactError(f"{name} does not fit the stored spec: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def load_baseline(budget: Budget):
+    """The `[search] baseline` architecture (path relative to the budget file), checked to build
+    for the budget's data; ConfigError names the key, the file and what is wrong."""
+    where = Path(budget.path).parent / budget.search.baseline
+    try:
+        spec = ArchSpec.from_json(where.read_text())
+        count(spec, budget.input_shape, budget.classes)
+    except OSError as exc:
+        raise ConfigError(budget.path, "search.baseline", f"cannot read {where} ({exc.strerror}); the path is "
+                                                          f"relative to the budget file") from None
+    except (SpecError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(budget.path, "search.baseline", f"{where} is not a valid architecture spec: {exc}") from None
+    return spec

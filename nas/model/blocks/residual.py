@@ -1,0 +1,44 @@
+"""The residual stage: its conv units plus a skip from the stage input, `body(x) + skip(x)`.
+
+The skip is the identity when the body keeps the width and size; a 1x1 projection (conv
+[+ BatchNorm]) when the width changes; and on 'valid'-padded stages, which shrink the map, the
+input is first cropped to the centre of the body's output size (a slice: no parameters, no MACs).
+The sum is not followed by another ReLU: every unit of the body already ends with one.
+"""
+
+from __future__ import annotations
+
+from nas.errors import SpecError
+
+
+def crop_of(in_hw: tuple[int, int], out_hw: tuple[int, int], stage: int) -> int:
+    """Pixels cut from each side so the input matches the body's output; SpecError if it cannot."""
+    dh, dw = in_hw[0] - out_hw[0], in_hw[1] - out_hw[1]
+    if dh != dw or dh % 2:
+        raise SpecError(f"stage {stage}: a residual skip cannot centre a {in_hw[0]}x{in_hw[1]} input on a "
+                        f"{out_hw[0]}x{out_hw[1]} output; use odd kernels")
+    return dh // 2
+
+
+def count_skip(c_in: int, c_out: int, out_hw: int, batch_norm: bool) -> tuple[int, int]:
+    """(parameters, MACs per image) of the skip: 0 for the identity, else the 1x1 projection."""
+    if c_in == c_out:
+        return 0, 0
+    params, macs = c_in * c_out, c_in * c_out * out_hw
+    if batch_norm:
+        return params + 2 * c_out, macs + 2 * c_out * out_hw
+    return params + c_out, macs
+
+
+def build(units: list, c_in: int, c_out: int, crop: int, batch_norm: bool):
+    """The stage's units wrapped in a `nas.blocks.layers.Residual` with the skip described above."""
+    import torch.nn as nn
+
+    from nas.model.blocks.layers import Residual
+
+    if c_in == c_out:
+        skip: nn.Module = nn.Identity()
+    else:
+        skip = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=not batch_norm),
+                             *([nn.BatchNorm2d(c_out)] if batch_norm else []))
+    return Residual(nn.Sequential(*units), skip, crop)

@@ -1,0 +1,69 @@
+"""A candidate: an architecture and its training options, drawn through an Optuna trial.
+
+Its identity is `key` (a hash of spec and options), so the same candidate never trains twice;
+`to_attrs`/`from_attrs` store it on a trial, where any worker and the finals read it back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from nas.config import Budget, FloatRange
+from nas.model import ArchSpec, choose, sample
+from nas.train import TrainOptions
+
+
+@dataclass(frozen=True)
+class Candidate:
+    spec: ArchSpec
+    options: TrainOptions  # the full schedule; `screening` derives the short one
+
+    @property
+    def key(self) -> str:
+        text = self.spec.to_json() + json.dumps(self.options.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def screening(self, budget: Budget, trial_number: int) -> TrainOptions:
+        """Rung 1: the schedule compressed to `screen_epochs`, on `screen_fraction` of the images,
+        seeded per trial so two screenings of one architecture are independent draws."""
+        s = budget.search
+        return replace(self.options, schedule=self.options.schedule.compressed(s.screen_epochs),
+                       data_fraction=s.screen_fraction, seed=s.seed + trial_number)
+
+    def to_attrs(self) -> dict[str, str]:
+        return {"spec": self.spec.to_json(), "options": json.dumps(self.options.to_dict())}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> Candidate:
+        return cls(ArchSpec.from_json(attrs["spec"]), TrainOptions.from_dict(json.loads(attrs["options"])))
+
+
+def sample_candidate(trial, budget: Budget) -> Candidate:
+    """An architecture and its training options, every choice drawn through `trial`."""
+    spec = sample(trial, budget.space)
+    t = budget.train
+    schedule = t.schedule
+    if t.lr is not None:  # a drawn peak lr; lr_scale still multiplies it
+        schedule = replace(schedule, lr=choose(trial, "lr", t.lr))
+    # A single fixed label smoothing is not a choice, and was never drawn: no trial parameter for it.
+    fixed_smoothing = not isinstance(t.label_smoothing, FloatRange) and len(t.label_smoothing) == 1
+    options = TrainOptions(
+        schedule=schedule.scaled(choose(trial, "lr_scale", t.lr_scale)),
+        optimizer=trial.suggest_categorical("optimizer", t.optimizer),
+        batch_size=trial.suggest_categorical("batch_size", t.batch_size),
+        augment=trial.suggest_categorical("augment", t.augment),
+        weight_decay=choose(trial, "weight_decay", t.weight_decay),
+        label_smoothing=(t.label_smoothing[0] if fixed_smoothing
+                         else choose(trial, "label_smoothing", t.label_smoothing)),
+        momentum=t.momentum,
+        nesterov=t.nesterov,
+        seed=budget.search.seed,
+    )
+    return Candidate(spec, options)
+
+
+def candidate_key(spec: ArchSpec, options: TrainOptions) -> str:
+    """Identity of a candidate, so the same one is never trained twice."""
+    return Candidate(spec, options).key

@@ -1,0 +1,85 @@
+"""`nas space`: counts that add up, in JSON and in the human table."""
+
+import json
+
+import pytest
+from conftest import BUDGETS
+
+from nas.cli import main
+
+
+@pytest.fixture
+def budget_5m(tmp_path):
+    """The headline budget with the 5M MAC cap these seeded draws were chosen under (the shipped
+    budget caps MACs at 2.6M since; the grammar and the draws are unchanged)."""
+    path = tmp_path / "mnist_20k_5m.toml"
+    text = (BUDGETS / "mnist_20k.toml").read_text()
+    path.write_text(text.replace("max_macs = 2_600_000", "max_macs = 5_000_000").replace(
+        'baseline = "archs/', f'baseline = "{BUDGETS}/archs/'))
+    assert "max_macs = 5_000_000" in path.read_text()
+    return str(path)
+
+
+def test_space_json_counts_add_up(capsys, budget_5m):
+    assert main(["space", budget_5m, "--samples", "400", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sampled"] == 400
+    assert 0.2 <= out["feasible"] / out["sampled"] <= 0.95
+    assert out["feasible"] + out["invalid"] + sum(1 for _ in ()) <= 400
+    assert set(out["rejected"]) <= {"max_params", "max_macs", "max_epochs", "requires"}
+    assert out["params"]["max"] < 20000 and out["macs_per_image"]["max"] <= 5_000_000
+    assert out["params"]["max"] > 0.9 * 20000, "feasible candidates should reach up to the limit"
+    assert all(e["params"] < 20000 for e in out["examples"])
+
+
+def test_space_human_output_names_limits(capsys):
+    assert main(["space", str(BUDGETS / "smoke.toml"), "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters < 3,000" in out and "feasible (all limits)" in out and "examples" in out
+
+
+def test_space_times_a_single_feasible_sample(capsys, budget_5m):
+    # seed 2 draws exactly one feasible candidate of three: the timing probe must not divide by zero
+    assert main(["space", budget_5m, "--samples", "3", "--seed", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["feasible"] == 1
+    assert out["torchinfo_fvcore_ms_per_check"] > 0
+
+
+def test_space_without_a_feasible_sample_prints_the_table_and_names_the_limit(capsys, budget_5m):
+    # seed 1: all three samples break max_macs
+    assert main(["space", budget_5m, "--samples", "3", "--seed", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "feasible (all limits)" in out and "MACs per image <= 5,000,000" in out
+    assert ("no sampled candidate fits the budget; most rejections: max_macs (3 of 3): "
+            "relax [budget] max_macs or shrink [space]") in out
+    assert "widen  or" not in out and "relax \n" not in out
+
+
+# (edit to the smoke budget, the advice `nas space` must print when nothing fits)
+NOTHING_FITS = [
+    (lambda t: t.replace("max_params = 3000", "max_params = 10"),
+     "most rejections: max_params (40 of 40): relax [budget] max_params or shrink [space]"),
+    (lambda t: t.replace("max_macs = 150_000", "requires = [\"dropout\"]\nmax_macs = 150_000"),
+     "most rejections: requires (40 of 40): offer the required features (dropout) in [space] "
+     "or relax [budget] requires"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = [4, 5]"),  # 8x8 digits pooled 4 times: 0x0
+     "most rejections: geometry (40 of 40): use fewer [space] stages, smaller kernels or padding \"same\""),
+]
+
+
+@pytest.mark.parametrize("edit,advice", NOTHING_FITS, ids=["max_params", "requires", "geometry"])
+def test_space_names_what_rejected_most_when_nothing_fits(edit, advice, smoke_budget_text, write_budget, capsys):
+    path = write_budget(edit(smoke_budget_text))
+    assert main(["space", str(path), "--samples", "40"]) == 1
+    out = capsys.readouterr().out
+    assert "feasible (all limits)" in out
+    assert f"no sampled candidate fits the budget; {advice}" in out
+    assert main(["space", str(path), "--samples", "40", "--json"]) == 1, "JSON mode exits like the table"
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["feasible"] == 0 and advice in captured.err
+
+
+def test_space_rejects_a_sample_count_below_one(capsys):
+    assert main(["space", str(BUDGETS / "smoke.toml"), "--samples", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "nas: error: --samples must be >= 1, got 0"

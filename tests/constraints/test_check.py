@@ -1,0 +1,45 @@
+"""Budget verdicts: one violation per broken limit, with value and limit; analytic == authoritative."""
+
+from dataclasses import replace
+
+from conftest import BUDGETS
+
+from nas.config import load_budget
+from nas.constraints import check, check_analytic
+from nas.model import ArchSpec, ConvSpec, StageSpec
+
+
+def spec(channels=(8, 16), norm="batch", head="gap_linear", head_dropout=0.0):
+    return ArchSpec(tuple(StageSpec((ConvSpec(c),), None, "max") for c in channels), norm=norm, head=head,
+                    head_dropout=head_dropout)
+
+
+def test_feasible_spec_passes_with_authoritative_counts():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    verdict = check(spec(), budget)
+    assert verdict.feasible and verdict.counted_by == "torchinfo+fvcore"
+    # 1->8 conv (72) + BN (16) + 8->16 conv (1152) + BN (32) + linear 16*10+10
+    assert verdict.params == 72 + 16 + 1152 + 32 + 170
+    assert verdict == replace(check_analytic(spec(), budget), counted_by="torchinfo+fvcore")
+
+
+def test_each_broken_limit_is_reported_with_value_and_limit():
+    budget = load_budget(BUDGETS / "mnist_20k.toml")
+    big = spec(channels=(32, 64, 64), norm="none", head="gap_conv1x1")
+    verdict = check(big, budget, epochs=25)
+    limits = {v.limit: v for v in verdict.violations}
+    assert set(limits) == {"max_params", "max_macs", "max_epochs", "requires"}
+    assert limits["max_params"].value == verdict.params > 20000
+    assert "limit < 20,000" in limits["max_params"].message
+    assert "25 epochs, limit <= 20" == limits["max_epochs"].message
+    assert "batch_norm" in limits["requires"].message and "dropout" in limits["requires"].message
+    assert verdict.rejected_by == "max_params"
+
+
+def test_params_limit_is_strict():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    exact = check_analytic(spec(), budget).params
+    tight = replace(budget, limits=replace(budget.limits, max_params=exact))
+    assert check_analytic(spec(), tight).rejected_by == "max_params"
+    loose = replace(budget, limits=replace(budget.limits, max_params=exact + 1))
+    assert check_analytic(spec(), loose).feasible

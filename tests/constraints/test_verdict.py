@@ -1,0 +1,51 @@
+"""One verdict rule: strict parameters, inclusive MACs/epochs/target, values never print equal to a bound they fail."""
+
+from dataclasses import replace
+
+from conftest import BUDGETS
+
+from nas.config import load_budget
+from nas.constraints import FAIL, NOT_LIMITED, PASS, Measured, judge, rows
+from nas.model import ArchSpec, ConvSpec, StageSpec
+
+BUDGET = load_budget(BUDGETS / "mnist_20k.toml")  # max_params 20,000, max_macs 2,600,000, max_epochs 20, 99.4%
+
+
+def by_limit(measured: Measured, budget=BUDGET) -> dict[str, object]:
+    return {r.limit: r for r in rows(budget, measured)}
+
+
+def test_parameters_are_strict_macs_and_epochs_inclusive():
+    at = by_limit(Measured(params=20_000, macs_per_image=BUDGET.limits.max_macs, epochs=20))
+    assert at["max_params"].result == FAIL and at["max_params"].bound_text == "< 20,000"
+    assert at["max_macs"].result == PASS and at["max_epochs"].result == PASS
+    over = by_limit(Measured(params=19_999, macs_per_image=BUDGET.limits.max_macs + 1, epochs=21))
+    assert (over["max_params"].result, over["max_macs"].result, over["max_epochs"].result) == (PASS, FAIL, FAIL)
+
+
+def test_a_target_missed_by_a_hair_never_prints_equal_to_its_bound():
+    row = by_limit(Measured(target_value=0.993999))["target"]  # rounds to 99.40% at two digits
+    assert row.result == FAIL
+    assert row.measured_text == "99.3999%" and row.bound_text == ">= 99.4000%"
+    exact = by_limit(Measured(target_value=0.994))["target"]
+    assert exact.result == PASS and exact.measured_text == "99.40%"
+
+
+def test_no_mac_limit_is_reported_not_judged():
+    budget = replace(BUDGET, limits=replace(BUDGET.limits, max_macs=None))
+    row = by_limit(Measured(macs_per_image=10**9), budget)["max_macs"]
+    assert row.result == NOT_LIMITED and row.ok
+
+
+def test_each_required_feature_is_a_row():
+    got = [r for r in rows(BUDGET, Measured(features=frozenset({"gap"}))) if r.limit == "requires"]
+    assert [(r.constraint, r.result) for r in got] == [
+        ("requires batch_norm", FAIL), ("requires dropout", FAIL), ("requires gap", PASS)]
+
+
+def test_the_budget_check_judges_by_the_same_rows():
+    spec = ArchSpec(stages=(StageSpec((ConvSpec(8),)),), norm="none", head="gap_linear")
+    verdict = judge(spec, BUDGET.limits, params=20_000, macs=BUDGET.limits.max_macs, epochs=20, counted_by="analytic")
+    assert [v.limit for v in verdict.violations] == ["max_params", "requires"]
+    assert verdict.violations[0].message == "20,000 parameters, limit < 20,000"
+    assert verdict.violations[1].message == "lacks required feature(s): batch_norm, dropout"

@@ -1,0 +1,124 @@
+"""The newer building blocks (nas/blocks): separable convs, residual stages, larger kernels and
+hidden FC layers after either head, counted analytically exactly as torchinfo and fvcore count them."""
+
+import random
+
+import pytest
+import torch
+import torch.nn as nn
+from conftest import built_with_agreeing_counts
+
+from nas.config import load_budget
+from nas.errors import SpecError
+from nas.model import ArchSpec, ConvSpec, RandomChooser, StageSpec, build, count, sample
+from nas.train.cpu import _batchnorm as batchnorm
+
+EVERY_BLOCK = """
+name = "every_block"
+[data]
+dataset = "{dataset}"
+[target]
+min = 0.9
+[budget]
+max_params = 100000
+max_epochs = 4
+[space]
+stages = [1, 2, 3]
+convs_per_stage = [1, 2, 3]
+channels = [3, 4, 8]
+kernel = [3, 5, 7]
+padding = ["same", "valid"]
+conv = ["standard", "separable"]
+residual = [false, true]
+transition = ["none", "conv1x1"]
+downsample = ["max", "avg", "none"]
+norm = ["batch", "none"]
+dropout = {{ min = 0.0, max = 0.2 }}
+head = ["gap_linear", "gap_conv1x1", "flatten_linear"]
+head_dropout = [0.0, 0.1]
+head_hidden = [[], [6], [6, 5]]
+[train]
+epochs = 4
+lr = 0.01
+"""
+
+
+@pytest.mark.parametrize("dataset,specs", [("mnist", 120), ("digits", 100)])
+def test_every_block_counts_like_torchinfo_and_fvcore(dataset, specs, write_budget):
+    budget = load_budget(write_budget(EVERY_BLOCK.format(dataset=dataset)))
+    rng = random.Random(dataset)
+    seen: set[str] = set()
+    checked = 0
+    while checked < specs:
+        spec = sample(RandomChooser(rng), budget.space)
+        try:
+            built_with_agreeing_counts(spec, budget.input_shape, budget.classes)
+        except SpecError:
+            continue
+        assert ArchSpec.from_json(spec.to_json()) == spec
+        for stage in spec.stages:
+            seen |= {"separable" for c in stage.convs if c.kind == "separable"}
+            seen |= {f"k{c.kernel}" for c in stage.convs}
+            if stage.residual:
+                seen.add("residual")
+        seen |= {f"{spec.head}+{len(spec.head_hidden)}"}
+        checked += 1
+    assert {"separable", "residual", "k3", "k5", "k7", "gap_linear+2", "flatten_linear+2"} <= seen, seen
+
+
+def test_a_separable_unit_is_a_depthwise_then_a_pointwise_conv():
+    spec = ArchSpec((StageSpec((ConvSpec(8, 5, kind="separable"),), downsample="none"),), norm="batch")
+    model = build(spec, (4, 6, 6), 10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.groups) for c in convs] == [
+        (4, 4, (5, 5), 4), (4, 8, (1, 1), 1)]
+    # 4*5*5 depthwise + 4*8 pointwise + 2*8 BatchNorm, then GAP -> Linear(8, 10)
+    assert count(spec, (4, 6, 6), 10).params == 100 + 32 + 16 + 90
+    assert spec.describe().startswith("8k5sep |")
+
+
+@pytest.mark.parametrize("padding,widths,skip", [("same", (4, 4), nn.Identity), ("same", (4, 6), nn.Sequential),
+                                                 ("valid", (4, 4), nn.Identity)])
+def test_a_residual_stage_adds_its_input_to_its_units_output(padding, widths, skip):
+    convs = tuple(ConvSpec(w, 3, padding) for w in widths)
+    spec = ArchSpec((StageSpec(convs, downsample="none", residual=True),), norm="none")
+    model = build(spec, (4, 9, 9), 3).eval()
+    block = model[0]
+    assert isinstance(block.skip, skip)
+    x = torch.randn(2, 4, 9, 9)
+    crop = 2 if padding == "valid" else 0  # two valid 3x3 convs shrink 9x9 to 5x5
+    cropped = x[:, :, crop:9 - crop, crop:9 - crop]
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), block.body(x) + block.skip(cropped))
+    assert spec.describe().startswith(f"res({'-'.join(str(w) + ('v' if padding == 'valid' else '') for w in widths)})")
+
+
+def test_specs_of_the_first_grammar_keep_their_json_and_layers():
+    text = ('{"dropout": 0.0, "head": "flatten_linear", "head_dropout": 0.1, "head_hidden": 32, "norm": "batch", '
+            '"stages": [{"convs": [{"channels": 4, "kernel": 3, "padding": "same"}], "downsample": "max", '
+            '"transition": 6}]}')
+    spec = ArchSpec.from_json(text)
+    assert spec.head_hidden == (32,) and spec.to_json() == text
+    keys = list(build(spec, (1, 8, 8), 10).state_dict())
+    # conv, BN, ReLU, transition conv, BN, ReLU, pool, Flatten, Linear, ReLU, Dropout, Linear
+    assert [k for k in keys if k.endswith("weight")] == ["0.weight", "1.weight", "3.weight", "4.weight", "8.weight",
+                                                         "11.weight"]
+
+
+def test_the_cpu_batchnorm_kernel_runs_inside_residual_and_separable_blocks():
+    spec = ArchSpec((StageSpec((ConvSpec(4, kind="separable"), ConvSpec(6, 5)), residual=True),
+                     StageSpec((ConvSpec(6, kind="separable"),), residual=True, downsample="none")),
+                    norm="batch", head_hidden=(8,))
+    torch.manual_seed(0)
+    reference = build(spec, (1, 8, 8), 10)
+    fast = build(spec, (1, 8, 8), 10)
+    fast.load_state_dict(reference.state_dict())
+    keys = list(fast.state_dict())
+    batchnorm.convert(fast)
+    fused = [m for m in fast.modules() if isinstance(m, batchnorm.BatchNorm2d)]
+    assert len(fused) == 4 and sum(m.fuse_relu for m in fused) == 3  # the projection's BN has no ReLU
+    x = torch.randn(4, 1, 8, 8).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(x), reference(x), rtol=1e-4, atol=1e-5)
+    batchnorm.revert(fast)
+    assert list(fast.state_dict()) == keys
+    assert not any(type(m).__module__ == "nas.train.cpu._batchnorm" for m in fast.modules())

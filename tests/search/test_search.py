@@ -1,0 +1,540 @@
+"""End-to-end search on the smoke budget: report, verify, tampering, resume, rejection cap."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from conftest import BUDGETS, artifact_file, seed_store
+
+from nas.cli import main
+from nas.config import load_budget
+from nas.model import ArchSpec
+from nas.search import Search, SearchError
+from nas.tracking import EPOCHS, WEIGHTS, Tracker
+
+SMOKE = BUDGETS / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory, mlflow_template):
+    """One whole smoke search, shared by the tests that only read or copy it."""
+    home = tmp_path_factory.mktemp("search")
+    seed_store(home, mlflow_template)
+    # The smoke budget with a baseline: a given architecture trained beside the finalists.
+    (home / "archs").mkdir()
+    shutil.copy(BUDGETS / "archs" / "digits_small.json", home / "archs")
+    budget_path = home / "smoke.toml"
+    budget_path.write_text(SMOKE.read_text().replace("[search]", '[search]\nbaseline = "archs/digits_small.json"'))
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        started = time.perf_counter()
+        tracker = Tracker()
+        events: list[str] = []
+        result = Search(load_budget(budget_path), tracker, command=f"nas search {SMOKE}",
+                        on_progress=lambda p: events.append(p.last_event)).run()
+        seconds = time.perf_counter() - started
+        from nas.report import write_report
+
+        report = home / write_report(tracker, result.parent_run_id)
+    finally:
+        os.chdir(cwd)
+    return home, tracker, result, seconds, report, events
+
+
+def final_epoch_events(events: list[str], trial_number: int) -> list[str]:
+    prefix = f"final {trial_number}: epoch "
+    return list(dict.fromkeys(e for e in events if e.startswith(prefix)))
+
+
+def test_smoke_search_finds_a_winner_and_reports_it(finished_search):
+    home, tracker, result, seconds, report, _ = finished_search
+    budget = load_budget(SMOKE)
+    assert result.met_target, result.summary
+    winner = tracker.run(result.winner_run_id)
+    assert winner.metrics["final_val_accuracy"] >= budget.target.min
+    assert winner.metrics["params"] < budget.limits.max_params
+    s = result.summary
+    assert s["trained"] == budget.search.trials
+    assert s["sampled"] == s["trained"] + s["rejected_total"] + s["failed"]
+    text = report.read_text()
+    assert f"{int(winner.metrics['params']):,}" in text
+    assert f"{winner.metrics['final_val_accuracy']:.2%}" in text
+    assert f"nas verify {result.winner_run_id}" in text  # the reproduce section names this winner
+
+
+def test_report_and_verify_print_one_verdict(finished_search, capsys, monkeypatch):
+    """Both print their constraint rows from nas.verdict: same limits, same measured counts."""
+    home, tracker, result, _, report, _ = finished_search
+    monkeypatch.chdir(home)
+    from nas.deploy import verify
+
+    checked = {r.constraint: r for r in verify(tracker, result.parent_run_id).rows}
+    text = report.read_text()
+    for name in ("parameters", "MACs per image"):
+        row = checked[name]
+        assert f"| {name} | {row.limit} | {row.measured} |" in text, (name, row)
+        assert row.ok
+
+
+def test_live_view_shows_every_epoch_of_the_finals(finished_search):
+    _, tracker, result, *_, events = finished_search
+    winner = tracker.run(result.winner_run_id)
+    epochs = load_budget(SMOKE).train.epochs
+    shown = final_epoch_events(events, int(winner.tags["trial_number"]))
+    assert [e.split(",")[0] for e in shown] == [f"final {winner.tags['trial_number']}: epoch {i}/{epochs}"
+                                                for i in range(1, epochs + 1)]
+    assert shown[-1].endswith(f"val {winner.metrics['final_val_accuracy']:.4f}")
+
+
+def test_parallel_jobs_train_exactly_the_quota_and_report_final_epochs(tmp_path, mlflow_template, monkeypatch):
+    """jobs = 2: worker processes train the candidates and stream the finals' epochs back."""
+    seed_store(tmp_path, mlflow_template)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAS_CORES", "2")
+    budget = load_budget(SMOKE)
+    budget = replace(budget, search=replace(budget.search, trials=4, jobs=2))
+    tracker = Tracker()
+    events: list[str] = []
+    result = Search(budget, tracker, on_progress=lambda p: events.append(p.last_event)).run()
+    assert result.summary["trained"] == 4
+    trained = [c for c in tracker.children(result.parent_run_id) if c.tags["nas_role"] == "candidate"]
+    assert len(trained) == 4 and len({c.tags["trial_number"] for c in trained}) == 4
+    final = tracker.run(result.winner_run_id)
+    shown = final_epoch_events(events, int(final.tags["trial_number"]))
+    assert len(shown) == budget.train.epochs, events
+
+
+def test_baseline_trains_beside_the_finalists_and_is_shown_not_crowned(finished_search):
+    _, tracker, result, _, report, events = finished_search
+    children = tracker.children(result.parent_run_id)
+    baseline = [c for c in children if c.tags["nas_role"] == "baseline"]
+    assert len(baseline) == 1 and baseline[0].status == "FINISHED"
+    b = baseline[0]
+    assert b.run_id != result.winner_run_id
+    assert {"final_train_accuracy", "final_val_accuracy", "final_test_accuracy"} <= set(b.metrics)
+    assert b.params["arch"] == ArchSpec.from_json((BUDGETS / "archs" / "digits_small.json").read_text()).describe()
+    text = report.read_text()
+    section = text.split("## Baseline\n")[1].split("\n## ")[0]
+    winner = tracker.run(result.winner_run_id)
+    test_row = next(line for line in section.splitlines() if line.startswith("| test accuracy"))
+    assert f"{winner.metrics['final_test_accuracy']:.2%}" in test_row
+    assert f"{b.metrics['final_test_accuracy']:.2%}" in test_row
+    diff = 100 * (b.metrics["final_test_accuracy"] - winner.metrics["final_test_accuracy"])
+    assert test_row.rstrip(" |").endswith(f"{diff:+.2f}")
+    assert "shown, not crowned" in section
+    assert any(e and e.startswith("baseline: val") for e in events)
+
+
+def test_no_rejected_candidate_was_trained(finished_search):
+    _, tracker, result, *_ = finished_search
+    study_trials = result.summary["candidates"]
+    rejected = {c["number"] for c in study_trials if c["rejected_by"]}
+    # a candidate rejected by a limit was counted, so the report can draw where it lay
+    limits = load_budget(SMOKE).limits
+    by_limit = [c for c in study_trials if c["rejected_by"] in ("max_params", "max_macs")]
+    assert by_limit and all(c["params"] >= limits.max_params or c["macs_per_image"] > limits.max_macs
+                            for c in by_limit)
+    trained = {int(c.tags["trial_number"]) for c in tracker.children(result.parent_run_id)}
+    assert rejected, "the smoke space should produce some rejections"
+    assert trained and not (rejected & trained)
+
+
+def test_verify_passes_on_the_untouched_winner(finished_search, capsys, monkeypatch):
+    home, tracker, result, *_ = finished_search
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id]) == 0
+    out = capsys.readouterr().out
+    assert "every claim holds" in out and "FAIL" not in out
+
+
+def test_verify_fails_against_a_tighter_parameter_limit(finished_search, tmp_path, capsys, monkeypatch):
+    home, tracker, result, *_ = finished_search
+    params = int(tracker.run(result.winner_run_id).metrics["params"])
+    tight = tmp_path / "tight.toml"
+    tight.write_text(SMOKE.read_text().replace("max_params = 3000", f"max_params = {params}"))
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id, "--budget", str(tight)]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_verify_exit_2_for_an_unknown_run(finished_search, capsys, monkeypatch):
+    home, *_ = finished_search
+    monkeypatch.chdir(home)
+    assert main(["verify", "0123456789abcdef0123456789abcdef"]) == 2
+    assert "no run '0123456789abcdef0123456789abcdef'" in capsys.readouterr().err
+
+
+def test_verify_fails_after_weights_or_epoch_log_are_altered(finished_search, capsys, monkeypatch):
+    home, tracker, result, *_ = finished_search
+    monkeypatch.chdir(home)
+    weights = artifact_file(tracker, result.winner_run_id, WEIGHTS)
+    epochs = artifact_file(tracker, result.winner_run_id, EPOCHS)
+    original_weights, original_epochs = weights.read_bytes(), epochs.read_text()
+    try:
+        state = torch.load(weights, weights_only=True)
+        first_conv = next(k for k in state if k.endswith("weight"))
+        state[first_conv] = state[first_conv] * -1.0
+        torch.save(state, weights)
+        assert main(["verify", result.parent_run_id]) == 1
+        assert "weights unchanged since training" in capsys.readouterr().out
+        weights.write_bytes(original_weights)
+
+        records = json.loads(original_epochs)
+        extra = [dict(records[-1], epoch=records[-1]["epoch"] + i) for i in (1, 2)]
+        epochs.write_text(json.dumps(records + extra))
+        assert main(["verify", result.parent_run_id]) == 1
+        out = capsys.readouterr().out
+        assert f"{len(records) + 2} logged" in out
+
+        weights.write_bytes(b"not a torch file")
+        epochs.write_text(original_epochs)
+        assert main(["verify", result.parent_run_id]) == 2
+        assert "model_state.pt" in capsys.readouterr().err
+    finally:
+        weights.write_bytes(original_weights)
+        epochs.write_text(original_epochs)
+
+
+def test_over_tight_budget_stops_with_the_cap_message(store):
+    budget = load_budget(SMOKE)
+    budget = replace(budget, limits=replace(budget.limits, max_params=60),
+                     search=replace(budget.search, max_consecutive_rejections=25))
+    with pytest.raises(SearchError, match=r"25 candidates in a row were rejected .*max_params limit is too tight"):
+        Search(budget, Tracker()).run()
+
+
+def test_rejection_cap_never_blames_duplicates_on_a_limit(store, write_budget):
+    """A space with one candidate: every later ask is a duplicate, which no limit can relax."""
+    text = (SMOKE.read_text().replace("stages = [1, 2]", "stages = [1]").replace("convs_per_stage = [1, 2]",
+            "convs_per_stage = [1]").replace("channels = [4, 8, 16, 24]", "channels = [8]")
+            .replace('transition = ["none", "conv1x1"]', 'transition = ["none"]')
+            .replace('norm = ["batch", "none"]', 'norm = ["batch"]')
+            .replace('head = ["gap_linear", "flatten_linear"]', 'head = ["gap_linear"]')
+            .replace("trials = 8", "trials = 3\nmax_consecutive_rejections = 6"))
+    budget = load_budget(write_budget(text))
+    with pytest.raises(SearchError) as caught:
+        Search(budget, Tracker()).run()
+    message = str(caught.value)
+    assert "6 candidates in a row were rejected, all as duplicates" in message
+    assert "limit is too tight" not in message
+
+
+def _trained_numbers(storage: str) -> dict[int, float]:
+    summaries = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summaries[0].study_name, storage=storage)
+    return {t.number: t.values[0] for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE}
+
+
+def test_sigkilled_search_resumes_without_retraining(store):
+    tmp_path = store
+    budget_path = tmp_path / "slow_smoke.toml"
+    # More trials so the kill lands mid-screening.
+    # Heartbeats every second: the killed trial goes stale 3 s after the kill, not 30.
+    budget_path.write_text(SMOKE.read_text().replace("trials = 8", "trials = 12")
+                           .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(budget_path)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    deadline = time.time() + 120
+    before: dict[int, float] = {}
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            before = _trained_numbers(storage)
+        except Exception:  # the store may not exist yet
+            continue
+        if len(before) >= 3:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 3 <= len(before) < 12, "the kill should land mid-search"
+    before = _trained_numbers(storage)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    parent = tracker.searches()[0]
+    resumed = subprocess.run([sys.executable, "-m", "nas.cli", "search", str(budget_path), "--resume", parent.run_id],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode in (0, 1), resumed.stderr
+    after = _trained_numbers(storage)
+    # every trial finished before the kill keeps its number and value: nothing was retrained
+    assert all(after[n] == v for n, v in before.items())
+    children = [c for c in tracker.children(parent.run_id) if c.tags.get("nas_role") == "candidate"]
+    # A retried candidate gets a new trial number, so identity is the candidate key.
+    study = optuna.load_study(study_name=parent.tags["optuna_study"], storage=storage)
+    keys = [t.user_attrs["candidate_key"] for t in study.trials if t.user_attrs.get("trained")]
+    assert len(keys) == 12 and len(set(keys)) == 12, "a candidate was trained twice"
+    assert sum(1 for c in children if c.tags.get("status") != "failed") == 12
+
+
+def test_finals_estimate_comes_from_the_running_finals_epoch_times():
+    from nas.cli._search import _SearchView
+    from nas.search import Progress
+
+    p = Progress(phase="finals", finals_total=2)
+    p.training[("final", 3)] = {"epoch": 5, "epochs": 20, "elapsed_s": 100.0}  # 20 s/epoch, 15 to go
+    p.training[("final", 7)] = {"epoch": 10, "epochs": 20, "elapsed_s": 100.0}  # 10 s/epoch, 10 to go
+    p.training[("candidate", 9)] = {"epoch": 1, "epochs": 2, "elapsed_s": 9999.0}  # screening: ignored
+    assert p.finals_eta_s() == 300.0
+    assert "running finals end in ~5 min" in _SearchView().render(p)
+    p.training = {("final", 3): {"epoch": 19, "epochs": 20, "elapsed_s": 760.0}}
+    assert "running finals end in ~40 s" in _SearchView().render(p)
+
+
+def test_resume_leaves_a_live_workers_trial_alone(store):
+    """`--resume` after the coordinator died fails only stale trials: a worker that still beats
+    finishes its candidate, which counts, and no candidate trains twice."""
+    trials = 4
+    # A candidate trains ~12 s on one thread: long enough to outlive the resume's start by more
+    # than 5 s. The finals need only 2 epochs: they are not what this test is about.
+    text = (SMOKE.read_text().replace('dataset = "digits"\ntrain = 1000\nval = 400',
+                                      'dataset = "synthetic"\ntrain = 8000\nval = 500')
+            .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {trials}")
+            .replace("batch_size = [32]", "batch_size = [8]").replace("\nepochs = 6", "\nepochs = 2")
+            .replace("at_epoch = [0, 4]", "at_epoch = [0, 1]")
+            .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
+    budget = store / "live.toml"
+    budget.write_text(text)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NAS_CORES="1")
+
+    def nas(*args):
+        return subprocess.Popen([sys.executable, "-m", "nas.cli", *args], cwd=store, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+
+    coordinator = nas("search", str(budget))
+    parent_id = next(line for line in coordinator.stdout if line.startswith("search ")).split()[1]
+    worker = nas("worker", str(budget), "--search", parent_id)
+    storage = f"sqlite:///{store / 'mlruns' / 'optuna.db'}"
+    live_number, deadline = None, time.time() + 120
+    while live_number is None and time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
+                                      storage=storage)
+        except Exception:  # the study may not exist yet
+            continue
+        live_number = next((t.number for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                            if t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
+                            and t.user_attrs.get("claimed")), None)
+    assert live_number is not None, "the worker never started a candidate"
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    resume_started = time.time()
+    resumed = subprocess.run([sys.executable, "-m", "nas.cli", "search", str(budget), "--resume", parent_id],
+                             cwd=store, capture_output=True, text=True, timeout=400, env=env)
+    worker_out, _ = worker.communicate(timeout=120)
+    assert resumed.returncode in (0, 1), resumed.stdout + resumed.stderr
+    assert worker.returncode == 0, worker_out  # its tell did not raise on a trial failed under it
+
+    trials_now = study.get_trials()
+    live = next(t for t in trials_now if t.number == live_number)
+    assert live.datetime_complete.timestamp() > resume_started + 5, "precondition: the worker was still training"
+    assert live.state != optuna.trial.TrialState.FAIL and live.user_attrs.get("trained"), live
+    keys = [t.user_attrs["candidate_key"] for t in trials_now if t.user_attrs.get("trained")]
+    assert len(keys) == trials and len(set(keys)) == trials, "a candidate was trained twice"
+
+
+def test_sqlite_claims_are_serialised_by_a_file_lock(tmp_path):
+    """The claim lock of a SQLite study is a portable file lock next to the database: while one
+    holder has it, nobody else can take it (no fcntl import of ours, so Windows works too)."""
+    import filelock
+
+    from nas.search import slot_lock
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    lock = slot_lock(url, None, "study")()
+    assert isinstance(lock, filelock.BaseFileLock) and lock.lock_file == str(tmp_path / "optuna.db.lock")
+    with lock:
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(lock.lock_file, timeout=0.2).acquire()
+    with filelock.FileLock(lock.lock_file, timeout=0.2):
+        pass  # released after the claim
+
+
+def _asked(storage: str) -> list[dict]:
+    study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name, storage=storage)
+    return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
+
+
+def test_two_workers_draw_the_same_candidates_as_one(tmp_path, mlflow_template, monkeypatch):
+    """The sampler's random sequence lives in the study: with the random sampler (whose draws do
+    not depend on results) jobs = 2 asks exactly the candidates jobs = 1 asks, in the same order."""
+    budget = load_budget(SMOKE)
+    budget = replace(budget, search=replace(budget.search, sampler="random", trials=4, finalists=1))
+    monkeypatch.setenv("NAS_CORES", "2")
+    asked = {}
+    for jobs in (1, 2):
+        home = tmp_path / f"jobs{jobs}"
+        seed_store(home, mlflow_template)
+        monkeypatch.chdir(home)
+        Search(replace(budget, search=replace(budget.search, jobs=jobs)), Tracker()).run()
+        asked[jobs] = _asked(f"sqlite:///{home / 'mlruns' / 'optuna.db'}")
+    n = min(len(asked[1]), len(asked[2]))
+    assert n >= 4 and asked[1][:n] == asked[2][:n]
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_sigterm_stops_the_search_and_its_workers(store):
+    """SIGTERM (kill, a process manager) stops a --jobs 2 search like Ctrl-C: no worker outlives
+    it, the cut-off candidates are queued again, and it says how to resume."""
+    budget = store / "two.toml"
+    budget.write_text(SMOKE.read_text().replace("jobs = 1", "jobs = 2"))
+    marker = f"NAS_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NAS_CORES="2", **{marker: "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(budget)], cwd=store, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    storage = f"sqlite:///{store / 'mlruns' / 'optuna.db'}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
+                                      storage=storage)
+        except Exception:  # not created yet
+            continue
+        if any(t.user_attrs.get("claimed") for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))):
+            break
+    assert len(_processes_with(marker)) >= 3, "precondition: the search and its two workers run"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    time.sleep(1)
+    left = _processes_with(marker)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "--resume" in out, out
+    assert not left, f"{len(left)} worker process(es) outlived the search"
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,)), "a cut-off trial was left RUNNING"
+
+
+RICH = """
+name = "rich"
+[data]
+dataset = "digits"
+train = 600
+val = 300
+[target]
+min = 0.5
+[budget]
+max_params = 3000
+max_epochs = 3
+[space]
+stages = [1, 2]
+convs_per_stage = [1, 2]
+channels = [4, 8]
+kernel = [3, 5]
+padding = ["same"]
+conv = ["standard", "separable"]
+residual = [false, true]
+transition = ["none"]
+downsample = ["max"]
+norm = ["batch"]
+dropout = { min = 0.0, max = 0.1 }
+head = ["gap_linear", "flatten_linear"]
+head_hidden = [[], [8], [8, 6]]
+[train]
+epochs = 3
+batch_size = [32]
+schedule = "onecycle"
+lr = { min = 3e-3, max = 3e-2, log = true }
+weight_decay = { min = 1e-6, max = 1e-3, log = true }
+label_smoothing = { min = 0.0, max = 0.1 }
+[search]
+trials = 6
+n_startup_trials = 3
+multivariate = true
+screen_epochs = 2
+pruner = "hyperband"
+min_epochs = 1
+reduction_factor = 2
+objective = "params"
+screen_margin = 0.3
+finalists = 2
+"""
+
+
+def test_a_search_over_the_new_blocks_and_ranges_picks_the_smallest_final_and_verifies(store, write_budget, capsys):
+    from nas.report import write_report
+    from nas.search import _finals as finals
+    from nas.search import make_pruner, make_sampler
+
+    budget = load_budget(write_budget(RICH))
+    tracker = Tracker()
+    result = Search(budget, tracker).run()
+    assert result.summary["trained"] == 6
+    study = optuna.load_study(study_name=tracker.run(result.parent_run_id).tags["optuna_study"],
+                              storage=tracker.run(result.parent_run_id).tags["optuna_storage"])
+    pruner, sampler = make_pruner(budget), make_sampler(budget)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (1, 2, 2)
+    assert sampler._multivariate and sampler._n_startup_trials == 3
+    drawn = [t for t in study.trials if "lr" in t.params]
+    assert drawn and all(3e-3 <= t.params["lr"] <= 3e-2 and 1e-6 <= t.params["weight_decay"] <= 1e-3
+                         for t in drawn)
+    assert isinstance(drawn[0].distributions["lr"], optuna.distributions.FloatDistribution)
+    # objective "params": the smallest final that meets the target wins
+    done = [r for r in tracker.children(result.parent_run_id) if r.tags.get("nas_role") == "final"
+                             and "final_val_accuracy" in r.metrics]
+    meeting = [r for r in done if r.metrics["final_val_accuracy"] >= budget.target.min]
+    assert result.met_target and meeting
+    winner = tracker.run(result.winner_run_id)
+    assert winner.metrics["params"] == min(r.metrics["params"] for r in meeting)
+    assert len(done) == 2
+    # verify rebuilds the winner from its stored spec and recounts it with torchinfo and fvcore
+    assert main(["verify", result.parent_run_id]) == 0
+    assert "every claim holds" in capsys.readouterr().out
+    text = (Path.cwd() / write_report(tracker, result.parent_run_id)).read_text()
+    assert "Pruner: hyperband (Optuna HyperbandPruner: min_resource 1 epoch(s), max_resource 2" in text
+    assert "Objective: params" in text and "Accuracy-vs-parameters front" in text
+    assert f"{int(winner.metrics['params']):,}" in text
+    assert finals.pick_winner(budget, tracker, result.parent_run_id).run_id == result.winner_run_id
+
+
+@pytest.mark.parametrize("edit,why", [
+    ('pruner = "hyperband"\nmin_epochs = 1\nreduction_factor = 2', 'the budget sets [search] pruner = "none"'),
+    ("screen_epochs = 2", "screening is one epoch, so there is no earlier epoch to stop at"),
+], ids=["pruner-none", "one-epoch-screening"])
+def test_pruning_off_says_why(edit, why, write_budget):
+    from nas.search import make_pruner, pruner_text
+
+    replacement = 'pruner = "none"' if "pruner" in edit else "screen_epochs = 1"
+    budget = load_budget(write_budget(RICH.replace(edit, replacement)))
+    assert isinstance(make_pruner(budget), optuna.pruners.NopPruner)
+    assert pruner_text(budget) == f"none ({why})"
+
+
+def test_finalists_follow_the_objective():
+    from nas.search import _finals as finals
+
+    study = optuna.create_study(direction="maximize")
+    for accuracy, params in [(0.95, 2000), (0.86, 900), (0.845, 500), (0.80, 100), (0.90, 1500)]:
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs={"params": params}))
+    base = load_budget(SMOKE)  # target 0.85
+
+    def chosen(objective: str, target: float = 0.85) -> list[int]:
+        budget = replace(base, target=replace(base.target, min=target),
+                         search=replace(base.search, objective=objective, finalists=2, screen_margin=0.01))
+        return [t.user_attrs["params"] for t in finals.choose_finalists(budget, study)]
+
+    assert chosen("accuracy") == [2000, 1500]
+    assert chosen("params") == [500, 900]  # within 0.01 of the target in screening, smallest first
+    assert chosen("params", target=0.95) == [2000, 1500]  # only 2000 is predicted; topped up by accuracy
