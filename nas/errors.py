@@ -1,4 +1,5 @@
-"""The error hierarchy. The CLI prints any NasError as one line and exits with its `exit_code`."""
+"""The error hierarchy, the whole of it. The CLI prints any NasError as one line and exits with its
+`exit_code`: 2 for bad input (the default), 1 for a claim that does not hold."""
 
 
 class NasError(Exception):
@@ -39,8 +40,16 @@ class TrainingFailed(NasError):
         super().__init__(reason if epoch is None else f"epoch {epoch}: {reason}")
 
 
+class UsageError(NasError):
+    """A command was called wrongly: an option out of range, options that exclude each other."""
+
+
 class RunNotFound(NasError):
-    """A run id does not exist in the tracking store."""
+    """A run id (or id prefix) names no run, or several, in the tracking store."""
+
+
+class StoreNotFound(NasError):
+    """No tracking store where a command that only reads one looked for it."""
 
 
 class ArtifactError(NasError):
@@ -49,3 +58,15 @@ class ArtifactError(NasError):
 
 class SearchError(NasError):
     """The search cannot go on (too many rejections in a row, nothing trainable)."""
+
+
+class VerdictFailed(NasError):
+    """A winner fails its budget and the command needs a passing one (`nas export` without --allow-fail)."""
+
+    exit_code = 1
+
+
+class ExportCheckFailed(NasError):
+    """An exported model does not reproduce the verified one (logits or accuracy differ)."""
+
+    exit_code = 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from nas.config import Schedule, parse_budget
 from nas.constraints import check
 from nas.model import ArchSpec, ConvSpec, StageSpec, build
+from nas.tracking import records
 from nas.tracking import BUDGET, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, environment_tags
 
 SPEC_SMALL = ArchSpec(stages=(StageSpec((ConvSpec(8),)), StageSpec((ConvSpec(16),))), norm="batch",
@@ -52,7 +53,7 @@ def _child(tracker, parent, budget, number, role, spec, epochs, status="complete
     tracker.log_json(run, OPTIONS, options)
     tracker.log_json(run, VERDICT, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
                                     "epochs": verdict.epochs, "counted_by": verdict.counted_by, "violations": []})
-    tracker.log_epochs(run, epochs)
+    records.log_epochs(tracker, run, epochs)
     tracker.log_metrics(run, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
                               "epochs_trained": len(epochs), "final_val_accuracy": epochs[-1]["val_accuracy"]},
                         step=len(epochs))

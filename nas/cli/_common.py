@@ -16,10 +16,12 @@ def add_tracking(p) -> None:
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite under ./mlruns)")
 
 
-def open_tracker(args):
-    from nas.tracking import Tracker
+def open_tracker(args, create: bool = False):
+    """The tracking store of --tracking-uri, $MLFLOW_TRACKING_URI, or the nearest ./mlruns; only
+    commands that write runs (`create`) may start a new one."""
+    from nas.tracking import Tracker, find_store
 
-    return Tracker(args.tracking_uri)
+    return Tracker(find_store(args.tracking_uri, create=create))
 
 
 def budget_with_baseline(path: str):

@@ -27,12 +27,14 @@ def cmd_export(args) -> int:
     from nas.deploy import export
 
     result = export(args.run_id, args.format, Path(args.out) if args.out else None, args.tracking_uri,
-                    on_step=lambda m: console.print(m, markup=False))
+                    on_step=lambda m: console.print(m, markup=False), allow_fail=args.allow_fail)
     for kind, c in result.checks.items():
         console.print(f"check ({kind} input, {c['test_images']:,} test images): max |logit difference| "
                       f"{c['max_abs_diff']:.2e} (tolerance {c['tolerance']:g}); test accuracy "
                       f"{c['exported_test_accuracy']:.4%}, verified {c['verified_test_accuracy']:.4%}", markup=False)
     console.print(f"exported to {result.folder}: {', '.join(result.files)}", markup=False)
+    if result.verdict != "PASS":
+        console.print(f"[red]FAIL[/]: the exported model does not meet its budget (see {result.folder}/MODEL_CARD.md)")
     return 0
 
 
@@ -57,6 +59,8 @@ def register(sub) -> None:
     p.add_argument("--format", default="pt2", choices=["pt2", "onnx"],
                    help="pt2: torch.export (default); onnx: needs pip install 'nas[export]'")
     p.add_argument("--out", default=None, help="folder to write (default exports/<budget>-<run id>)")
+    p.add_argument("--allow-fail", action="store_true",
+                   help="export a winner that fails its budget anyway; model.json and the card say FAIL")
     add_tracking(p)
     p.set_defaults(func=cmd_export)
 

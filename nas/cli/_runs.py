@@ -13,10 +13,11 @@ from nas.cli._common import add_tracking, console, open_tracker
 def cmd_report(args) -> int:
     from nas.report import write_report
 
+    from nas.tracking import resolve_search
+
     tracker = open_tracker(args)
-    run = tracker.run(args.run_id)
-    parent_id = run.tags.get("mlflow.parentRunId", args.run_id) if run.tags.get("nas_role") != "search" else args.run_id
-    console.print(f"report: {write_report(tracker, parent_id, Path(args.out))}")
+    parent = resolve_search(tracker, args.run_id)
+    console.print(f"report: {write_report(tracker, parent.run_id, Path(args.out))}")
     return 0
 
 

@@ -63,7 +63,7 @@ def cmd_search(args) -> int:
 
     _stop_on_sigterm()
     budget = budget_with_baseline(args.budget)
-    tracker = open_tracker(args)
+    tracker = open_tracker(args, create=True)
     view = _SearchView()
     command = "nas search " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["search"] else f"nas search {args.budget}"
     search = Search(budget, tracker, args.storage, trials=args.trials,
@@ -108,7 +108,7 @@ def cmd_worker(args) -> int:
 
     _stop_on_sigterm()
     budget = load_budget(args.budget)  # workers never train the baseline: it is not read
-    tracker = open_tracker(args)
+    tracker = open_tracker(args, create=True)
     view = _SearchView()
     search = Search(budget, tracker, args.storage, jobs=args.jobs, worker_of=args.search, on_progress=view)
     console.print(f"worker joined search {search.parent_id} (study {search.study_name}); "

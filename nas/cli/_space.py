@@ -8,7 +8,7 @@ from rich.table import Table
 
 from nas.cli._common import budget_with_baseline, console, err_console
 from nas.config import TORCHVISION_NAMES
-from nas.errors import NasError
+from nas.errors import UsageError
 
 
 def _fmt_dist(d: dict) -> str:
@@ -21,7 +21,7 @@ def cmd_space(args) -> int:
     from nas.constraints import infeasible_advice, limit_text, survey
 
     if args.samples < 1:
-        raise NasError(f"--samples must be >= 1, got {args.samples}")
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
     budget = budget_with_baseline(args.budget)
     stats = survey(budget, samples=args.samples, seed=args.seed)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.cli._common import add_tracking, console, open_tracker
-from nas.errors import NasError
+from nas.errors import UsageError
 
 
 def _check_device(device: str) -> None:
@@ -16,66 +16,42 @@ def _check_device(device: str) -> None:
     try:
         kind = torch.device(device).type
     except (RuntimeError, ValueError):
-        raise NasError(f"--device {device!r} is not a torch device; use cuda, cuda:N, cpu or mps") from None
+        raise UsageError(f"--device {device!r} is not a torch device; use cuda, cuda:N, cpu or mps") from None
     if kind == "cuda" and not torch.cuda.is_available():
-        raise NasError(f"--device {device}: no CUDA device is available here; leave --device out to use the CPU")
+        raise UsageError(f"--device {device}: no CUDA device is available here; leave --device out to use the CPU")
     if kind == "mps" and not torch.backends.mps.is_available():
-        raise NasError(f"--device {device}: no MPS device is available here; leave --device out to use the CPU")
+        raise UsageError(f"--device {device}: no MPS device is available here; leave --device out to use the CPU")
 
 
 def cmd_study(args) -> int:
     import time
 
     from nas.report import write_study_report
-    from nas.study import (
-        FACTORS,
-        factors_from_runs,
-        load_study,
-        parse_factor_args,
-        records_from_runs,
-        run_study,
-        study_around,
-        study_runs,
-    )
+    from nas.study import FACTORS, load_study, parse_factor_args, run_study, study_around, study_runs
 
-    tracker = open_tracker(args)
     modes = [m for m in (args.file, args.from_mlflow, args.around) if m]
     if len(modes) != 1:
-        raise NasError("give exactly one of: a study file (budgets/studies/*.toml), --from-mlflow EXPERIMENT, "
-                       "--around RUN_ID")
+        raise UsageError("give exactly one of: a study file (budgets/studies/*.toml), --from-mlflow EXPERIMENT, "
+                         "--around RUN_ID")
     if args.device is not None:
         _check_device(args.device)
     if not args.around and (args.seeds is not None or args.epochs is not None):
-        raise NasError("--seeds and --epochs apply to --around only; a study file sets [design] repeats and "
-                       "[train] epochs")
+        raise UsageError("--seeds and --epochs apply to --around only; a study file sets [design] repeats and "
+                         "[train] epochs")
     if args.from_mlflow:
-        runs = [r for r in study_runs(tracker, args.from_mlflow) if r.status == "FINISHED"]
-        if not runs:
-            from nas.errors import RunNotFound
-
-            raise RunNotFound(f"no finished runs in MLflow experiment {args.from_mlflow!r} at {tracker.uri}")
-        factors = ([f for item in args.factors for f in item.split(",") if f] if args.factors
-                   else factors_from_runs(runs))
-        records = records_from_runs(runs, factors, args.metric)
-        if not records:
-            raise NasError(f"no run of {args.from_mlflow!r} logs all of {factors} and the metric {args.metric!r}; "
-                           f"name them with --factors and --metric")
-        path = write_study_report(args.from_mlflow, "", records, factors, None, [], Path(args.out),
-                                  f"MLflow experiment `{args.from_mlflow}` ({tracker.uri})",
-                                  meanings={f: FACTORS[f] for f in factors if f in FACTORS})
-        console.print(f"report: {path}")
-        return 0
+        return _from_mlflow(args, open_tracker(args))
+    tracker = open_tracker(args, create=True)
     if args.around:
         if args.seeds is not None and args.seeds < 1:
-            raise NasError(f"--seeds must be >= 1, got {args.seeds}")
+            raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
         if args.epochs is not None and args.epochs < 1:
-            raise NasError(f"--epochs must be >= 1, got {args.epochs}")
+            raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
         study = study_around(tracker, args.around, parse_factor_args(args.factors), seeds=args.seeds or 3,
                              epochs=args.epochs, jobs=args.jobs or 1)
         source = f"MLflow experiment `study-{study.name}` ({tracker.uri}), `nas study --around {args.around}`"
     else:
         if args.factors:
-            raise NasError("--factors applies to --around and --from-mlflow; a study file lists its [factors]")
+            raise UsageError("--factors applies to --around and --from-mlflow; a study file lists its [factors]")
         study = load_study(args.file)
         source = f"MLflow experiment `study-{study.name}` ({tracker.uri}), study file `{args.file}`"
     console.print(f"study {study.name}: {len(study.cells())} cells x {study.repeats} seeds")
@@ -92,6 +68,28 @@ def cmd_study(args) -> int:
     done = (f"{len(trained)} runs trained in {wall:.0f} s" if trained
             else f"all {len(records)} runs were in MLflow already, none trained")
     console.print(f"report: {path} ({done})")
+    return 0
+
+
+def _from_mlflow(args, tracker) -> int:
+    """Tables and plots from an existing MLflow experiment's runs, nothing trained."""
+    from nas.errors import RunNotFound
+    from nas.report import write_study_report
+    from nas.study import FACTORS, factors_from_runs, records_from_runs, study_runs
+
+    runs = [r for r in study_runs(tracker, args.from_mlflow) if r.status == "FINISHED"]
+    if not runs:
+        raise RunNotFound(f"no finished runs in MLflow experiment {args.from_mlflow!r} at {tracker.uri}")
+    factors = ([f for item in args.factors for f in item.split(",") if f] if args.factors
+               else factors_from_runs(runs))
+    records = records_from_runs(runs, factors, args.metric)
+    if not records:
+        raise UsageError(f"no run of {args.from_mlflow!r} logs all of {factors} and the metric {args.metric!r}; "
+                         f"name them with --factors and --metric")
+    path = write_study_report(args.from_mlflow, "", records, factors, None, [], Path(args.out),
+                              f"MLflow experiment `{args.from_mlflow}` ({tracker.uri})",
+                              meanings={f: FACTORS[f] for f in factors if f in FACTORS})
+    console.print(f"report: {path}")
     return 0
 
 

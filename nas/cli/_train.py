@@ -13,32 +13,26 @@ def cmd_train(args) -> int:
 
     from nas import data
     from nas.config import first_option
-    from nas.model import ArchSpec, build
-    from nas.train import evaluate, first_choice_options, train
+    from nas.constraints import check
+    from nas.errors import ConfigError, SpecError
+    from nas.model import ArchSpec
+    from nas.train import first_choice_options, run_spec
 
     budget = budget_with_baseline(args.budget)
     try:
         spec = ArchSpec.from_json(Path(args.arch).read_text())
     except OSError as exc:
-        from nas.errors import SpecError
-
         raise SpecError(f"{args.arch}: cannot read the architecture spec ({exc.strerror})") from None
     t = budget.train
     epochs = args.epochs or t.epochs
     if epochs > budget.limits.max_epochs:
-        from nas.errors import ConfigError
-
         raise ConfigError(args.budget, "--epochs", f"{epochs} exceeds budget.max_epochs = {budget.limits.max_epochs}")
     schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
     options = first_choice_options(t, seed=args.seed, schedule=schedule.scaled(first_option(t.lr_scale)),
                                    optimizer=args.optimizer, batch_size=args.batch_size, augment=args.augment,
                                    threads=args.threads)
     dataset = data.from_config(budget.data)
-    torch.manual_seed(args.seed)
-    model = build(spec, dataset.input_shape, dataset.classes)
-    from nas.constraints import check_model
-
-    verdict = check_model(model, spec, budget.limits, dataset.input_shape, epochs)
+    verdict = check(spec, budget, epochs)
     console.print(f"{spec.describe()}")
     console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
                   f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
@@ -51,9 +45,11 @@ def cmd_train(args) -> int:
                       f"acc {record.train_accuracy:.4f} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.4f}"
                       f" | {record.seconds:.1f} s", markup=False)
 
-    result = train(model, dataset, options, callbacks=[show],
+    # The same call as a search's final: a spec trained here reproduces the search's figures.
+    run = run_spec(spec, options, dataset, callbacks=[show], evaluate_on=("test",),
                    checkpoint_path=Path(args.checkpoint) if args.checkpoint else None)
-    _, test_acc, test_pred = evaluate(result.model, dataset.test, dataset)
+    result = run.result
+    _, test_acc, test_pred = run.evaluations["test"]
     wrong = int((test_pred != dataset.test.labels).sum())
     console.print(f"final: val {result.final.val_accuracy:.4f}, test {test_acc:.4f} ({wrong} of "
                   f"{len(dataset.test):,} test images wrong), {result.seconds / len(result.epochs):.1f} s/epoch")

@@ -1,31 +1,13 @@
 """Layer 3: the budget's limits. `check(spec, budget)` before training, the one verdict rule that
 turns measured values into rows, and the `nas space` survey."""
 
-
 from nas.constraints import _verdict as verdict  # the rule's module, for callers that read it as a namespace
-from nas.constraints._check import (
-                                    Verdict,
-                                    check,
-                                    check_analytic,
-                                    check_model,
-                                    count_macs_fvcore,
-                                    count_params_torchinfo,
-                                    judge,
-)
+from nas.constraints._check import (LIMIT_NAMES, Verdict, check, check_analytic, check_model, count_macs_fvcore,
+                                    count_params_torchinfo, judge)
 from nas.constraints._survey import infeasible_advice, survey
-from nas.constraints._verdict import (
-                                    FAIL,
-                                    NOT_LIMITED,
-                                    PASS,
-                                    Measured,
-                                    Row,
-                                    failing_seeds,
-                                    limit_text,
-                                    pct,
-                                    pct_vs,
-                                    rows,
-)
+from nas.constraints._verdict import (FAIL, NOT_LIMITED, PASS, Measured, Row, failing_seeds, limit_text, pct, pct_vs,
+                                      rows)
 
-__all__ = ["FAIL", "Measured", "NOT_LIMITED", "PASS", "Row", "Verdict", "check", "check_analytic",
+__all__ = ["LIMIT_NAMES", "FAIL", "Measured", "NOT_LIMITED", "PASS", "Row", "Verdict", "check", "check_analytic",
            "check_model", "count_macs_fvcore", "count_params_torchinfo", "failing_seeds",
            "infeasible_advice", "judge", "limit_text", "pct", "pct_vs", "rows", "survey", "verdict"]

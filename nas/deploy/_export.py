@@ -20,17 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.deploy._load import MODEL_JSON, WEIGHTS_FILE, preprocessed
-from nas.errors import NasError
+from nas.errors import ExportCheckFailed, UsageError, VerdictFailed
 
 FORMATS = ("pt2", "onnx")
 TOLERANCE = 1e-4
 INSTALL_ONNX = "pip install 'nas[export]'  (onnx, onnxscript, onnxruntime)"
-
-
-class ExportCheckFailed(NasError):
-    """The exported artifact does not reproduce the tracked model."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -38,6 +32,7 @@ class Exported:
     folder: Path
     files: list[str]
     checks: dict  # per input kind: max_abs_diff, exported_test_accuracy, verified_test_accuracy
+    verdict: str = "PASS"  # "FAIL" only for an export with allow_fail
 
 
 def _require_onnx() -> None:
@@ -46,41 +41,63 @@ def _require_onnx() -> None:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise NasError(f"ONNX export needs {exc.name}: {INSTALL_ONNX}") from None
+        raise UsageError(f"ONNX export needs {exc.name}: {INSTALL_ONNX}") from None
 
 
 def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_uri: str | None = None,
-           on_step=lambda message: None) -> Exported:
-    """Verify the run, write the export folder, check the artifact against the tracked model."""
-    import torch
+           on_step=lambda message: None, allow_fail: bool = False) -> Exported:
+    """Verify the run, write the export folder, check the artifact against the tracked model.
 
-    from nas import data as data_module
-    from nas.deploy._verify import load_weights, resolve_final_run, verify
-    from nas.tracking import Tracker, records
-    from nas.train import evaluate
+    A winner whose verdict fails is not exported (VerdictFailed, exit 1) unless `allow_fail`; then
+    the folder's model.json and model card say FAIL at the top."""
+
+    from nas.deploy._verify import verify
+    from nas.report import model_card
+    from nas.tracking import Tracker, find_store, records
 
     if fmt not in FORMATS:
-        raise NasError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
-    tracker = Tracker(tracking_uri)
-    parent, run = resolve_final_run(tracker, run_id)
-    on_step(f"verifying run {run.run_id} (and its seed runs) from their stored artifacts")
-    verification = verify(tracker, run_id)
-    budget = verification.budget
+    tracker = Tracker(find_store(tracking_uri))
+    on_step(f"verifying run {run_id} (and its seed runs) from their stored artifacts")
+    verified = verify(tracker, run_id)
+    if not verified.ok:
+        failing = "; ".join(f"{r.constraint}: {r.measured} (limit {r.limit})" for r in verified.failing)
+        if not allow_fail:
+            raise VerdictFailed(f"run {verified.run_id} fails its budget, so nothing was exported: {failing}. "
+                                f"`nas export {run_id} --allow-fail` exports it anyway, marked FAIL")
+        on_step(f"FAIL: run {verified.run_id} fails its budget ({failing}); exporting it as asked (--allow-fail)")
+    budget, run, net, dataset = verified.budget, verified.run, verified.model, verified.dataset
     final = records.load_final(run)
     info = run.json_artifact(records.MODEL_INFO)
     weights = final.weights_path()
-    net = load_weights(run, final.spec, budget, weights)
     model = preprocessed(net, info["mean"], info["std"])
-
-    dataset = data_module.from_config(budget.data)
-    _, verified_test, _ = evaluate(net, dataset.test, dataset)
-    test_images, test_labels = dataset.test.images, dataset.test.labels
 
     folder = Path(out_dir) if out_dir else Path("exports") / f"{budget.name}-{run.run_id[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, folder / WEIGHTS_FILE)
+    files, checks = _export_and_check(model, fmt, folder, dataset, verified.test_accuracy, on_step)
+
+    model_json = _model_json(fmt, files, checks, verified, final, info, folder)
+    (folder / MODEL_JSON).write_text(json.dumps(model_json, indent=1))
+    (folder / "MODEL_CARD.md").write_text(model_card(model_json, budget))
+    files += [MODEL_JSON, "MODEL_CARD.md"]
+    bad = [k for k, c in checks.items() if not c["ok"]]
+    if bad:
+        c = checks[bad[0]]
+        raise ExportCheckFailed(f"{folder / c['file']}: the export does not reproduce the tracked model: max |logit "
+                                f"difference| {c['max_abs_diff']:.2e} (tolerance {TOLERANCE:g}), test accuracy "
+                                f"{c['exported_test_accuracy']:.4%} against {c['verified_test_accuracy']:.4%} verified")
+    return Exported(folder, files, checks, model_json["verdict"])
+
+
+def _export_and_check(model, fmt: str, folder: Path, dataset, verified_test: float, on_step) -> tuple[list, dict]:
+    """Write the uint8- and float-input artifacts and check each against the tracked model on the
+    whole test split: (files written, per input kind the check's figures)."""
+    import torch
+
+    test_images, test_labels = dataset.test.images, dataset.test.labels
     with torch.no_grad():
         reference = model(test_images)
     files, checks = [WEIGHTS_FILE], {}
@@ -99,34 +116,29 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
                         "verified_test_accuracy": verified_test, "test_images": n,
                         "tolerance": TOLERANCE, "ok": diff <= TOLERANCE and same}
         files.append(name)
+    return files, checks
 
+
+def _model_json(fmt: str, files: list, checks: dict, verified, final, info: dict, folder: Path) -> dict:
+    """model.json: what the folder holds, how to feed it, and the evidence it was judged by."""
+    budget, run, parent = verified.budget, verified.run, verified.parent
     from nas._version import __version__
     from nas.tracking import file_sha256
 
-    model_json = {
+    return {
         "format": fmt, "files": files, "nas_version": __version__, "spec": final.spec.to_dict(),
         "describe": final.spec.describe(), "input_shape": info["input_shape"], "classes": info["classes"],
         "class_names": info["class_names"], "mean": info["mean"], "std": info["std"],
         "input": "images [N, C, H, W]: uint8 0-255 (model.*) or float32 0-1 (model_float.*); output: logits",
         "params": int(final.verdict["params"]), "macs_per_image": int(final.verdict["macs_per_image"]),
         "dataset": budget.data.dataset, "data_fingerprint": info["data_fingerprint"],
-        "budget": budget.name, "verdict": "PASS" if verification.ok else "FAIL",
+        "budget": budget.name, "verdict": "PASS" if verified.ok else "FAIL",
         "verification": [{"constraint": r.constraint, "limit": r.limit, "measured": r.measured, "ok": r.ok}
-                         for r in verification.rows],
-        "accuracies": verification.accuracies, "rule": budget.target.rule, "target": budget.target.min,
+                         for r in verified.rows],
+        "accuracies": verified.accuracies, "rule": budget.target.rule, "target": budget.target.min,
         "run_id": run.run_id, "search_run_id": parent.run_id if parent else None,
         "weights_sha256": file_sha256(folder / WEIGHTS_FILE), "checks": checks,
     }
-    (folder / MODEL_JSON).write_text(json.dumps(model_json, indent=1))
-    (folder / "MODEL_CARD.md").write_text(model_card(model_json, budget))
-    files += [MODEL_JSON, "MODEL_CARD.md"]
-    bad = [k for k, c in checks.items() if not c["ok"]]
-    if bad:
-        c = checks[bad[0]]
-        raise ExportCheckFailed(f"{folder / c['file']}: the export does not reproduce the tracked model: max |logit "
-                                f"difference| {c['max_abs_diff']:.2e} (tolerance {TOLERANCE:g}), test accuracy "
-                                f"{c['exported_test_accuracy']:.4%} against {c['verified_test_accuracy']:.4%} verified")
-    return Exported(folder, files, checks)
 
 
 def _batched(fn, images, batch: int = 1000):
@@ -168,45 +180,3 @@ def _export_onnx(model, example, path: Path):
     return lambda x: torch.from_numpy(np.asarray(session.run(None, {name: x.numpy()})[0]))
 
 
-def model_card(m: dict, budget) -> str:
-    """MODEL_CARD.md: what the model is, what it was trained on, how it was judged, its limits."""
-    c, h, w = m["input_shape"]
-    lines = [f"# {m['budget']}: `{m['describe']}`", "",
-             f"A {m['params']:,}-parameter CNN ({m['macs_per_image']:,} MACs per image) for {m['classes']}-class "
-             f"image classification, found by `nas search` under budget `{m['budget']}` "
-             f"({budget.description or 'no description'}) and exported by nas {m['nas_version']}.", "",
-             "## Input and output", "",
-             f"- Input: {c} x {h} x {w} images, [N, {c}, {h}, {w}]: uint8 0-255 for `model.{m['format']}`, float32 "
-             f"0-1 for `model_float.{m['format']}`. Normalisation ((x - {m['mean']:.4f}) / {m['std']:.4f}) is inside.",
-             f"- Output: logits over the classes {', '.join(m['class_names'])}.", "",
-             "## Training data", "",
-             f"- Dataset `{m['dataset']}`, split as the budget says (train {budget.data.train or 'default'}, "
-             f"validation {budget.data.val or 'default'}, test: the dataset's test split); data fingerprint "
-             f"`{m['data_fingerprint'][:16]}`.", "",
-             f"## Verdict: {m['verdict']}", "",
-             "| constraint | limit | measured | result |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['constraint']} | {r['limit']} | {r['measured']} | {'PASS' if r['ok'] else 'FAIL'} |"
-              for r in m["verification"]]
-    lines += ["", "## Accuracy per seed (re-evaluated from the stored weights)", "",
-              "| seed | run | validation | test |", "| --- | --- | ---: | ---: |"]
-    lines += [f"| {a['seed']} | `{a['run_id'][:12]}` | {a['val_accuracy']:.2%} | {a['test_accuracy']:.2%} |"
-              for a in m["accuracies"]]
-    check = m["checks"]["uint8"]
-    lines += ["", f"Export check: on all {check['test_images']:,} test images the exported model's logits differ "
-                  f"from the tracked model's by at most {check['max_abs_diff']:.1e}, and its test accuracy is "
-                  f"{check['exported_test_accuracy']:.2%} (verified: {check['verified_test_accuracy']:.2%}).", "",
-              "## Limitations", "",
-              f"- Trained and judged only on `{m['dataset']}` images: {c} x {h} x {w}, the dataset's own framing "
-              f"and contrast. Images from another domain (other sizes resized to fit, photos, other scripts, "
-              f"inverted colours) are out of distribution, and its accuracy there is unknown.",
-              "- Validation data chose this architecture and its training options; the test split was used "
-              "for nothing but reporting, so the test accuracy is the unbiased estimate.",
-              "- Accuracy varies with the training seed; the table above shows how much for this model.", "",
-              "## Use", "", "```python", "import torch",
-              "program = torch.export.load('model.pt2').module()  # or: nas.load('<this folder>')"
-              if m["format"] == "pt2" else
-              "import onnxruntime  # session = onnxruntime.InferenceSession('model.onnx')",
-              f"logits = program(images_uint8)  # [N, {c}, {h}, {w}]" if m["format"] == "pt2" else
-              "logits = session.run(None, {'images': images_uint8})[0]", "```", "",
-              f"Runs: winner `{m['run_id']}`, search `{m['search_run_id']}`.", ""]
-    return "\n".join(lines)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nas.errors import ArtifactError, NasError
+from nas.errors import ArtifactError, DataError, RunNotFound, StoreNotFound
 
 MODEL_JSON = "model.json"
 WEIGHTS_FILE = "model_state.pt"
@@ -78,11 +78,10 @@ def read_model_json(folder: Path) -> dict:
 
 
 def _from_run(run_id: str, tracking_uri: str | None):
-    from nas.deploy._verify import resolve_final_run
-    from nas.tracking import Tracker, file_sha256, records
+    from nas.tracking import Tracker, file_sha256, find_store, records, resolve_run
 
-    tracker = Tracker(tracking_uri)
-    _, run = resolve_final_run(tracker, run_id)
+    tracker = Tracker(find_store(tracking_uri))
+    _, run = resolve_run(tracker, run_id)
     final = records.load_final(run)
     info = run.json_artifact(records.MODEL_INFO)
     weights = final.weights_path()
@@ -99,7 +98,16 @@ def load(source: str | Path, tracking_uri: str | None = None):
 
     The returned module has `.info`: spec, input shape, class names, mean and std."""
     path = Path(source)
-    model, info = _from_folder(path) if path.is_dir() else _from_run(str(source), tracking_uri)
+    if path.is_dir():
+        model, info = _from_folder(path)
+    elif "/" in str(source) or "\\" in str(source) or path.exists():
+        raise ArtifactError(f"no export folder or run id {str(source)!r}: {path} is not a folder; give a folder "
+                            f"written by `nas export` or a run id (`nas runs` lists the searches)")
+    else:
+        try:
+            model, info = _from_run(str(source), tracking_uri)
+        except (RunNotFound, StoreNotFound) as exc:
+            raise RunNotFound(f"no export folder or run id {str(source)!r}: there is no such folder, and {exc}") from None
     model.info = info
     return model
 
@@ -115,7 +123,7 @@ def read_images(paths: list[str], input_shape: tuple[int, int, int]):
 
     channels, height, width = input_shape
     if channels not in MODES:
-        raise NasError(f"the model takes {channels}-channel images; only 1 (grey) or 3 (RGB) can be read from files")
+        raise DataError(f"the model takes {channels}-channel images; only 1 (grey) or 3 (RGB) can be read from files")
     return torch.from_numpy(np.stack([decode(p, channels, (height, width)) for p in paths]))
 
 

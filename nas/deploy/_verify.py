@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nas.config import Budget, load_budget
 from nas.constraints import Measured, check_model, verdict
 from nas.errors import ArtifactError
-from nas.tracking import WEIGHTS, Tracker, file_sha256, load_final, records
+from nas.tracking import WEIGHTS, Tracker, file_sha256, load_final, records, resolve_run
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,19 @@ class Row:
 
 
 @dataclass
-class Verification:
+class VerifiedRun:
+    """What `verify` recomputed, kept for the commands that go on with it (`nas export` uses the
+    loaded model and its re-evaluated test accuracy instead of evaluating the test split again)."""
+
     run_id: str
     budget: Budget
     rows: list[Row]
     # per trained model (the winner, then its seed runs): seed, run_id, val_accuracy, test_accuracy, re-evaluated
     accuracies: list[dict] = field(default_factory=list)
+    run: Any = None  # the winner's RunData
+    parent: Any = None  # the search's parent RunData, or None
+    model: Any = None  # the winner's stored weights in a freshly built model, eval mode
+    dataset: Any = None  # the freshly loaded data the figures were re-evaluated on
 
     @property
     def ok(self) -> bool:
@@ -42,21 +50,14 @@ class Verification:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
+    @property
+    def failing(self) -> list[Row]:
+        return [r for r in self.rows if not r.ok]
 
-def resolve_final_run(tracker: Tracker, run_id: str):
-    """A search's parent run resolves to its winner; a final candidate's run to itself."""
-    run = tracker.run(run_id)
-    if run.tags.get("nas_role") == "search":
-        winner = run.tags.get("winner_run_id")
-        if not winner:
-            raise ArtifactError(f"search {run_id} has no winner yet (state {run.tags.get('state', '?')}); "
-                                f"resume it with `nas search BUDGET --resume {run_id}`")
-        return run, tracker.run(winner)
-    if run.tags.get("nas_role") not in (records.ROLE_FINAL, records.ROLE_SEED):
-        raise ArtifactError(f"run {run_id} is a {run.tags.get('nas_role', 'non-nas')} run, not a search or a "
-                            f"finalist; only models trained in full can be verified")
-    parent_id = run.tags.get("mlflow.parentRunId")
-    return (tracker.run(parent_id) if parent_id else None), run
+    @property
+    def test_accuracy(self) -> float:
+        """The winner's test accuracy, re-evaluated from its stored weights."""
+        return self.accuracies[0]["test_accuracy"]
 
 
 def load_weights(run, spec, budget: Budget, weights_path: Path):
@@ -66,12 +67,12 @@ def load_weights(run, spec, budget: Budget, weights_path: Path):
     return load(weights_path, spec, budget.input_shape, budget.classes, f"run {run.run_id}: artifact {WEIGHTS!r}")
 
 
-def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None) -> Verification:
+def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None) -> VerifiedRun:
     """Recompute every claim of a winner, and of each of its seed runs; raises ArtifactError or
     RunNotFound for bad input."""
     from nas import data as data_module
 
-    parent, run = resolve_final_run(tracker, run_id)
+    parent, run = resolve_run(tracker, run_id)
     if budget_path is not None:
         budget = load_budget(budget_path)
     elif parent is not None:
@@ -84,11 +85,12 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     dataset = data_module.from_config(budget.data)
 
     rows: list[Row] = []
-    values, labels, accuracies = [], [], []
+    values, labels, accuracies, winner_model = [], [], [], None
     for i, r in enumerate(runs):
         label = f"seed {r.tags.get('seed', '?')}: " if several else ""
         final = load_final(r)
-        (val_acc, test_acc), run_rows = _check_run(r, final, budget, dataset, label, constraints=i == 0)
+        (val_acc, test_acc), run_rows, model = _check_run(r, final, budget, dataset, label, constraints=i == 0)
+        winner_model = winner_model or model
         rows += run_rows
         values.append(val_acc)
         labels.append(f"seed {r.tags.get('seed', '?')}")
@@ -108,12 +110,12 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     rows.append(Row(target.constraint + (f", rule {budget.target.rule}" if several else ""), target.bound_text,
                     target.measured_text + (f"; {target.message}" if target.message and not target.ok else ""),
                     target.counted_by, target.ok))
-    return Verification(run.run_id, budget, rows, accuracies)
+    return VerifiedRun(run.run_id, budget, rows, accuracies, run, parent, winner_model, dataset)
 
 
 def _check_run(run, final, budget: Budget, dataset, label: str, constraints: bool):
     """Rows for one trained model: weights, (for the winner) the budget's constraints, data, and
-    the logged accuracies; returns ((val, test) accuracy re-evaluated, rows)."""
+    the logged accuracies; returns ((val, test) accuracy re-evaluated, rows, the loaded model)."""
     from nas.train import evaluate
 
     spec, epoch_log = final.spec, final.epochs
@@ -161,4 +163,4 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
                         f"{logged:.4%} +-1 image" if logged is not None else "missing",
                         f"{recomputed:.4%}", "re-evaluation",
                         logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
-    return (val_acc, test_acc), rows
+    return (val_acc, test_acc), rows, model

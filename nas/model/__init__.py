@@ -1,7 +1,6 @@
 """Layer 3: architectures. `ArchSpec` (JSON in and out), sampling from the grammar, `build(spec)`,
 the analytic counts, and `blocks/`, the building blocks looked up by name."""
 
-
 from nas.model._build import Counts, build, count, load, load_baseline
 from nas.model._spec import ArchSpec, ConvSpec, RandomChooser, StageSpec, choose, sample
 

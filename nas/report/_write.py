@@ -405,8 +405,11 @@ def _reproduce_section(s: SearchData) -> list[str]:
     lines += ["", f"Tracking store: `{store}`.", ""]
     env = [("git commit", "git_commit"), ("nas version", "nas_version"), ("torch version", "torch_version"),
            ("python version", "python_version"), ("hardware", "hardware"), ("host", "host")]
+    optional = [("git tree", "git_tree")] if t.get("git_tree") else []  # older searches did not record it
     lines += _table(["environment", "value"], [[name, f"`{t[key]}`" if key == "git_commit" else t[key]]
-                                               for name, key in env if t.get(key)])
+                                               for name, key in env + optional if t.get(key)])
+    if t.get("git_tree", "").startswith("modified"):
+        lines += ["", "The search ran from a modified working tree: the commit alone does not reproduce it."]
     missing = [name for name, key in env if not t.get(key)]
     if missing:
         lines += ["", f"Not recorded on the parent run: {', '.join(missing)}."]

@@ -13,6 +13,8 @@ import platform
 import time
 from contextlib import contextmanager, nullcontext
 
+from nas.search._storage import fail_and_retry, fail_trial, trial_id
+
 OK, QUOTA, DUPLICATE = "ok", "quota", "duplicate"
 
 
@@ -56,7 +58,7 @@ def slots_held(study, exclude: int | None = None) -> int:
     # may have been trained meanwhile by a fresh trial).
     holding = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.user_attrs.get("claimed") and t._trial_id != exclude and "rejected_by" not in t.user_attrs
+               if t.user_attrs.get("claimed") and trial_id(t) != exclude and "rejected_by" not in t.user_attrs
                and (t.state in holding or t.user_attrs.get("training_failed")))
 
 
@@ -66,7 +68,7 @@ def trained_keys(study, exclude: int) -> set[str]:
     from optuna.trial import TrialState
 
     return {t.user_attrs["candidate_key"] for t in study.get_trials(deepcopy=False)
-            if t.user_attrs.get("candidate_key") and t._trial_id != exclude
+            if t.user_attrs.get("candidate_key") and trial_id(t) != exclude
             and t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
             and "rejected_by" not in t.user_attrs}
 
@@ -82,9 +84,9 @@ def claim(study, lock, trial, key: str, trials: int) -> str:
     """Take a slot for `trial`'s candidate: OK, QUOTA (none left) or DUPLICATE (another worker took
     the same candidate since it was proposed)."""
     with lock():
-        if slots_held(study, exclude=trial._trial_id) >= trials:
+        if slots_held(study, exclude=trial_id(trial)) >= trials:
             return QUOTA
-        if key in trained_keys(study, exclude=trial._trial_id):
+        if key in trained_keys(study, exclude=trial_id(trial)):
             return DUPLICATE
         trial.set_user_attr("candidate_key", key)
         trial.set_user_attr("claimed", True)
@@ -97,19 +99,18 @@ def release_stopped(study, pids: set[int]) -> None:
     failed and queued again, so a resume retrains exactly those; other machines' are left alone."""
     from optuna.trial import TrialState
 
-    from nas.search._storage import fail_and_retry
-
+    
     mine = {f"{worker_name().rsplit(':', 1)[0]}:{pid}" for pid in pids | {os.getpid()}}
     # A worker stopped inside study.ask() leaves a trial that never got its "worker" attribute;
     # a live worker anywhere sets it within milliseconds, so one still unnamed a moment later is orphaned.
-    unnamed = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unnamed = {trial_id(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                if "worker" not in t.user_attrs}
     if unnamed:
         time.sleep(1.0)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t._trial_id in unnamed and "worker" not in t.user_attrs:
+        if trial_id(t) in unnamed and "worker" not in t.user_attrs:
             try:
-                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                fail_trial(study, trial_id(t))
             except Exception:  # noqa: BLE001 - another process may have failed it first
                 pass
             continue
@@ -117,8 +118,8 @@ def release_stopped(study, pids: set[int]) -> None:
             continue
         try:
             if t.user_attrs.get("claimed"):
-                fail_and_retry(study, t._trial_id)
+                fail_and_retry(study, trial_id(t))
             else:  # asked but not yet claimed: nothing trained, nothing to retry
-                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                fail_trial(study, trial_id(t))
         except Exception:  # noqa: BLE001 - another process may have failed it first
             pass

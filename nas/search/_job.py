@@ -65,16 +65,11 @@ def tracker(uri: str):
 
 def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
     """Train `job` and record it; `should_stop(record)` is asked after every epoch (the pruner)."""
-    import torch
-
-    from nas.model import build
-    from nas.train import train
+    from nas.train import run_spec
 
     data = dataset(job.budget)
     tr = tracker(job.tracking_uri)
     options = replace(job.options, threads=job.threads) if job.threads else job.options
-    torch.manual_seed(options.seed)
-    model = build(job.candidate.spec, data.input_shape, data.classes)
     stopped_at: list[int] = []
 
     full = job.role in records.FULL_ROLES
@@ -88,15 +83,16 @@ def run_job(job: Job, should_stop: Callable | None = None) -> JobResult:
         return False
 
     try:
-        result = train(model, data, options, callbacks=[after_epoch])
+        run = run_spec(job.candidate.spec, options, data, callbacks=[after_epoch],
+                       evaluate_on=("train", "val", "test") if full else ())
     except TrainingFailed as exc:
         epochs = [r.to_dict() for r in getattr(exc, "epochs", [])]
         return _record(job, tr, "failed", epochs, failure=exc.reason)
-    epochs = [r.to_dict() for r in result.epochs]
+    epochs = [r.to_dict() for r in run.result.epochs]
     if not full:
         return _record(job, tr, "pruned" if stopped_at else "complete", epochs, pruned_at=stopped_at[0]
                        if stopped_at else None)
-    return _finish_final(job, tr, result, data, epochs)
+    return _finish_final(job, tr, run, data, epochs)
 
 
 def _record(job: Job, tr, status: str, epochs: list[dict], failure: str | None = None,
@@ -122,14 +118,11 @@ def model_info(data) -> dict:
             "dataset": data.name}
 
 
-def _finish_final(job: Job, tr, result, data, epochs: list[dict]) -> JobResult:
-    from nas.train import evaluate
-
-    model = result.model
+def _finish_final(job: Job, tr, run, data, epochs: list[dict]) -> JobResult:
+    model = run.result.model
     state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _, train_acc, _ = evaluate(model, data.train, data)
-    val_loss, val_acc, _ = evaluate(model, data.val, data)
-    test_loss, test_acc, test_pred = evaluate(model, data.test, data)
+    (_, train_acc, _), (val_loss, val_acc, _), (test_loss, test_acc, test_pred) = (
+        run.evaluations[s] for s in ("train", "val", "test"))
     evaluation = {"train_accuracy": train_acc, "val_accuracy": val_acc, "test_accuracy": test_acc,
                   "val_loss": val_loss, "test_loss": test_loss, "test_predictions": test_pred.tolist(),
                   "fingerprint": data.fingerprint, "model_info": model_info(data)}

@@ -13,19 +13,19 @@ from collections import Counter
 from dataclasses import dataclass
 
 from nas.config import Budget
-from nas.constraints import check, check_analytic
+from nas.constraints import LIMIT_NAMES, check, check_analytic
 from nas.errors import SearchError, SpecError
 from nas.search import _claims as claims
 from nas.search._candidate import Candidate, sample_candidate
 from nas.search._job import Job, JobResult, run_job
-from nas.search._storage import CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, is_multi_objective
+from nas.search._storage import (CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, fail_trial,
+                                 is_multi_objective, trial_id)
 from nas.tracking import records
 
 TRAINED, REJECTED, QUOTA = "trained", "rejected", "quota"
-DUPLICATE = "duplicate"
 QUOTA_REACHED = "quota_reached"
 # Limits a budget sets; a duplicate or a lost slot race says nothing about the budget being too tight.
-_BUDGET_LIMITS = ("max_params", "max_macs", "max_epochs", "requires", "invalid_geometry")
+_BUDGET_LIMITS = (*LIMIT_NAMES, "invalid_geometry")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Objective:
                     # Who asked, and a first heartbeat: a worker that dies before it tells leaves a
                     # trial its coordinator or, once stale, any worker fails, never a RUNNING zombie.
                     trial.set_user_attr("worker", claims.worker_name())
-                    self.storage.record_heartbeat(trial._trial_id)
+                    self.storage.record_heartbeat(trial_id(trial))
                     candidate = sample_candidate(trial, self.budget)
                 except BaseException:
                     self._abandon(trial)
@@ -80,10 +80,10 @@ class Objective:
             try:
                 # Read after ask: another worker may have failed a dead worker's trial meanwhile,
                 # and its queued retry must not count as a duplicate of it.
-                seen = claims.trained_keys(self.study, exclude=trial._trial_id)
+                seen = claims.trained_keys(self.study, exclude=trial_id(trial))
                 reason, amount, detail, verdict = self._check(candidate)
                 if reason is None and candidate.key in seen:
-                    reason, amount, detail = DUPLICATE, 0.0, "already trained"
+                    reason, amount, detail = claims.DUPLICATE, 0.0, "already trained"
                 # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
                 trial.set_constraint(CONSTRAINT, amount if reason else 0.0)
                 if reason is None:
@@ -108,10 +108,9 @@ class Objective:
 
     def _abandon(self, trial) -> None:
         """A trial stopped (Ctrl-C, SIGTERM) before it was judged or claimed: FAIL, not left RUNNING."""
-        from optuna.trial import TrialState
 
         try:
-            self.study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            fail_trial(self.study, trial_id(trial))
         except Exception:  # noqa: BLE001 - best effort while stopping
             pass
 
@@ -146,7 +145,7 @@ class Objective:
         trial, candidate, verdict = self.propose()
         outcome = claims.claim(self.study, self.lock, trial, candidate.key, self.ctx.trials)
         if outcome == claims.DUPLICATE:
-            self.reject(trial, candidate, DUPLICATE, "already trained")
+            self.reject(trial, candidate, claims.DUPLICATE, "already trained")
             return REJECTED
         if outcome == claims.QUOTA:
             self._tell(trial, TrialState.PRUNED, rejected_by=QUOTA_REACHED,
@@ -159,12 +158,12 @@ class Objective:
         job = Job(records.ROLE_CANDIDATE, trial.number, candidate, candidate.screening(self.budget, trial.number),
                   verdict, self.budget, ctx.tracking_uri, ctx.parent_id, threads=ctx.threads)
         try:
-            with Heartbeat(self.storage, trial._trial_id, self.budget.search.heartbeat_seconds):
+            with Heartbeat(self.storage, trial_id(trial), self.budget.search.heartbeat_seconds):
                 result = run_job(job, should_stop=None if is_multi_objective(self.budget) else self._pruner(trial))
         except BaseException:
             # Cut off (Ctrl-C, SIGTERM): not judged, so queue the candidate again for a resume.
             try:
-                fail_and_retry(self.study, trial._trial_id)
+                fail_and_retry(self.study, trial_id(trial))
             except Exception:  # noqa: BLE001 - best effort while stopping
                 pass
             raise

@@ -168,6 +168,28 @@ def load_study(budget: Budget, storage, name: str, worker_index: int = 0):
                              pruner=make_pruner(budget))
 
 
+# -- the one place that reaches into Optuna's private attributes ---------------------------------
+# Optuna's public API has no trial id for an ask/tell FrozenTrial or Trial, and no way to fail a
+# trial other than the one being told; both are needed by a search shared between processes.
+
+
+def trial_id(trial) -> int:
+    """The storage's id of a Trial or FrozenTrial."""
+    return trial._trial_id
+
+
+def study_storage(study):
+    """The storage a Study writes to."""
+    return study._storage
+
+
+def fail_trial(study, trial_id_: int) -> bool:
+    """Mark a running trial failed; False when another process ended it first."""
+    from optuna.trial import TrialState
+
+    return study_storage(study).set_trial_state_values(trial_id_, TrialState.FAIL)
+
+
 def fail_stale(study) -> None:
     """Fail trials whose worker stopped beating, and queue their candidates again (Optuna's rule)."""
     import optuna
@@ -178,11 +200,9 @@ def fail_stale(study) -> None:
 def fail_and_retry(study, trial_id: int) -> None:
     """A trial this process cut off (Ctrl-C, its worker terminated): failed, candidate queued again."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
-    from optuna.trial import TrialState
 
-    storage = study._storage
-    if storage.set_trial_state_values(trial_id, TrialState.FAIL):
-        RetryHeartbeatStaleTrialCallback(max_retry=1)(study, storage.get_trial(trial_id))
+    if fail_trial(study, trial_id):
+        RetryHeartbeatStaleTrialCallback(max_retry=1)(study, study_storage(study).get_trial(trial_id))
 
 
 class Heartbeat:

@@ -22,19 +22,8 @@ from typing import Any
 from nas.config import Budget, Schedule, budget_dir, parse_budget
 from nas.errors import ArtifactError, ConfigError, SpecError
 from nas.model import ArchSpec
-from nas.tracking._store import (
-    BUDGET,
-    EPOCHS,
-    OPTIONS,
-    PREDICTIONS,
-    SPEC,
-    SUMMARY,
-    VERDICT,
-    WEIGHTS,
-    RunData,
-    Tracker,
-    environment_tags,
-)
+from nas.tracking._store import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, WEIGHTS, RunData,
+                                 Tracker, environment_tags)
 
 ROLE_SEARCH, ROLE_CANDIDATE, ROLE_FINAL = "search", "candidate", "final"
 ROLE_SEED = "seed"  # the winner retrained from scratch with another seed ([target] seeds > 1)
@@ -92,7 +81,7 @@ def record_candidate(tracker: Tracker, experiment: str, parent_id: str, number: 
     run_id = tracker.start_run(experiment, f"{ROLE_CANDIDATE}-{number}", {
         "nas_role": ROLE_CANDIDATE, "trial_number": str(number), "status": status}, parent_id=parent_id)
     _log_definition(tracker, run_id, spec, options, verdict)
-    tracker.log_epochs(run_id, epochs)
+    log_epochs(tracker, run_id, epochs)
     metrics = {"params": verdict.params, "macs_per_image": verdict.macs_per_image, "epochs_trained": len(epochs)}
     if epochs and status != "failed":
         metrics["final_val_accuracy"] = epochs[-1]["val_accuracy"]
@@ -128,6 +117,13 @@ def start_final(tracker: Tracker, experiment: str, parent_id: str, number: int, 
 def log_epoch(tracker: Tracker, run_id: str, record: dict) -> None:
     """One finished epoch as MLflow metric history (step = epoch)."""
     tracker.log_metrics(run_id, {k: record[k] for k in EPOCH_KEYS if k != "epoch"}, step=record["epoch"])
+
+
+def log_epochs(tracker: Tracker, run_id: str, epochs: list[dict]) -> None:
+    """A whole epoch log: each epoch as metric history, and the log itself as an artifact."""
+    for record in epochs:
+        log_epoch(tracker, run_id, record)
+    tracker.log_json(run_id, EPOCHS, epochs)
 
 
 def finish_final(tracker: Tracker, run_id: str, verdict, epochs: list[dict], *, failure: str | None = None,

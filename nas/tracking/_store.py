@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.errors import ArtifactError, RunNotFound
+from nas.errors import ArtifactError, RunNotFound, StoreNotFound
 
 STORE_DIR = Path("mlruns")
 
@@ -34,6 +34,27 @@ SUMMARY = "search_summary.json"
 
 def default_uri() -> str:
     return f"sqlite:///{(STORE_DIR / 'mlflow.db').resolve()}"
+
+
+def find_store(uri: str | None = None, *, create: bool = False) -> str:
+    """The tracking URI a command uses: `uri` if given, else $MLFLOW_TRACKING_URI, else the first
+    mlruns/mlflow.db in the current folder or a parent (as git finds .git). Commands that write
+    (`create`) start ./mlruns when there is none; the others raise StoreNotFound saying where they
+    looked, instead of creating an empty store and reporting that it holds nothing."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        if not create and uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+            raise StoreNotFound(f"no tracking store at {uri}: the file does not exist; check --tracking-uri "
+                                f"or MLFLOW_TRACKING_URI")
+        return uri
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / STORE_DIR / "mlflow.db").is_file():
+            return f"sqlite:///{folder / STORE_DIR / 'mlflow.db'}"
+    if create:
+        return default_uri()
+    raise StoreNotFound(f"no tracking store: looked for {STORE_DIR}/mlflow.db in {here} and its parents; run "
+                        f"the command where `nas search` ran, or pass --tracking-uri (or set MLFLOW_TRACKING_URI)")
 
 
 def quiet_mlflow() -> None:
@@ -131,13 +152,6 @@ class Tracker:
         if items:
             self.client.log_batch(run_id, metrics=items)
 
-    def log_epochs(self, run_id: str, records: list[dict]) -> None:
-        """Per-epoch metrics as MLflow history (step = epoch) and the whole log as an artifact."""
-        for r in records:
-            self.log_metrics(run_id, {k: r[k] for k in ("lr", "train_loss", "train_accuracy", "val_loss",
-                                                        "val_accuracy", "seconds")}, step=r["epoch"])
-        self.log_json(run_id, EPOCHS, records)
-
     def log_json(self, run_id: str, name: str, obj: Any) -> None:
         self.log_text(run_id, name, json.dumps(obj, indent=1, sort_keys=True))
 
@@ -178,6 +192,23 @@ class Tracker:
         return RunData(info.run_id, info.experiment_id, info.status, info.start_time, info.end_time,
                        dict(run.data.params), dict(run.data.metrics), dict(run.data.tags), self)
 
+    def has_run(self, run_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    def all_run_ids(self) -> list[str]:
+        """Every run id in the store (for prefix look-ups)."""
+        experiments = self.client.search_experiments()
+        if not experiments:
+            return []
+        runs = self.client.search_runs([e.experiment_id for e in experiments], "", max_results=50000)
+        return [r.info.run_id for r in runs]
+
     def children(self, parent_id: str) -> list[RunData]:
         parent = self.run(parent_id)
         runs = self.client.search_runs([parent.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'",
@@ -206,17 +237,43 @@ def environment_tags() -> dict[str, str]:
 
     from nas._version import __version__
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    commit, tree = _git_state(Path(__file__).resolve().parent)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return {
         "nas_version": __version__,
         "git_commit": commit or "unknown",
+        "git_tree": tree,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}",
         "host": platform.node(),
     }
+
+
+def _git_state(folder: Path) -> tuple[str, str]:
+    """(commit, "clean" | "modified, diff sha256 <12 hex>, N files" | "unknown") of the checkout
+    the code runs from: a run from a modified tree is not reproduced by its commit alone, so the
+    changes (tracked edits and untracked files) are fingerprinted beside it."""
+    import hashlib
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", *args], capture_output=True, timeout=10, cwd=folder, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").decode().strip()
+        diff = git("diff", "HEAD", "--binary")
+        untracked = [n for n in git("ls-files", "--others", "--exclude-standard", "-z").decode().split("\0") if n]
+        top = Path(git("rev-parse", "--show-toplevel").decode().strip())
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        return "", "unknown"
+    changed = git("diff", "HEAD", "--name-only").decode().split()
+    if not diff and not untracked:
+        return commit, "clean"
+    digest = hashlib.sha256(diff)
+    for name in sorted(untracked):
+        digest.update(name.encode() + b"\0")
+        try:
+            digest.update((top / name).read_bytes())
+        except OSError:
+            pass
+    return commit, f"modified, diff sha256 {digest.hexdigest()[:12]}, {len(set(changed) | set(untracked))} files"

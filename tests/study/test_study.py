@@ -210,7 +210,7 @@ def test_bad_around_arguments_fail_with_one_line_and_exit_2(finished_search, arg
 def test_study_around_a_run_that_is_not_a_search_says_so(finished_search, capsys):
     candidate = [r for r in Tracker().children(finished_search["parent"]) if r.tags["nas_role"] == "candidate"][0]
     assert main(["study", "--around", candidate.run_id]) == 2
-    assert "is neither a search nor a final run" in capsys.readouterr().err
+    assert "is a candidate run, not a search or a finalist" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("device,words", [("cuda", "--device cuda: no CUDA device is available here"),
