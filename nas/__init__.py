@@ -5,7 +5,7 @@ import os
 from nas._version import __version__ as __version__
 
 # torch's OpenMP threads spin-wait by default; when another process holds one of the cores, a
-# 2-thread run becomes 10-30x slower (measured, see nas/train.py). Passive waiting avoids that.
+# 2-thread run becomes many times slower (docs/performance.md). Passive waiting avoids that.
 # It must be set before torch is first imported, which every nas entry point does after this.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -8,7 +8,7 @@ Tests prove the two agree exactly, so the search can pre-screen thousands of can
 
 `build` returns plain torch layers only (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, ...), so building,
 counting, verifying and exporting a model need no C toolchain. Training on the CPU swaps
-nas.batchnorm's faster BatchNorm + ReLU kernel in for the run and back out (`nas.train.train`),
+nas.train.cpu's faster BatchNorm + ReLU kernel in for the run and back out (`nas.train.train`),
 keeping the same tensors and state_dict keys.
 """
 

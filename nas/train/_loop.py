@@ -10,27 +10,9 @@ batch order and augmentation from its own seeded generators, but the caller buil
 the caller must seed before building it (`seed_everything(seed)`); then two CPU runs with the same
 seed give identical weights, and a run resumed from a checkpoint equals an uninterrupted one.
 
-Speed (*measured* on the shared 2-core AMD EPYC, torch 2.14, 13k/20k BN/GAP nets on MNIST; see
-bench/train_speed.py): the loop's own overhead is ~0.8 ms a step (gather, float, normalise,
-bookkeeping, LR step), so training is bound by the layers themselves. What won and is kept:
-channels_last (below), nas.batchnorm's BatchNorm + ReLU kernel (1.2-1.5x over torch's layer in the
-same loop: torch's was 43% of a step; `train` swaps it in for the run, see there), the kept heap of
-nas.allocator (~10%), fused optimizers, zero_grad(set_to_none=True), no .item() per batch, oneDNN
-convolutions (torch's default; disabling it is 3-5x slower), both cores (1 thread: 0.74x at batch
-128, 0.85x at 32).
-What is left is oneDNN's convolutions (about half of a step) and memory traffic: at 28x28 with
-8-32 channels every layer is memory-bound. What did not pay and is left out: torch.compile (1.07x
-at batch 128, 0.99x at 32, for ~20 s of compile per architecture and batch size; its generated
-BatchNorm was slower than torch's own), a C max-pool with a one-byte argmax (slower than torch's).
-
-Shared cores: torch's OpenMP (libgomp) spin-waits at every parallel region by default; when
-another process keeps one of the 2 cores busy, a 2-thread run becomes 10-30x slower (*measured*:
-~130 instead of ~2,800 images/s). OMP_WAIT_POLICY=PASSIVE, set before torch is first imported,
-avoids it (~1,400-1,800 images/s under the same load) without changing any result; nas/__init__.py
-sets it, which works wherever nas is imported before torch. Changing the thread count instead
-would change the numerics (see `TrainOptions.threads`). On a quiet machine the wait policy is no
-speed lever either way (*measured*, bench/train_speed.py, 13k net: PASSIVE 1.87x / 1.66x the
-DataLoader loop at batch 128 / 32, ACTIVE 1.79x / 1.73x).
+Speed: channels_last, the CPU BatchNorm + ReLU kernel and the kept heap of `nas.train.cpu` (swapped in
+by `train` for the run), fused optimizers, no `.item()` per batch. What each buys, what did not pay,
+and why nas/__init__.py sets OMP_WAIT_POLICY=PASSIVE: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -57,9 +39,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 # Augmentation name -> (max rotation in degrees, max shift as a fraction of the image size, scale
 # range). "affine" is the seed notebooks' MNIST recipe (a shift of 0.08 is ~2 px on 28x28);
-# "rotate" is the common milder recipe. *Measured* on the 7,070-parameter mnist_8k reference net
-# (15 epochs, onecycle 0.01): affine 99.31% validation (training accuracy below validation),
-# rotate 99.14% (training 99.63%: it overfits), so the shipped budgets use affine.
+# "rotate" is the common milder recipe, which overfits the 8k reference net (docs/performance.md).
 AFFINE_RANGES = {"affine": (10.0, 0.08, (0.9, 1.1)), "rotate": (7.0, 0.0, (1.0, 1.0))}
 # "crop_flip", the CIFAR recipe for natural images: zero-pad by this many pixels, crop back to the
 # image size at a random offset, and mirror left-right with probability 1/2.
@@ -68,10 +48,8 @@ CROP_PAD_PX = 4
 _PROGRESS_EVERY = 20  # batches between progress calls, and between checks for a non-finite loss
 _CHECKPOINT_FORMAT = 1
 
-# Memory format of the model and batches: channels_last. oneDNN's convs are 1.3-2.5x faster in NHWC.
-# With torch's BatchNorm it gained little (*measured*, interleaved A/B runs, Adam: 20k BN/GAP net
-# 1.09x at batch 128 and 1.22x at 32, 13k net 1.02-1.03x), because torch's channels_last BatchNorm
-# backward is ~3x slower than NCHW at 8 channels; nas.batchnorm's kernel exists for that layout.
+# Memory format of the model and batches: channels_last, where oneDNN's convs are fastest; torch's
+# own BatchNorm backward is slow in it, which the kernel of nas.train.cpu fixes (docs/performance.md).
 _MEMORY_FORMAT = torch.channels_last
 
 
@@ -360,7 +338,7 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     The caller must seed (see `seed_everything`) before building `model` for reproducible runs.
 
     On the CPU, when the nas kernel is available, each nn.BatchNorm2d (fused with the nn.ReLU after
-    it) runs as nas.batchnorm's layer for the run: swapped in place, sharing the parameter and buffer
+    it) runs as nas.train.cpu's BatchNorm2d for the run: swapped in place, sharing the parameter and buffer
     tensors, and swapped back before returning (also on an error), so the model is plain torch again
     with the same state_dict keys, and a checkpoint loads into either. `cpu_kernels=False` keeps
     torch's own layers (bench/train_speed.py measures what the kernel adds).

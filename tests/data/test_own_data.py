@@ -1,5 +1,5 @@
 """The user's own RGB images end to end: nas search on a generated folder, nas verify, nas export,
-nas predict; the shipped folder budget and the README's budget parse."""
+nas predict; the shipped folder budget and the one in docs/data.md parse."""
 
 import json
 import re
@@ -71,9 +71,9 @@ def test_the_shipped_folder_budget_reads_the_generated_folder():
     assert budget.input_shape == (3, 16, 16) and budget.classes == 3
 
 
-def test_the_readme_budget_is_complete_and_valid(tmp_path):
-    """The README's "Your own data" budget parses as written, against a folder of that layout."""
-    section = (ROOT / "README.md").read_text().split("## Your own data", 1)[1]
+def test_the_documented_folder_budget_is_complete_and_valid(tmp_path):
+    """docs/data.md's folder budget parses as written, against a folder of that layout."""
+    section = (ROOT / "docs" / "data.md").read_text().split("## An image folder", 1)[1]
     text = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     raw = tomllib.loads(text)
     make_shapes(tmp_path / raw["data"]["path"], per_class=12, splits=True)

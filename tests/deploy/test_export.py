@@ -192,16 +192,16 @@ def test_predict_names_the_class_of_image_files(seeded_search, tmp_path, capsys,
     assert "cannot be decoded as an image" in capsys.readouterr().err
 
 
-def test_the_readme_example_runs(seeded_search, exported):
-    """The README's 'Using the winner' example, on the folder exported above."""
-    home = seeded_search[0]
+def test_the_readme_example_runs_as_written(exported, tmp_path):
+    """The README's 'Using the winner' example, verbatim, where its `nas export ... --out` put the folder."""
+    import shutil
+
     text = (ROOT / "README.md").read_text()
+    out = re.search(r"^nas export RUN_ID --out (\S+)", text, re.M).group(1)
     code = re.search(r"<!-- example: load -->\s*```python\n(.*?)```", text, re.S).group(1)
-    assert len(code.strip().splitlines()) <= 6
-    folder = exported["pt2"][0]
-    assert "exports/mnist_20k" in code
-    code = code.replace("exports/mnist_20k", str(folder))
-    done = subprocess.run([sys.executable, "-c", code], cwd=home, capture_output=True, text=True, timeout=120)
+    assert len(code.strip().splitlines()) <= 6 and f'nas.load("{out}")' in code
+    shutil.copytree(exported["pt2"][0], tmp_path / out)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"tensor\(\[\d, \d, \d, \d\]\)\n", done.stdout), done.stdout
 

@@ -25,7 +25,7 @@ def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm
 
 def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float) -> list:
     """The unit's layers, flat, so that a BatchNorm2d directly precedes its ReLU (the CPU trainer fuses
-    that pair into nas.batchnorm's kernel)."""
+    that pair into nas.train.cpu's kernel)."""
     import torch.nn as nn
 
     # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.

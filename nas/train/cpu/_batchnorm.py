@@ -1,11 +1,9 @@
 """`BatchNorm2d`: torch's layer, with a faster training pass on the CPU for channels_last input.
 
-Why: on small CNNs at 28x28 (8-32 channels) torch's CPU batch norm is the slowest part of a
-training step, far slower than the memory traffic it needs: *measured* with torch 2.14 on the
-2-core dev box, batch 128 x 8 x 28 x 28 channels_last, forward + backward 4.7-10 ms against
-~0.1 ms for one pass over the tensor, and 43% of a 13k-net step in the profiler. This layer does
-the same maths as four sweeps over contiguous memory (nas/batchnorm.c): per-channel sums, the
-affine output, the gradient sums, the input gradient.
+This layer does torch's maths as four sweeps over contiguous memory (nas/train/cpu/batchnorm.c):
+per-channel sums, the affine output, the gradient sums, the input gradient. Why it exists (torch's
+CPU batch norm is the slowest part of a small CNN's training step) and what it buys:
+docs/performance.md.
 
 Where it is used: only inside training. `nas.model.build` makes plain torch models (nn.BatchNorm2d,
 nn.ReLU), so building, counting, verifying and exporting need no C toolchain; `nas.train.train`
@@ -17,7 +15,7 @@ state_dict see the same tensors under the same keys as on the plain model.
 The layer is a drop-in subclass: same parameters, buffers and state_dict keys as nn.BatchNorm2d,
 same running-statistics update, and evaluation (and anything that is not CPU float32 channels_last
 in training mode) goes to torch's own kernel. The C source is compiled once per machine and
-compiler (nas/kernels.py); without a C compiler the layer falls back to torch's kernel, with one
+compiler (`_kernels.py`); without a C compiler the layer falls back to torch's kernel, with one
 warning saying so.
 
 Maths (M = N*H*W values per channel, k = the channel's first value, S1 = sum (x - k), S2 =

@@ -1,7 +1,7 @@
-"""`load(name)`: the C kernel nas/<name>.c, compiled once per machine and compiler into the nas cache.
+"""`load(name)`: the C kernel nas/train/cpu/<name>.c, compiled once per machine and compiler into the nas cache.
 
 The kernels (so far batchnorm.c) are plain C, threaded with OpenMP: no torch headers, so a build
-takes about a second with the system compiler (`cc`, or $CC). They link the same libgomp.so.1
+is quick with the system compiler (`cc`, or $CC). They link the same libgomp.so.1
 soname that torch ships, so the process keeps one OpenMP runtime. A compiler that rejects
 -fopenmp (macOS clang) gets a second try without it: the kernel then runs single-threaded, with
 the same results (the C code splits work by thread count, not by OpenMP).

@@ -1,0 +1,50 @@
+"""docs/results.md is scripts/results.py's output over reports/, with a row per search report."""
+
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "scripts" / "results.py"
+PAGE = ROOT / "docs" / "results.md"
+SEARCH_REPORT = re.compile(r"^[\w.-]+-[0-9a-f]{32}\.md$")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_committed_page_is_the_scripts_output(tmp_path):
+    out = tmp_path / "results.md"
+    done = run("--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == PAGE.read_text(), "docs/results.md is stale: run `python scripts/results.py`"
+
+
+def test_one_row_per_search_report_linking_it():
+    reports = sorted(p.name for p in (ROOT / "reports").glob("*.md") if SEARCH_REPORT.match(p.name))
+    assert len(reports) >= 20  # the kept examples; study reports are not search reports
+    linked = re.findall(r"^\| \[[0-9a-f]{8}\]\(\.\./reports/([^)]+)\) \|", PAGE.read_text(), re.M)
+    assert sorted(linked) == reports
+    assert "python scripts/results.py" in PAGE.read_text().split("\n## ", 1)[0]  # says it is generated
+
+
+def test_a_row_carries_its_reports_figures():
+    """The headline run, against its report: params, the three seeds, target met, wall time, machine."""
+    row = next(line for line in PAGE.read_text().splitlines() if "mnist_20k-b1b698dc" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:] == ["18,566", "99.46, 99.56, 99.44", "99.49, 99.47, 99.45", ">= 99.40%, every one of 3 seeds",
+                         "yes", "0:19:11", "2-core CPU, no GPU"]
+    missed = next(line for line in PAGE.read_text().splitlines() if "mnist_20k-29417cc2" in line)
+    assert "99.37, 99.39 (2 of 3 seeds trained)" in missed and "| **no** |" in missed
+
+
+def test_a_report_that_does_not_parse_is_named(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / f"broken-{'a' * 32}.md").write_text("# broken: not a report\n\nnothing here\n")
+    done = run("--reports", str(reports), "--out", str(tmp_path / "results.md"))
+    assert done.returncode == 2
+    assert f"broken-{'a' * 32}.md" in done.stderr and "Winner" in done.stderr
+    assert not (tmp_path / "results.md").exists()
