@@ -48,3 +48,16 @@ def test_a_report_that_does_not_parse_is_named(tmp_path):
     assert done.returncode == 2
     assert f"broken-{'a' * 32}.md" in done.stderr and "Winner" in done.stderr
     assert not (tmp_path / "results.md").exists()
+
+
+def test_readme_frontier_table_is_bench_frontier_output():
+    """The README's frontier table is what bench/frontier.py writes from the committed reports."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("frontier", ROOT / "bench" / "frontier.py")
+    frontier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frontier)
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(frontier.BEGIN, 1)[1].split(frontier.END, 1)[0].strip()
+    assert shown == frontier.table(frontier.best_rows(ROOT / "reports"))
+    assert all(f"| [{b}](reports/{b}-" in shown for b in ("mnist_20k", "mnist_8k", "mnist_4k"))
