@@ -37,6 +37,7 @@ from nas.config._catalog import (
                                  USER_SOURCES,
                                  BuiltIn,
                                  Entry,
+                                 check_labels,
                                  listing,
                                  npz_headers,
                                  probe_folder,
@@ -51,6 +52,6 @@ __all__ = ["AUGMENTS", "BUILT_IN", "Budget", "BuiltIn", "CONVS", "DATASETS", "DO
            "Entry", "FloatOptions", "FloatRange", "HEADS", "LAYOUTS", "Limits", "MAX_STAGES", "MODES",
            "NORMS", "OPTIMIZERS", "PADDINGS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
            "TORCHVISION_NAMES", "Table", "Target", "TrainConfig", "USER_SOURCES", "batch_size_bound",
-           "budget_dir", "first_option", "listing", "load_budget", "npz_headers", "parse_budget",
-           "parse_data", "parse_name", "parse_schedule", "probe_folder", "probe_npz", "read_toml",
+           "budget_dir", "check_labels", "first_option", "listing", "load_budget", "npz_headers",
+           "parse_budget", "parse_data", "parse_name", "parse_schedule", "probe_folder", "probe_npz", "read_toml",
            "split_dirs", "unreadable_image"]
