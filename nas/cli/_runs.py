@@ -93,8 +93,8 @@ def cmd_ui(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="(re)write the markdown report of a search")
-    p.add_argument("run_id")
-    p.add_argument("--out", default="reports")
+    p.add_argument("run_id", help="a search's run id (its winner is reported) or a final run's id")
+    p.add_argument("--out", default="reports", help="folder the report is written to (default reports)")
     add_tracking(p)
     p.set_defaults(func=cmd_report)
 
@@ -103,6 +103,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("ui", help="MLflow UI on the local store")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int, default=5000, help="port the UI listens on, on 127.0.0.1 (default 5000)")
     add_tracking(p)
     p.set_defaults(func=cmd_ui)
