@@ -11,6 +11,7 @@ from nas.config._budget import (
                                  NORMS,
                                  OPTIMIZERS,
                                  PADDINGS,
+                                 SCHEDULE_KEYS,
                                  Budget,
                                  DataConfig,
                                  Limits,
@@ -50,7 +51,7 @@ from nas.config._toml import FloatOptions, FloatRange, Table, first_option
 
 __all__ = ["AUGMENTS", "BUILT_IN", "Budget", "BuiltIn", "CONVS", "DATASETS", "DOWNSAMPLES", "DataConfig",
            "Entry", "FloatOptions", "FloatRange", "HEADS", "LAYOUTS", "Limits", "MAX_STAGES", "MODES",
-           "NORMS", "OPTIMIZERS", "PADDINGS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
+           "NORMS", "OPTIMIZERS", "PADDINGS", "SCHEDULE_KEYS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
            "TORCHVISION_NAMES", "Table", "Target", "TrainConfig", "USER_SOURCES", "batch_size_bound",
            "budget_dir", "check_labels", "first_option", "listing", "load_budget", "npz_headers",
            "parse_budget", "parse_data", "parse_name", "parse_schedule", "probe_folder", "probe_npz", "read_toml",

@@ -32,6 +32,7 @@ from nas.config import (
     MAX_STAGES,
     NORMS,
     OPTIMIZERS,
+    SCHEDULE_KEYS,
     DataConfig,
     Table,
     batch_size_bound,
@@ -250,12 +251,12 @@ def load_study(path: str | Path) -> Study:
         notes = _rename_aliases(raw)
     except ConfigError as exc:
         raise ConfigError(path, exc.key, str(exc).split(": ", 2)[-1]) from None
-    top = Table(path, "", raw)
+    top = Table(path, "", raw).expect(("name", "description", "data", "base", "train", "factors", "design"))
     name = parse_name(top)
     description = top.string("description", default="")
     data = parse_data(top.table("data"))
 
-    base_t = top.table("base")
+    base_t = top.table("base").expect(("arch",))
     arch = base_t.string("arch")
     base_t.done()
     arch_path = (Path(path).parent / arch)
@@ -266,7 +267,7 @@ def load_study(path: str | Path) -> Study:
     except SpecError as exc:
         raise ConfigError(path, "base.arch", f"{arch_path}: {exc}") from None
 
-    t = top.table("train")
+    t = top.table("train").expect(("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "augment", "weight_decay"))
     epochs = t.integer("epochs", minimum=1)
     max_batch, why_batch = batch_size_bound(data)
     train = TrainOptions(schedule=parse_schedule(t, epochs), optimizer=t.string("optimizer", OPTIMIZERS, "adam"),
@@ -275,11 +276,9 @@ def load_study(path: str | Path) -> Study:
                          weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0))
     t.done()
 
-    ft = top.table("factors")
+    ft = top.table("factors").expect(FACTORS, what="factor")
     factors = {}
     for factor in list(ft.data):
-        if factor not in FACTORS:
-            raise ft.fail(factor, f"unknown factor; valid factors: {', '.join(FACTORS)}")
         if factor in CHOICE_FACTORS:
             factors[factor] = ft.options(factor, "str", choices=CHOICE_FACTORS[factor])
         elif factor == "depth":
@@ -296,7 +295,7 @@ def load_study(path: str | Path) -> Study:
     if not factors:
         raise ft.fail("", f"lists no factor; valid factors: {', '.join(FACTORS)}")
 
-    dt = top.table("design")
+    dt = top.table("design").expect(("one_at_a_time", "factorial", "repeats", "seed", "jobs"))
     one = dt.options("one_at_a_time", "str", default=list(factors), choices=tuple(factors)) \
         if dt.data.get("one_at_a_time", True) != [] else ()
     dt.used.add("one_at_a_time")
