@@ -51,6 +51,7 @@ MAX_CHANNELS = 4096
 MAX_HEAD_HIDDEN = 65536
 MAX_HEAD_LAYERS = 8  # hidden FC layers of one head option
 MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
+MAX_DEFAULT_SCREEN_EPOCHS = 3  # see default_screen_epochs
 
 # The keys each table may hold (Table.expect): anything else is a typo, reported with its close match
 # before any missing key. [data] holds the keys of every source; done() refuses those that do not apply.
@@ -188,7 +189,7 @@ class SearchConfig:
     seed: int = 0
     timeout_minutes: float | None = None
     max_consecutive_rejections: int = 200
-    screen_epochs: int = 3
+    screen_epochs: int = 3  # in a budget file without it: default_screen_epochs(train.epochs)
     screen_fraction: float = 1.0
     finalists: int = 2
     reserves: int = 0  # screened trials confirmed (all seeds at once) when every finalist misses on its seeds
@@ -276,7 +277,7 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
     limits = _parse_limits(top.table("budget"))
     space = _parse_space(top.table("space"), data)
     train = _parse_train(top.table("train"), limits, data)
-    search = _parse_search(top.table("search", required=False))
+    search = _parse_search(top.table("search", required=False), train.epochs)
     top.done()
     if search.screen_epochs > train.epochs:
         raise ConfigError(path, "search.screen_epochs",
@@ -472,7 +473,13 @@ def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
     return train
 
 
-def _parse_search(t: Table) -> SearchConfig:
+def default_screen_epochs(train_epochs: int) -> int:
+    """Screening epochs when [search] does not set them: 3, but at most half the training run (at
+    least 1), so that a budget of 2 epochs still screens."""
+    return min(MAX_DEFAULT_SCREEN_EPOCHS, max(1, train_epochs // 2))
+
+
+def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
     t.expect(SEARCH_KEYS)
     search = SearchConfig(
         trials=t.integer("trials", default=60, minimum=1),
@@ -480,7 +487,7 @@ def _parse_search(t: Table) -> SearchConfig:
         seed=t.integer("seed", default=0, minimum=0),
         timeout_minutes=t.number("timeout_minutes", default=None, minimum=0.0),
         max_consecutive_rejections=t.integer("max_consecutive_rejections", default=200, minimum=1),
-        screen_epochs=t.integer("screen_epochs", default=3, minimum=1),
+        screen_epochs=t.integer("screen_epochs", default=default_screen_epochs(train_epochs), minimum=1),
         screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
         finalists=t.integer("finalists", default=2, minimum=1),
         reserves=t.integer("reserves", default=0, minimum=0),

@@ -274,3 +274,16 @@ def test_the_cli_names_the_typo_in_one_line(smoke_budget_text, write_budget, cap
     assert main(["space", str(path)]) == 2
     expected = f"nas: error: {path}: budget: unknown key max_param; did you mean max_params?"
     assert capsys.readouterr().err.strip() == expected
+
+
+@pytest.mark.parametrize("epochs, screen_epochs", [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (20, 3)])
+def test_screening_defaults_to_at_most_half_the_training_run(epochs, screen_epochs, smoke_budget_text, write_budget):
+    # a budget of 2 epochs without screen_epochs failed on an unstated default of 3
+    text = (smoke_budget_text.replace("max_epochs = 6", f"max_epochs = {epochs}")
+            .replace("epochs = 6\noptimizer", f"epochs = {epochs}\noptimizer")
+            .replace("at_epoch = [0, 4], lr = [1e-2, 3e-3]", "at_epoch = [0], lr = [1e-2]")
+            .replace("screen_epochs = 2\n", ""))
+    budget = load_budget(write_budget(text))
+    assert (budget.train.epochs, budget.search.screen_epochs) == (epochs, screen_epochs)
+    with pytest.raises(ConfigError, match=f"search.screen_epochs: {epochs + 1} exceeds train.epochs = {epochs}"):
+        load_budget(write_budget(text.replace("[search]", f"[search]\nscreen_epochs = {epochs + 1}")))
