@@ -21,6 +21,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from nas.constraints import pct
+
     tracker = open_tracker(args)
     searches = tracker.searches()
     if not searches:
@@ -36,10 +38,11 @@ def cmd_runs(args) -> int:
         m = r.metrics
         started = datetime.datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
         fmt = lambda k, f: f.format(m[k]) if k in m else "-"  # noqa: E731
+        percent = lambda k: pct(m[k]) if k in m else "-"  # noqa: E731 - like every other accuracy nas prints
         table.add_row(r.run_id, r.tags.get("budget", "?"), started, r.tags.get("state", r.status.lower()),
                       fmt("rejected", "{:.0f}"), fmt("pruned", "{:.0f}"), fmt("trained", "{:.0f}"),
-                      fmt("winner_params", "{:,.0f}"), fmt("winner_val_accuracy", "{:.4f}"),
-                      fmt("winner_test_accuracy", "{:.4f}"),
+                      fmt("winner_params", "{:,.0f}"), percent("winner_val_accuracy"),
+                      percent("winner_test_accuracy"),
                       {"True": "met", "False": "not met"}.get(r.tags.get("target_met", ""), "-"))
     console.print(table)
     return 0
