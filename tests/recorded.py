@@ -10,8 +10,7 @@ from pathlib import Path
 from nas.config import Schedule, parse_budget
 from nas.constraints import check
 from nas.model import ArchSpec, ConvSpec, StageSpec, build
-from nas.tracking import records
-from nas.tracking import BUDGET, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, environment_tags
+from nas.tracking import BUDGET, OPTIONS, PREDICTIONS, SPEC, VERDICT, environment_tags, records
 
 SPEC_SMALL = ArchSpec(stages=(StageSpec((ConvSpec(8),)), StageSpec((ConvSpec(16),))), norm="batch",
                       head="gap_linear")
@@ -104,9 +103,7 @@ def record_search(tracker, digits, budget_text, *, final_val=0.9125, wrong=WRONG
     summary = {"sampled": number, "rejected": REJECTED, "rejected_total": sum(REJECTED.values()), "trained": 2,
                "pruned": 1, "failed": 0, "finalists": 1, "target_met": final_val >= budget.target.min,
                "wall_seconds": 3725.4, "winner_run_id": final, "candidates": candidates}
-    tracker.log_json(parent, SUMMARY, summary)
-    tracker.set_tags(parent, {"state": "finished", "winner_run_id": final})
-    tracker.end_run(parent)
+    records.finish_search(tracker, parent, summary, tracker.run(final), summary["target_met"])  # as a search ends
 
     for run_id, name in skip:
         _delete_artifact(tracker, {"parent": parent, "final": final}[run_id], name)

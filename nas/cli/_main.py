@@ -20,7 +20,8 @@ GROUPS = (_space, _search, _deploy, _runs, _train, _study)  # the order of `nas 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Constrained architecture search for small CNNs.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="`nas COMMAND --help` describes each")
     for group in GROUPS:
         group.register(sub)
     return parser

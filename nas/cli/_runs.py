@@ -22,6 +22,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from nas.constraints import pct
+
     tracker = open_tracker(args)
     searches = tracker.searches()
     if not searches:
@@ -37,10 +39,11 @@ def cmd_runs(args) -> int:
         m = r.metrics
         started = datetime.datetime.fromtimestamp(r.start_time_ms / 1000).strftime("%Y-%m-%d %H:%M")
         fmt = lambda k, f: f.format(m[k]) if k in m else "-"  # noqa: E731
+        percent = lambda k: pct(m[k]) if k in m else "-"  # noqa: E731 - like every other accuracy nas prints
         table.add_row(r.run_id, r.tags.get("budget", "?"), started, r.tags.get("state", r.status.lower()),
                       fmt("rejected", "{:.0f}"), fmt("pruned", "{:.0f}"), fmt("trained", "{:.0f}"),
-                      fmt("winner_params", "{:,.0f}"), fmt("winner_val_accuracy", "{:.4f}"),
-                      fmt("winner_test_accuracy", "{:.4f}"),
+                      fmt("winner_params", "{:,.0f}"), percent("winner_val_accuracy"),
+                      percent("winner_test_accuracy"),
                       {"True": "met", "False": "not met"}.get(r.tags.get("target_met", ""), "-"))
     console.print(table)
     return 0
@@ -94,8 +97,8 @@ def cmd_ui(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="(re)write the markdown report of a search")
-    p.add_argument("run_id")
-    p.add_argument("--out", default="reports")
+    p.add_argument("run_id", help="a search's run id (its winner is reported) or a final run's id")
+    p.add_argument("--out", default="reports", help="folder the report is written to (default reports)")
     add_tracking(p)
     p.set_defaults(func=cmd_report)
 
@@ -104,6 +107,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("ui", help="MLflow UI on the local store")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int, default=5000, help="port the UI listens on, on 127.0.0.1 (default 5000)")
     add_tracking(p)
     p.set_defaults(func=cmd_ui)

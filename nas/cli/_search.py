@@ -127,7 +127,7 @@ def cmd_worker(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("search", help="search the budget's space; prints the winner and its report")
-    p.add_argument("budget")
+    p.add_argument("budget", help="budget TOML file")
     p.add_argument("--trials", type=int, default=None, help="candidates to train (default: the budget's)")
     p.add_argument("--timeout", type=float, default=None, help="minutes of screening before the finals start")
     p.add_argument("--jobs", type=int, default=None, help="parallel training processes (default: the budget's)")
@@ -137,9 +137,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("worker", help="join a running search and screen candidates (another core or machine)")
-    p.add_argument("budget")
+    p.add_argument("budget", help="the budget TOML file the search was started with")
     p.add_argument("--search", required=True, metavar="RUN_ID", help="the search's parent run id")
     p.add_argument("--storage", default=None, help="Optuna RDB URL (default: the one the search recorded)")
-    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel training processes on this machine (default: the budget's)")
     add_tracking(p)
     p.set_defaults(func=cmd_worker)

@@ -84,14 +84,14 @@ def register(sub) -> None:
     p = sub.add_parser("space", help="what the grammar can build and how much the budget rejects")
     p.add_argument("budget", help="budget TOML file")
     p.add_argument("--samples", type=int, default=1000, help="architectures to sample (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled architectures (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_space)
 
 
     p = sub.add_parser("data", help="fetch a dataset into the cache")
-    p.add_argument("action", choices=["fetch"])
-    p.add_argument("name", choices=["mnist", *TORCHVISION_NAMES])
+    p.add_argument("action", choices=["fetch"], help="fetch: download into the nas cache (once)")
+    p.add_argument("name", choices=["mnist", *TORCHVISION_NAMES], help="the dataset")
     p.set_defaults(func=cmd_data)
 
     def add_tracking(p) -> None:

@@ -109,8 +109,9 @@ def register(sub) -> None:
                    help="with --around: train this many epochs, the schedule compressed (default: the full one)")
     p.add_argument("--device", default=None, help="cuda, cpu, cuda:1 ... (default: cuda when available)")
     p.add_argument("--metric", default="final_val_accuracy", help="with --from-mlflow: the accuracy metric")
-    p.add_argument("--jobs", type=int, default=None)
-    p.add_argument("--out", default="reports")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel training processes (default: the study's [design] jobs; with --around 1)")
+    p.add_argument("--out", default="reports", help="folder the study report is written to (default reports)")
     add_tracking(p)
     p.set_defaults(func=cmd_study)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.cli._common import budget_with_baseline, console
-from nas.config import AUGMENTS
+from nas.config import AUGMENTS, OPTIMIZERS
 
 
 def cmd_train(args) -> int:
@@ -62,14 +62,17 @@ def cmd_train(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one architecture with the budget's training settings")
-    p.add_argument("budget")
+    p.add_argument("budget", help="budget TOML file: data, limits and training settings")
     p.add_argument("--arch", required=True, help="architecture spec JSON file")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--optimizer", default=None)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs to train, the schedule compressed to fit (default: the budget's train.epochs)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per step (default: the budget's first batch_size option)")
+    p.add_argument("--optimizer", default=None, choices=OPTIMIZERS,
+                   help="(default: the budget's first optimizer option)")
     p.add_argument("--augment", default=None, choices=AUGMENTS,
                    help="affine: rotation +-10 deg, shift +-8%%, scale 0.9-1.1; rotate: rotation +-7 deg only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batch order and augmentation (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")
     p.add_argument("--save", default=None, help="write the trained state_dict here")

@@ -51,6 +51,24 @@ MAX_CHANNELS = 4096
 MAX_HEAD_HIDDEN = 65536
 MAX_HEAD_LAYERS = 8  # hidden FC layers of one head option
 MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
+MAX_DEFAULT_SCREEN_EPOCHS = 3  # see default_screen_epochs
+
+# The keys each table may hold (Table.expect): anything else is a typo, reported with its close match
+# before any missing key. [data] holds the keys of every source; done() refuses those that do not apply.
+TOP_KEYS = ("name", "description", "data", "target", "budget", "space", "train", "search")
+DATA_KEYS = ("dataset", "seed", "train", "val", "path", "val_fraction", "test_fraction", "image_size", "channels",
+             "layout", "class_names")
+TARGET_KEYS = ("metric", "min", "seeds", "rule")
+LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires")
+SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "transition", "downsample", "norm",
+              "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
+SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table
+TRAIN_KEYS = ("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "lr_scale", "augment", "weight_decay",
+              "label_smoothing", "momentum", "nesterov")
+SEARCH_KEYS = ("trials", "sampler", "seed", "timeout_minutes", "max_consecutive_rejections", "screen_epochs",
+               "screen_fraction", "finalists", "reserves", "jobs", "heartbeat_seconds", "n_startup_trials",
+               "multivariate", "pruner", "pruner_startup_trials", "pruner_warmup_epochs", "min_epochs",
+               "reduction_factor", "objective", "screen_margin", "baseline")
 def _head_hidden(t: Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
     """(head_hidden options, whether they follow GAP too). Each option is the widths of the hidden FC
     layers: a list gives any number, e.g. [[], [64], [64, 32]], for gap_linear and flatten_linear; an
@@ -171,7 +189,7 @@ class SearchConfig:
     seed: int = 0
     timeout_minutes: float | None = None
     max_consecutive_rejections: int = 200
-    screen_epochs: int = 3
+    screen_epochs: int = 3  # in a budget file without it: default_screen_epochs(train.epochs)
     screen_fraction: float = 1.0
     finalists: int = 2
     reserves: int = 0  # screened trials confirmed (all seeds at once) when every finalist misses on its seeds
@@ -251,7 +269,7 @@ def parse_name(top: Table) -> str:
 def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None = None) -> Budget:
     """Validate an already-parsed TOML document (see `load_budget`); a relative [data] path is
     resolved against `base_dir` (default: the folder of `path`)."""
-    top = Table(path, "", raw)
+    top = Table(path, "", raw).expect(TOP_KEYS)
     name = parse_name(top)
     description = top.string("description", default="")
     data = parse_data(top.table("data"), base_dir)
@@ -259,7 +277,7 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
     limits = _parse_limits(top.table("budget"))
     space = _parse_space(top.table("space"), data)
     train = _parse_train(top.table("train"), limits, data)
-    search = _parse_search(top.table("search", required=False))
+    search = _parse_search(top.table("search", required=False), train.epochs)
     top.done()
     if search.screen_epochs > train.epochs:
         raise ConfigError(path, "search.screen_epochs",
@@ -271,6 +289,7 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
 
 
 def parse_data(t: Table, base_dir: str | Path | None = None) -> DataConfig:
+    t.expect(DATA_KEYS)
     dataset = t.string("dataset", DATASETS)
     seed = t.integer("seed", default=0, minimum=0)
     if dataset not in USER_SOURCES:
@@ -330,6 +349,7 @@ def _probe(t: Table, dataset, path, image_size, channels, layout, class_names):
 
 
 def _parse_target(t: Table) -> Target:
+    t.expect(TARGET_KEYS)
     metric = t.string("metric", METRICS, default="val_accuracy")
     minimum = t.number("min", minimum=0.0, maximum=1.0)
     seeds = t.integer("seeds", default=1, minimum=1)
@@ -341,6 +361,7 @@ def _parse_target(t: Table) -> Target:
 
 
 def _parse_limits(t: Table) -> Limits:
+    t.expect(LIMIT_KEYS)
     max_params = t.integer("max_params", minimum=1)
     max_epochs = t.integer("max_epochs", minimum=1)
     max_macs = t.integer("max_macs", default=None, minimum=1)
@@ -355,6 +376,7 @@ def _parse_limits(t: Table) -> Limits:
 
 
 def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:
+    t.expect(SPACE_KEYS)
     d = SpaceConfig()
     dataset = data.dataset
     _, height, width = data.input_shape
@@ -389,7 +411,7 @@ def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:
 def parse_schedule(t: Table, epochs: int) -> Schedule:
     kind = t.string("schedule", SCHEDULE_KINDS, default="phases" if "lr_phases" in t.data else "constant")
     if kind == "phases":
-        phases = t.table("lr_phases")
+        phases = t.table("lr_phases").expect(("at_epoch", "lr"))
         at_epoch = phases.options("at_epoch", "int", minimum=0)
         lrs = phases.raw("lr")
         if not isinstance(lrs, list) or not lrs:
@@ -426,6 +448,7 @@ def batch_size_bound(data: DataConfig) -> tuple[int, str]:
 
 
 def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
+    t.expect(TRAIN_KEYS)
     epochs = t.integer("epochs", default=limits.max_epochs, minimum=1)
     if epochs > limits.max_epochs:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
@@ -450,14 +473,21 @@ def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
     return train
 
 
-def _parse_search(t: Table) -> SearchConfig:
+def default_screen_epochs(train_epochs: int) -> int:
+    """Screening epochs when [search] does not set them: 3, but at most half the training run (at
+    least 1), so that a budget of 2 epochs still screens."""
+    return min(MAX_DEFAULT_SCREEN_EPOCHS, max(1, train_epochs // 2))
+
+
+def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
+    t.expect(SEARCH_KEYS)
     search = SearchConfig(
         trials=t.integer("trials", default=60, minimum=1),
         sampler=t.string("sampler", SAMPLERS, default="tpe"),
         seed=t.integer("seed", default=0, minimum=0),
         timeout_minutes=t.number("timeout_minutes", default=None, minimum=0.0),
         max_consecutive_rejections=t.integer("max_consecutive_rejections", default=200, minimum=1),
-        screen_epochs=t.integer("screen_epochs", default=3, minimum=1),
+        screen_epochs=t.integer("screen_epochs", default=default_screen_epochs(train_epochs), minimum=1),
         screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
         finalists=t.integer("finalists", default=2, minimum=1),
         reserves=t.integer("reserves", default=0, minimum=0),

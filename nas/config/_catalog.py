@@ -261,23 +261,65 @@ def probe_npz(path: Path, layout: str, class_names: tuple[str, ...] | None) -> t
         if y_dtype.kind not in "iu" or y_shape != (x_shape[0],):
             raise DataError(f"{path}: {y} is {y_dtype} {y_shape}; expected integer class indices of shape "
                             f"({x_shape[0]},), one per image of {x}")
-    labels = npz_labels(path)
-    top = max(int(y.max()) for y in labels.values() if y.size) if any(y.size for y in labels.values()) else -1
-    low = min(int(y.min()) for y in labels.values() if y.size) if top >= 0 else 0
-    if low < 0:
-        raise DataError(f"{path}: labels must be class indices >= 0, found {low}")
-    if class_names:
-        if top >= len(class_names):
-            raise DataError(f"{path}: label {top} has no name: class_names lists {len(class_names)} classes "
-                            f"(indices 0..{len(class_names) - 1})")
-        names = tuple(class_names)
-    else:
-        names = tuple(str(k) for k in range(top + 1))
-    if len(names) < 2:
-        raise DataError(f"{path}: the labels name {len(names)} class(es); a classifier needs at least 2")
+    labels = {f"y_{split}": y for split, y in npz_labels(path).items()}
+    names = check_labels(str(path), labels, "y_train", class_names)
     return shape, names
 
 
 def npz_labels(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         return {s: archive[f"y_{s}"] for s in SPLITS if f"y_{s}" in archive.files}
+
+
+# Gaps listed by number in the error; more are counted.
+_MAX_LISTED_GAPS = 10
+
+_RENUMBER = ("map them to 0..K-1 over all splits at once, e.g. "
+             "np.unique(np.concatenate(ys), return_inverse=True)[1]")
+
+
+def check_labels(where: str, labels: dict[str, np.ndarray], train: str,
+                 class_names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The class names, after checking that `labels` (array name -> integer labels, e.g. "y_train")
+    are class indices 0..K-1: K = len(class_names), or without names the largest label + 1, and K at
+    most the images of array `train`. Without names, every index below K must have an image.
+
+    One check for every source (npz, folder, torchvision): a stray label of 10**9 would otherwise
+    build a billion-class head, a negative one index nothing.
+    """
+    train_images = len(labels[train])
+    for key, y in labels.items():
+        if y.size and y.min() < 0:
+            i = int(np.flatnonzero(y < 0)[0])
+            raise DataError(f"{where}: {key}[{i}] = {y[i]} is negative; labels must be class indices 0..K-1; "
+                            f"{_RENUMBER}")
+    if class_names:
+        limit = len(class_names)
+        for key, y in labels.items():
+            if y.size and y.max() >= limit:
+                i = int(np.flatnonzero(y >= limit)[0])
+                raise DataError(f"{where}: label {y[i]} at {key}[{i}] has no name: class_names lists {limit} "
+                                f"classes (indices 0..{limit - 1}); add its name or fix the label")
+        if limit > train_images:
+            raise DataError(f"{where}: class_names lists {limit:,} classes but {train} has {train_images:,} "
+                            f"images; every class needs training images")
+        return tuple(class_names)
+    for key, y in labels.items():
+        if y.size and y.max() >= train_images:
+            i = int(np.flatnonzero(y >= train_images)[0])
+            raise DataError(f"{where}: label {y[i]} at {key}[{i}] would make {int(y[i]) + 1:,} classes, more "
+                            f"than the {train_images:,} images of {train}; labels must be class indices 0..K-1 "
+                            f"with K at most the training images; {_RENUMBER}")
+    classes = max((int(y.max()) + 1 for y in labels.values() if y.size), default=0)
+    present = np.zeros(classes, dtype=bool)
+    for y in labels.values():
+        present[y] = True
+    gaps = np.flatnonzero(~present).tolist()
+    if gaps:
+        listed = ", ".join(map(str, gaps[:_MAX_LISTED_GAPS])) + (f" ... ({len(gaps)} in all)"
+                                                                  if len(gaps) > _MAX_LISTED_GAPS else "")
+        raise DataError(f"{where}: labels run 0..{classes - 1} ({', '.join(labels)}), but no image has label "
+                        f"{listed}; {_RENUMBER}")
+    if classes < 2:
+        raise DataError(f"{where}: the labels name {classes} class(es); a classifier needs at least 2")
+    return tuple(str(k) for k in range(classes))

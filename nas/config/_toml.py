@@ -1,13 +1,16 @@
 """A TOML table reader whose errors name the file and key path, and the option ranges it parses.
 
-`Table(path, prefix, data)` reads one table: typed getters (`string`, `integer`, `number`,
-`boolean`, `options`), `done()` to reject unknown keys. Options are lists, integer `{min, max}`
-ranges (expanded to lists) or float `{min, max, log}` ranges (`FloatRange`).
+`Table(path, prefix, data)` reads one table: `expect(keys)` first rejects keys the parser does not
+know (naming a close match, so a typo is not reported as a missing key), typed getters (`string`,
+`integer`, `number`, `boolean`, `options`), `done()` to reject keys that were not read. Options are
+lists, integer `{min, max}` ranges (expanded to lists) or float `{min, max, log}` ranges (`FloatRange`).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +55,23 @@ class Table:
         if not isinstance(data, dict):
             raise ConfigError(path, prefix, f"must be a table, got {data!r}")
         self.path, self.prefix, self.data, self.used = path, prefix, data, set()
+        self.known: frozenset[str] | None = None  # set by `expect`
+
+    def expect(self, keys: Iterable[str], what: str = "key") -> Table:
+        """Declare every key the parser may read here; a key of the file outside them is an error
+        now, before any missing required key: a typo (max_param) names its close match (max_params)."""
+        self.known = frozenset(keys)
+        for name in self.data:
+            if name not in self.known:
+                raise self.unknown(name, self.known, what)
+        return self
+
+    def unknown(self, name: str, known: Iterable[str], what: str = "key") -> ConfigError:
+        """'<table>: unknown key <name>; did you mean <close match>?' (else the valid keys)."""
+        valid = sorted(known)
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"valid {what}s here: {', '.join(valid) or 'none'}"
+        return ConfigError(self.path, self.prefix, f"unknown {what} {name}; {hint}")
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -60,6 +80,8 @@ class Table:
         return ConfigError(self.path, self.key(name), message)
 
     def raw(self, name: str, default: Any = _MISSING) -> Any:
+        if self.known is not None and name not in self.known:
+            raise RuntimeError(f"{self.key(name)} is read but missing from the keys given to expect()")
         self.used.add(name)
         if name in self.data:
             return self.data[name]
@@ -144,10 +166,14 @@ class Table:
         return tuple(float(v) for v in value) if kind == "float" else tuple(value)
 
     def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown key; valid keys here: {known}")
+        """Reject keys that were not read: unknown ones, or (after `expect`) known ones that do not
+        apply to what the table chose (e.g. layout for an image folder)."""
+        for name in self.data:
+            if name in self.used:
+                continue
+            if self.known is not None and name in self.known:
+                raise self.fail(name, f"does not apply here; the keys used here: {', '.join(sorted(self.used))}")
+            raise self.unknown(name, self.used)
 
 
 def check_number(t: Table, name: str, value: Any, minimum, maximum, what: str = "") -> None:
@@ -161,7 +187,7 @@ def check_number(t: Table, name: str, value: Any, minimum, maximum, what: str = 
 
 def int_range(t: Table, name: str, value: dict, minimum=None, maximum=None, why: str = "") -> list[int]:
     """A {min, max} range as its list of integers; bounds are checked before it is expanded."""
-    sub = Table(t.path, t.key(name), value)
+    sub = Table(t.path, t.key(name), value).expect(("min", "max"))
     low, high = sub.integer("min"), sub.integer("max")
     sub.done()
     if low > high:
@@ -178,7 +204,7 @@ def int_range(t: Table, name: str, value: dict, minimum=None, maximum=None, why:
 
 def float_range(t: Table, name: str, value: dict, minimum=None, maximum=None) -> FloatRange:
     """{ min, max, log = false } as a FloatRange, its bounds checked against the key's domain."""
-    sub = Table(t.path, t.key(name), value)
+    sub = Table(t.path, t.key(name), value).expect(("min", "max", "log"))
     low, high = sub.number("min"), sub.number("max")
     log = sub.boolean("log", default=False)
     sub.done()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.config import MODES, Entry, listing, unreadable_image
+from nas.config import MODES, Entry, check_labels, listing, unreadable_image
 from nas.config import probe_folder as probe
 from nas.data._sources import Arrays, check_classes, check_memory, complete_splits
 from nas.errors import DataError
@@ -124,6 +124,8 @@ def load(root: Path, *, image_size: tuple[int, int] | None, channels: int | None
     images = cached_images(root, entries, input_shape, image_size is not None, cache_root)
     labels = np.array([e.label for e in entries], dtype=np.int64)
     split_of = np.array([e.split or "train" for e in entries])
+    check_labels(str(root), {f"{name} labels": labels[split_of == name] for name in np.unique(split_of)},
+                 "train labels", names)
     given = {name: (images[split_of == name], labels[split_of == name]) for name in np.unique(split_of)}
     splits = complete_splits(given, {"val": val_fraction, "test": test_fraction}, seed, names, str(root))
     check_classes(splits, names, str(root))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.config import TORCHVISION_NAMES
+from nas.config import TORCHVISION_NAMES, check_labels
 from nas.errors import DataError
 
 # name -> (torchvision class, folder under the cache, the files that make an offline copy, where they go)
@@ -58,7 +58,8 @@ def load(name: str, cache_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
                             f"into {where}/") from exc
     names = tuple(getattr(train, "classes", None) or ())
     (x_train, y_train), (x_test, y_test) = (_arrays(name, part) for part in (train, test))
-    return x_train, y_train, x_test, y_test, names or tuple(str(k) for k in range(int(y_train.max()) + 1))
+    names = check_labels(str(root), {"train labels": y_train, "test labels": y_test}, "train labels", names or None)
+    return x_train, y_train, x_test, y_test, names
 
 
 def _arrays(name: str, part) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,8 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, DataConfig, Table, batch_size_bound,
-                        parse_data, parse_name, parse_schedule, read_toml)
+from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, DataConfig, Table,
+                        batch_size_bound, parse_data, parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.model import ArchSpec, StageSpec
 from nas.train import TrainOptions
@@ -234,15 +234,16 @@ def load_study(path: str | Path) -> Study:
         notes = _rename_aliases(raw)
     except ConfigError as exc:
         raise ConfigError(path, exc.key, str(exc).split(": ", 2)[-1]) from None
-    top = Table(path, "", raw)
+    top = Table(path, "", raw).expect(("name", "description", "data", "base", "train", "factors", "design"))
     name = parse_name(top)
     description = top.string("description", default="")
     data = parse_data(top.table("data"))
-    base = _parse_base(top.table("base"), path)
+    base = _parse_base(top.table("base").expect(("arch",)), path)
     max_batch, why_batch = batch_size_bound(data)
-    train = _parse_train(top.table("train"), max_batch, why_batch)
-    factors = _parse_factors(top.table("factors"), max_batch)
-    dt = top.table("design")
+    train = _parse_train(top.table("train").expect(("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "augment",
+                                                      "weight_decay")), max_batch, why_batch)
+    factors = _parse_factors(top.table("factors").expect(FACTORS, what="factor"), max_batch)
+    dt = top.table("design").expect(("one_at_a_time", "factorial", "repeats", "seed", "jobs"))
     one, pairs = _parse_design(dt, factors)
     study = Study(name, description, path, data, base, train, factors, one, pairs,
                   dt.integer("repeats", 3, minimum=1), dt.integer("seed", 0, minimum=0),
@@ -278,8 +279,6 @@ def _parse_train(t: Table, max_batch: int, why_batch: str) -> TrainOptions:
 def _parse_factors(ft: Table, max_batch: int) -> dict:
     factors = {}
     for factor in list(ft.data):
-        if factor not in FACTORS:
-            raise ft.fail(factor, f"unknown factor; valid factors: {', '.join(FACTORS)}")
         if factor in CHOICE_FACTORS:
             factors[factor] = ft.options(factor, "str", choices=CHOICE_FACTORS[factor])
         elif factor == "depth":

@@ -29,13 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.config import AUGMENTS, Schedule
+from nas.config import AUGMENTS, OPTIMIZERS, Schedule
 from nas.data import Dataset, Split
 from nas.errors import TrainingFailed
+from nas.train._checkpoint import CHECKPOINT_FORMAT, read_checkpoint, wrong_architecture
 from nas.train.cpu import _batchnorm as batchnorm
 from nas.train.cpu._allocator import keep_freed_memory
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 # Augmentation name -> (max rotation in degrees, max shift as a fraction of the image size, scale
 # range). "affine" is the seed notebooks' MNIST recipe (a shift of 0.08 is ~2 px on 28x28);
@@ -46,7 +45,6 @@ AFFINE_RANGES = {"affine": (10.0, 0.08, (0.9, 1.1)), "rotate": (7.0, 0.0, (1.0, 
 CROP_PAD_PX = 4
 
 _PROGRESS_EVERY = 20  # batches between progress calls, and between checks for a non-finite loss
-_CHECKPOINT_FORMAT = 1
 
 # Memory format of the model and batches: channels_last, where oneDNN's convs are fastest; torch's
 # own BatchNorm backward is slow in it, which the kernel of nas.train.cpu fixes (docs/performance.md).
@@ -333,7 +331,8 @@ def train(model: nn.Module, data: Dataset, options: TrainOptions, *, callbacks: 
     `callbacks` run after each epoch; one returning True stops training (`stopped_early`).
     `progress(epoch, epochs, batch, batches)` is called every ~20 batches. With `checkpoint_path`,
     a checkpoint is written atomically after each epoch and, if the file exists at the start,
-    training resumes from it (ValueError if it was written with other options).
+    training resumes from it (ArtifactError if it is not a checkpoint nas wrote, or one of other options
+    or another architecture).
     Raises TrainingFailed (with the records so far as `.epochs`) when the loss becomes NaN/inf.
     The caller must seed (see `seed_everything`) before building `model` for reproducible runs.
 
@@ -483,13 +482,12 @@ def _train_epoch(model, optimizer, scheduler, train_images, train_labels, data: 
 def _restore(path: Path, options: TrainOptions, model, optimizer, scheduler, streams: _Streams,
              device) -> tuple[list[EpochRecord], float, int]:
     """Load a checkpoint into the run: (the epoch records so far, seconds trained, epochs done)."""
-    # Loaded on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("options") != options.to_dict():
-        raise ValueError(f"checkpoint {path} belongs to other options: it was written with "
-                         f"{state.get('options')}, this run has {options.to_dict()}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    state = read_checkpoint(path, options.to_dict())
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise wrong_architecture(path, exc) from None
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"]["torch"])
     if device.type == "cuda" and "cuda" in state["rng"]:
@@ -503,7 +501,7 @@ def _save_checkpoint(path: Path, options: TrainOptions, epochs_done: int, model,
                      streams: _Streams, device, records: list[EpochRecord], seconds: float) -> None:
     """Everything `_restore` needs to continue after `epochs_done` epochs, written atomically."""
     _save_atomically({
-        "format": _CHECKPOINT_FORMAT,
+        "format": CHECKPOINT_FORMAT,
         "options": options.to_dict(),
         "epoch": epochs_done,
         "model": model.state_dict(),

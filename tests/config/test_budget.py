@@ -52,9 +52,9 @@ def test_frontier_budgets():
 
 # (edit applied to the smoke budget, key named in the error, words the message must contain)
 MISTAKES = [
-    (lambda t: "bogus = 1\n" + t, "bogus", "unknown key"),
-    (lambda t: t + "\nbogus = 1\n", "search.bogus", "unknown key"),
-    (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space.width", "unknown key"),
+    (lambda t: "bogus = 1\n" + t, "", "unknown key bogus; valid keys here: budget, data, description, name, search"),
+    (lambda t: t + "\nbogus = 1\n", "search", "unknown key bogus; valid keys here: baseline, finalists"),
+    (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space", "unknown key width; valid keys here: channels"),
     (lambda t: t.replace('dataset = "digits"', 'dataset = "cifar"'), "data.dataset", "'cifar' is not one of"),
     (lambda t: t.replace('metric = "val_accuracy"', 'metric = "f1"'), "target.metric", "'f1' is not one of"),
     (lambda t: t.replace("min = 0.85", "min = 1.5"), "target.min", "above the maximum 1"),
@@ -73,7 +73,7 @@ MISTAKES = [
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "grid"'), "search.sampler", "'grid' is not one of"),
     (lambda t: t.replace("screen_epochs = 2", "screen_epochs = 9"), "search.screen_epochs", "exceeds train.epochs"),
     (lambda t: t.replace("[target]", "[target"), "", "not valid TOML"),
-    (lambda t: t.replace("[budget]", "[limits]"), "budget", "is required"),
+    (lambda t: t.replace("[budget]", "[limits]"), "", "unknown key limits; valid keys here: budget, data"),
     # mistyped numbers: an upper bound, named in the message, instead of a hang or a huge model
     (lambda t: t.replace("kernel = [3]", "kernel = [99999999999999999999]"), "space.kernel",
      "option 99999999999999999999 must be <= 8 (the smaller side of the 8x8 digits input)"),
@@ -110,8 +110,8 @@ MISTAKES = [
      "train.lr_scale", "min -1 is below the smallest allowed value 1e-06"),
     (lambda t: t.replace("batch_size = [32]", "batch_size = [32]\nlabel_smoothing = { min = 0, max = 0.7 }"),
      "train.label_smoothing", "max 0.7 is above the largest allowed value 0.5"),
-    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 0.2, step = 0.1 }"), "space.dropout.step",
-     "unknown key"),
+    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 0.2, step = 0.1 }"), "space.dropout",
+     "unknown key step; valid keys here: log, max, min"),
     (lambda t: t.replace("dropout = [0.0]", 'dropout = { min = 0.0, max = "0.2" }'), "space.dropout.max",
      "must be a finite number"),
     (lambda t: t.replace('schedule = "phases"\nlr_phases = { at_epoch = [0, 4], lr = [1e-2, 3e-3] }',
@@ -229,3 +229,61 @@ def test_bad_baseline_fails_naming_the_key(tmp_path, smoke_budget_text, write_bu
         load_baseline(load_budget(path))
     assert main(["space", str(path), "--samples", "10"]) == 2
     assert words in capsys.readouterr().err
+
+
+# (edit applied to the smoke budget, the whole message after the file name): a typo is named with
+# its close match before any key it leaves missing, in every table
+TYPOS = [
+    (lambda t: t.replace("max_params = 3000", "max_param = 3000"),
+     "budget: unknown key max_param; did you mean max_params?"),
+    (lambda t: t.replace('name = "smoke"', 'nmae = "smoke"'), "unknown key nmae; did you mean name?"),
+    (lambda t: t.replace("[target]", "[targte]"), "unknown key targte; did you mean target?"),
+    (lambda t: t.replace('dataset = "digits"', 'datset = "digits"'), "data: unknown key datset; did you mean dataset?"),
+    (lambda t: t.replace("min = 0.85", "mni = 0.85"), "target: unknown key mni; did you mean min?"),
+    (lambda t: t.replace("max_epochs = 6", "max_epoch = 6"), "budget: unknown key max_epoch; did you mean max_epochs?"),
+    (lambda t: t.replace("convs_per_stage", "conv_per_stage"),
+     "space: unknown key conv_per_stage; did you mean convs_per_stage?"),
+    (lambda t: t.replace("batch_size = [32]", "batchsize = [32]"),
+     "train: unknown key batchsize; did you mean batch_size?"),
+    (lambda t: t.replace("screen_epochs = 2", "screen_epoch = 2"),
+     "search: unknown key screen_epoch; did you mean screen_epochs?"),
+    (lambda t: t.replace("at_epoch = [0, 4]", "at_epochs = [0, 4]"),
+     "train.lr_phases: unknown key at_epochs; did you mean at_epoch?"),
+    (lambda t: t.replace("stages = [1, 2]", "stages = { min = 1, mx = 2 }"),
+     "space.stages: unknown key mx; did you mean max?"),
+    (lambda t: t.replace("dropout = [0.0]", "dropout = { min = 0.0, max = 0.2, lgo = true }"),
+     "space.dropout: unknown key lgo; did you mean log?"),
+    # a known key that the chosen dataset does not read
+    (lambda t: t.replace("val = 400", 'val = 400\nlayout = "NHW"'),
+     "data.layout: does not apply here; the keys used here: dataset, seed, train, val"),
+]
+
+
+@pytest.mark.parametrize("edit,message", TYPOS, ids=[m[1].split(";")[0] for m in TYPOS])
+def test_a_typo_names_its_close_match_before_any_missing_key(edit, message, smoke_budget_text, write_budget):
+    text = edit(smoke_budget_text)
+    assert text != smoke_budget_text, "the edit must change the file"
+    path = write_budget(text)
+    with pytest.raises(ConfigError) as info:
+        load_budget(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_the_cli_names_the_typo_in_one_line(smoke_budget_text, write_budget, capsys):
+    path = write_budget(smoke_budget_text.replace("max_params = 3000", "max_param = 5"))
+    assert main(["space", str(path)]) == 2
+    expected = f"nas: error: {path}: budget: unknown key max_param; did you mean max_params?"
+    assert capsys.readouterr().err.strip() == expected
+
+
+@pytest.mark.parametrize("epochs, screen_epochs", [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (20, 3)])
+def test_screening_defaults_to_at_most_half_the_training_run(epochs, screen_epochs, smoke_budget_text, write_budget):
+    # a budget of 2 epochs without screen_epochs failed on an unstated default of 3
+    text = (smoke_budget_text.replace("max_epochs = 6", f"max_epochs = {epochs}")
+            .replace("epochs = 6\noptimizer", f"epochs = {epochs}\noptimizer")
+            .replace("at_epoch = [0, 4], lr = [1e-2, 3e-3]", "at_epoch = [0], lr = [1e-2]")
+            .replace("screen_epochs = 2\n", ""))
+    budget = load_budget(write_budget(text))
+    assert (budget.train.epochs, budget.search.screen_epochs) == (epochs, screen_epochs)
+    with pytest.raises(ConfigError, match=f"search.screen_epochs: {epochs + 1} exceeds train.epochs = {epochs}"):
+        load_budget(write_budget(text.replace("[search]", f"[search]\nscreen_epochs = {epochs + 1}")))

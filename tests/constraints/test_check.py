@@ -1,7 +1,9 @@
 """Budget verdicts: one violation per broken limit, with value and limit; analytic == authoritative."""
 
+import re
 from dataclasses import replace
 
+import pytest
 from conftest import BUDGETS
 
 from nas.config import load_budget
@@ -43,3 +45,27 @@ def test_params_limit_is_strict():
     assert check_analytic(spec(), tight).rejected_by == "max_params"
     loose = replace(budget, limits=replace(budget.limits, max_params=exact + 1))
     assert check_analytic(spec(), loose).feasible
+
+
+# Each shipped architecture and the shipped budgets it is meant for: the smoke study's base net is
+# meant for the smoke budget; the references and the searched net for the budgets they are compared in.
+MEANT_FOR = {
+    "digits_small.json": ("smoke.toml",),
+    "mnist_20k_reference.json": ("mnist_20k.toml", "mnist_20k_smallest.toml"),
+    "mnist_8k_reference.json": ("mnist_8k.toml",),
+    "mnist_8k_searched.json": ("mnist_8k.toml",),
+}
+SHIPPED_ARCHS = sorted(p.name for p in (BUDGETS / "archs").glob("*.json"))
+
+
+def test_every_shipped_arch_is_meant_for_a_budget_and_every_budget_naming_one_is_listed():
+    assert sorted(MEANT_FOR) == SHIPPED_ARCHS
+    for budget in BUDGETS.glob("*.toml"):
+        for name in re.findall(r"archs/([\w.-]+\.json)", budget.read_text()):  # baselines, also commented out
+            assert budget.name in MEANT_FOR[name], f"{budget.name} names archs/{name}"
+
+
+@pytest.mark.parametrize("arch, budget", [(a, b) for a, budgets in MEANT_FOR.items() for b in budgets])
+def test_every_shipped_arch_fits_the_budgets_it_is_meant_for(arch, budget):
+    verdict = check(ArchSpec.from_json((BUDGETS / "archs" / arch).read_text()), load_budget(BUDGETS / budget))
+    assert verdict.feasible, f"{arch} breaks {budget}: {[v.message for v in verdict.violations]}"

@@ -80,7 +80,8 @@ def test_bad_dtypes_labels_and_names_are_errors(tmp_path):
     np.savez(path, x_train=IMAGES_NCHW, y_train=LABELS[:50])
     error(path, r"y_train is int64 \(50,\); expected integer class indices of shape \(60,\)", layout="NCHW")
     np.savez(path, x_train=IMAGES_NCHW, y_train=LABELS)
-    error(path, r"label 2 has no name: class_names lists 2 classes", layout="NCHW", class_names=["a", "b"])
+    error(path, r"label 2 at y_train\[2\] has no name: class_names lists 2 classes", layout="NCHW",
+          class_names=["a", "b"])
     error(tmp_path / "none.npz", r"none.npz: no such file", layout="NCHW")
     (tmp_path / "text.npz").write_text("hello")
     error(tmp_path / "text.npz", r"is not a readable .npz archive", layout="NCHW")

@@ -123,7 +123,17 @@ def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path
 
 
 @pytest.mark.parametrize("edit,words", [
-    (lambda t: t.replace("conv_dropout = [0.0, 0.3]", "dropuot = [0.0, 0.3]"), "factors.dropuot: unknown factor"),
+    (lambda t: t.replace("conv_dropout = [0.0, 0.3]", "conv_dropuot = [0.0, 0.3]"),
+     "factors: unknown factor conv_dropuot; did you mean conv_dropout?"),
+    (lambda t: t.replace("[factors]", "[factors]\nzzz = [1]"), "factors: unknown factor zzz; valid factors here: "),
+    # a typo is named with its close match before any key it leaves missing, in every table
+    (lambda t: t.replace("[design]", "[desing]"), "smoke_study.toml: unknown key desing; did you mean design?"),
+    (lambda t: t.replace('arch = "', 'arhc = "'), "base: unknown key arhc; did you mean arch?"),
+    (lambda t: t.replace("batch_size = 32", "batchsize = 32"),
+     "train: unknown key batchsize; did you mean batch_size?"),
+    (lambda t: t.replace("epochs = 3", "epoch = 3"), "train: unknown key epoch; did you mean epochs?"),
+    (lambda t: t.replace("repeats = 2", "repeat = 2"), "design: unknown key repeat; did you mean repeats?"),
+    (lambda t: t.replace('dataset = "digits"', 'datset = "digits"'), "data: unknown key datset; did you mean dataset?"),
     (lambda t: t.replace("[factors]", "[factors]\ndropout = [0.1]"),
      "factors.dropout: is the old name of 'conv_dropout', which is also given; keep only conv_dropout"),
     (lambda t: t.replace("[factors]", "[factors]\npooling = [\"max\", \"mean\"]"), "factors.pooling: option 'mean' is not one of"),

@@ -10,7 +10,7 @@ from torch import nn
 
 from nas.config import Schedule
 from nas.data import load
-from nas.errors import TrainingFailed
+from nas.errors import ArtifactError, TrainingFailed
 from nas.train import (
     CROP_PAD_PX,
     EpochRecord,
@@ -157,7 +157,8 @@ def test_checkpoint_of_other_options_is_refused(synthetic, tmp_path):
     options = TrainOptions(Schedule("constant", 1, 1e-3), batch_size=32)
     trained(0, synthetic, options, checkpoint_path=checkpoint)
     other = TrainOptions(Schedule("constant", 1, 1e-3), batch_size=64)
-    with pytest.raises(ValueError, match="belongs to other options"):
+    with pytest.raises(ArtifactError, match=r"checkpoint.pt: belongs to other training options: it was written with "
+                                            r"\{'batch_size': 32\}, this run has \{'batch_size': 64\}"):
         trained(0, synthetic, other, checkpoint_path=checkpoint)
 
 
