@@ -168,19 +168,25 @@ def _target_row(budget: Budget, m: Measured) -> Row:
     labels = m.target_labels or tuple(f"seed {i}" for i in range(len(values)))
     summary = summarise_seeds(values)
     bad = failing_seeds(values, target.min, target.rule)
+    # The budget's seed count, not the number found: a seed that never trained (or failed) fails the target.
+    expected = max(target.seeds, len(values))
+    missing = expected - len(values)
+    gone = f"{missing} of {expected} seeds missing, counted as failing" if missing else ""
     if target.rule == "mean":
         shown, bound = pct_vs(summary.mean, target.min)
-        bound_text = f">= {bound} (mean of {len(values)} seeds)"
+        bound_text = f">= {bound} (mean of {expected} seeds)"
         measured = f"mean {shown} ({', '.join(pct(v) for v in values)})"
         message = "" if not bad else f"the mean of {len(values)} seeds is {shown}, target >= {bound}"
     else:
         low, bound = pct_vs(min(values), target.min)
-        bound_text = f">= {bound} (every one of {len(values)} seeds)"
+        bound_text = f">= {bound} (every one of {expected} seeds)"
         measured = ", ".join(pct_vs(v, target.min)[0] for v in values) + f" (mean {pct(summary.mean)})"
         message = "; ".join(f"{labels[i]}: {pct_vs(values[i], target.min)[0]}" for i in bad)
         message = f"below the target >= {bound}: {message}" if bad else ""
-    return Row("target", name, bound_text, measured, m.target_by, FAIL if bad else PASS, values, target.min,
-               message)
+    if missing:
+        measured += f"; {gone}"  # in the measured text, which every verdict prints, not repeated in `message`
+    return Row("target", name, bound_text, measured, m.target_by, FAIL if bad or missing else PASS, values,
+               target.min, message)
 
 
 def failed(verdict_rows: Iterable[Row]) -> list[Row]:

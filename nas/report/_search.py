@@ -11,6 +11,7 @@ from nas.errors import NasError
 from nas.model import ArchSpec
 from nas.report._data import REJECTION_TEXT, SearchData, screening_rows, trial_number
 from nas.report._data import plural as _plural
+from nas.report._finals import contenders, contenders_section
 from nas.report._format import count as _int
 from nas.report._format import hms as _hms
 from nas.report._format import ordinal as _ordinal
@@ -20,6 +21,13 @@ from nas.search import predicted_to_meet, pruner_text
 from nas.tracking import OPTIONS, SPEC
 from nas.tracking import finite as _finite
 
+_OBJECTIVE_TEXT_BY_STATISTIC = {
+    "accuracy": "accuracy (finalists are the most accurate in screening; of the candidates whose seeds pass the "
+                "target's rule, the best by the rule's statistic wins).",
+    "params": "params (finalists are the smallest candidates screening put within {margin:g} percentage points of the "
+              "target; the smallest candidate whose seeds pass the target's rule wins).",
+}
+# Searches recorded before the ranking over seeds (no `contenders` in their summary) chose this way.
 _OBJECTIVE_TEXT = {
     "accuracy": "accuracy (finalists are the most accurate in screening; the most accurate final that meets "
                 "the target wins).",
@@ -33,6 +41,7 @@ def search_section(s: SearchData) -> list[str]:
     cfg = s.budget.search
     rejected = {k: int(v) for k, v in sm["rejected"].items()}
     screening = screening_rows(s)
+    objective = (_OBJECTIVE_TEXT_BY_STATISTIC if contenders(s) else _OBJECTIVE_TEXT)[cfg.objective]
     lines = ["## Search", ""]
     trained, pruned = int(sm["trained"]), int(sm["pruned"])
     lines += [f"- Sampled {int(sm['sampled']):,} candidates: {sum(rejected.values()):,} rejected before training, "
@@ -45,7 +54,7 @@ def search_section(s: SearchData) -> list[str]:
               f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
               f"- Pruner: {pruner_text(s.budget)}.",
-              f"- Objective: {_OBJECTIVE_TEXT[cfg.objective].format(margin=cfg.screen_margin * 100)}",
+              f"- Objective: {objective.format(margin=cfg.screen_margin * 100)}",
               *_predicted(s, screening), ""]
     if rejected:
         lines += ["Rejected before training, by the first limit broken:", ""]
@@ -83,10 +92,13 @@ def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
     b = s.budget
     if b.search.objective != "params":
         return []
-    accuracies = [r["screen_val_accuracy"] for r in _screened(screening).values()]
+    screened = list(_screened(screening).values())
+    accuracies = [r["screen_val_accuracy"] for r in screened]
     if not accuracies:
         return []
-    predicted = sum(predicted_to_meet(b, a) for a in accuracies)
+    # Recorded by the search; recomputed for searches that predate the record.
+    predicted = sum(r["predicted_to_meet"] if isinstance(r.get("predicted_to_meet"), bool)
+                    else predicted_to_meet(b, r["screen_val_accuracy"]) for r in screened)
     wanted = b.search.finalists + b.search.reserves
     line = (f"- Screening predicted {predicted:,} of the {len(accuracies):,} screened candidates to meet the target "
             f"(screening val acc >= {_pct(b.target.min - b.search.screen_margin)}; the best reached "
@@ -136,6 +148,8 @@ def _finalists(s: SearchData, screening: dict[int, dict]) -> list[str]:
 
     completed = sorted(_screened(screening), key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
     screen_rank = {n: i + 1 for i, n in enumerate(completed)}
+    if contenders(s):
+        return contenders_section(s, screen_rank, len(completed))
     done = [f for f in s.finals if _finite(f.metrics.get("final_val_accuracy"))]
     final_order = sorted(done, key=lambda f: (-f.metrics["final_val_accuracy"], f.metrics.get("params", math.inf)))
     final_rank = {f.run_id: i + 1 for i, f in enumerate(final_order)}

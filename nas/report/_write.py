@@ -22,6 +22,7 @@ from nas.constraints import verdict
 from nas.errors import NasError
 from nas.model import ArchSpec
 from nas.report._data import SearchData, class_label, load, test_errors, trial_label, trial_number
+from nas.report._finals import seeds_row, seeds_section, winner_sentence
 from nas.report._format import duration as _duration
 from nas.report._format import table as _table
 from nas.report._plots import draw_plots
@@ -59,7 +60,8 @@ def write_report(tracker: Tracker, parent_run_id: str, out_dir: Path = Path("rep
 # -- the verdict ---------------------------------------------------------------------------------
 
 def _verdict_rows(s: SearchData) -> list[verdict.Row]:
-    """The one verdict rule (nas.verdict) applied to the winner's logged counts and accuracy."""
+    """The one verdict rule (nas.constraints.verdict) applied to the winner's logged counts and
+    accuracies, with the count of its seeds that trained: the rows `nas verify` judges."""
     v = s.verdict
     counted = str(v["counted_by"])
     params_by = "torchinfo" if counted == "torchinfo+fvcore" else counted
@@ -75,7 +77,12 @@ def _verdict_rows(s: SearchData) -> list[verdict.Row]:
         params_by=f"{params_by} (trainable parameters)", macs_by=f"{macs_by} (eval mode, one image)",
         epochs_by=f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
         features_by="architecture spec (ArchSpec.features())")
-    return verdict.rows(s.budget, measured)
+    rows = verdict.rows(s.budget, measured)
+    seeds_trained = seeds_row(s)
+    if seeds_trained is not None:  # before the target, as `nas verify` prints it
+        at = next((i for i, r in enumerate(rows) if r.limit == "target"), len(rows))
+        rows.insert(at, seeds_trained)
+    return rows
 
 
 # -- markdown ------------------------------------------------------------------------------------
@@ -103,7 +110,7 @@ def _headline(s: SearchData, rows: list[verdict.Row]) -> list[str]:
     failed = verdict.failed(judged)
     if failed:
         headline = (f"**Verdict: FAIL** - {len(failed)} of {len(judged)} constraints fail "
-                   f"({', '.join(r.constraint for r in failed)}); the best finalist is reported.")
+                    f"({', '.join(r.constraint for r in failed)}). {winner_sentence(s, rows)}")
     else:
         headline = f"**Verdict: PASS** - all {len(judged)} constraints of budget `{b.name}` hold."
     test_acc = _metric(s.winner, "final_test_accuracy")
@@ -244,7 +251,7 @@ def _accuracy_section(s: SearchData) -> list[str]:
     lines = ["## Accuracy", "", "Of the final model, evaluated after the last epoch:", ""]
     lines += _table(["split", "accuracy"], [["train", _pct(train)], ["validation", _pct(val)],
                                             ["test", _pct(test)]], "lr")
-    lines += _seeds_table(s)
+    lines += seeds_section(s)
     gap = (train - val) * 100
     lines += ["", f"- Overfitting gap (train - validation): {gap:+.2f} percentage points.",
               "- Validation data chose the winner (screening ranks and the choice among finalists); the test "
@@ -317,51 +324,6 @@ def _baseline_section(s: SearchData) -> list[str]:
                       + " and ".join({"val": "validation", "test": "test"}[sp] for sp in better)
                       + f". Both are single training runs, so the difference carries seed-to-seed noise{noise}."]
         lines += [""]
-    return lines
-
-
-def _seeds_table(s: SearchData) -> list[str]:
-    """Every seed's final accuracies, their mean, standard deviation and 95% t-interval."""
-    seeds = s.seeds
-    if s.budget.target.seeds <= 1:
-        return []
-    t = s.budget.target
-    lines = ["", f"The winner trained from scratch with {t.seeds} seeds ([target] seeds = {t.seeds}, rule "
-                 f"`{t.rule}`: {'every seed' if t.rule == 'all' else 'the mean over seeds'} must reach "
-                 f"{_pct(t.min)}):", ""]
-    tried = [c for c in s.summary.get("confirmations") or [] if isinstance(c, dict)]
-    failed = [c for c in tried if not c.get("passed") and c.get("run_id") != s.winner.run_id]
-    if failed:
-        reserves = s.budget.search.reserves
-        # Nothing passed: the winner named is the first candidate confirmed, and the others came after it.
-        when = "before the winner" if any(c.get("passed") for c in tried) else "after the winner missed"
-        lines[-2:-2] = ["", f"Candidates confirmed {when}, whose seeds missed the target (their seed runs "
-                        "are tracked under the search): " + ", ".join(f"trial {c.get('trial')} (`{c.get('run_id')}`)"
-                                                                     for c in failed) + ". The validation set picks "
-                        "the luckiest finalist, so the next one that met the target on its own seed was confirmed in "
-                        "turn" + (f", then the reserves ([search] reserves = {reserves}: the next screened "
-                                  "candidates, all seeds at once)" if reserves else "") + "."
-                        + ("" if when == "before the winner" else " None passed, so the winner named is the first "
-                           "candidate confirmed.")]
-    rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
-             _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
-    stats = []
-    for key in ("val_accuracy", "test_accuracy"):
-        values = [r[key] for r in seeds if _finite(r.get(key))]
-        stats.append(verdict.summarise_seeds(values) if values else None)
-    if len(seeds) > 1:
-        rows.append(["**mean**", "", *(_pct(m.mean) if m else "-" for m in stats)])
-        rows.append(["**std**", "", *(f"{m.std * 100:.2f} pp" if m else "-" for m in stats)])
-        rows.append(["**95% t-interval**", "", *(f"{_pct(m.low)} - {_pct(m.high)}" if m else "-" for m in stats)])
-    lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
-    bad = verdict.failing_seeds([r["val_accuracy"] for r in seeds], t.min, t.rule)
-    if len(seeds) < t.seeds:
-        lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the target counts as not met."
-                  + (" Under rule `all` the candidate had missed the target already, so the other seeds were not "
-                     "trained." if bad and t.rule == "all" else "")]
-    if bad and t.rule == "all":
-        lines += ["", "Below the target: " + ", ".join(f"seed {seeds[i]['seed']} ({_pct(seeds[i]['val_accuracy'])})"
-                                                       for i in bad) + "."]
     return lines
 
 

@@ -5,8 +5,8 @@ One concept a private module: `_candidate` (spec and options drawn through a tri
 (Optuna storage, sampler, pruner, stale trials), `_claims` (training slots), `_job` (one training
 job, recorded to MLflow), `_objective` (ask -> check -> claim -> train -> tell), `_worker` (the
 loop every worker runs), `_progress` (the live view), `_finals` (rung 3 and the conclusion),
-`_confirm` (the order of the finals' rounds), `_rounds` (worker processes) and `_loop` (the
-coordinator).
+`_confirm` (the order of the finals' rounds), `_ranking` (who wins, from per-seed accuracies),
+`_summary` (the typed search summary), `_rounds` (worker processes) and `_loop` (the coordinator).
 """
 
 from nas.errors import SearchError
@@ -18,7 +18,8 @@ from nas.search._loop import Search
 from nas.search._progress import Progress
 from nas.search._rounds import init_worker_process
 from nas.search._storage import default_storage, make_pruner, make_sampler, pruner_text, quiet_optuna
+from nas.search._summary import SearchSummary
 
-__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "candidate_key", "default_storage",
-           "init_worker_process", "make_pruner", "make_sampler", "predicted_to_meet", "pruner_text", "quiet_optuna",
-           "run_job", "sample_candidate", "slot_lock"]
+__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key",
+           "default_storage", "init_worker_process", "make_pruner", "make_sampler", "predicted_to_meet", "pruner_text",
+           "quiet_optuna", "run_job", "sample_candidate", "slot_lock"]

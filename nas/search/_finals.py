@@ -1,33 +1,32 @@
-"""Rung 3 and the conclusion: the best screened candidates retrain from scratch with the whole
-budget, and a winner is named by the budget's `[search] objective`:
+"""Rung 3 and the conclusion: the best screened candidates retrain from scratch with every one of
+the `[target] seeds`, and the rule's statistic over those seeds names the winner (`_ranking`):
 
-- "accuracy": finalists are the most accurate in screening (ties: fewer parameters); the winner is
-  the most accurate final that meets the target.
-- "params": finalists are the smallest candidates whose screening accuracy predicts they can meet
-  the target (at least target - `screen_margin`, since screening is shorter than the full budget),
-  topped up by screening accuracy when too few are; the winner is the smallest final that meets it.
+- finalists: objective "accuracy" takes the most accurate in screening (ties: fewer parameters);
+  objective "params" the smallest whose screening accuracy predicts they can meet the target (at
+  least target - `screen_margin`, since screening is shorter than the full budget), topped up by
+  screening accuracy when too few are.
+- winner: among the candidates whose seeds pass the rule, the best statistic (the worst seed
+  under rule "all", the mean under "mean"; objective "params": the smallest); when none passes,
+  the best statistic of all, so one lucky seed decides nothing either way.
+- reserves: when no finalist passes, the next `[search] reserves` screened candidates in the
+  same order are confirmed one by one, all seeds each, until one passes.
 
-With `[target] seeds` > 1 the winner is retrained with its other seeds and must pass the target's
-rule; when it does not, the next final that met the target on its own seed is confirmed, then the
-`[search] reserves` (the next screened candidates in the same order, all seeds at once). When
-nothing passes, the first final tried is named. A single finalist is the winner whatever it
-scores, so its seeds train beside it, in the same round.
-
-`plan*` pick the jobs, skip those a resumed search already finished, and create each one's MLflow
-run; the coordinator runs the jobs. `conclude` reads the finished finals back and writes the summary.
+`plan*` pick the jobs, skip those a resumed search already ended, and create each one's MLflow
+run; the coordinator runs the jobs (`_confirm`). `conclude` reads the contenders' runs back,
+tallies the summary (`_summary`) and records the winner.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Callable
 
 from nas.config import Budget
 from nas.constraints import check
-from nas.errors import SearchError
 from nas.search._candidate import Candidate
 from nas.search._job import Job
-from nas.search._progress import Progress
+from nas.search._ranking import Criteria
+from nas.search._summary import COMPLETE, FAILED, NOT_TRAINED, SKIPPED, Contender, SearchSummary, SeedRun, tally
 from nas.tracking import records
 
 
@@ -36,7 +35,8 @@ class SearchResult:
     parent_run_id: str
     winner_run_id: str | None
     met_target: bool
-    summary: dict
+    summary: dict  # search_summary.json as recorded
+    tally: SearchSummary | None = None
 
 
 def ranked(study) -> list:
@@ -48,13 +48,15 @@ def ranked(study) -> list:
 
 
 def predicted_to_meet(budget: Budget, screen_accuracy: float) -> bool:
-    """Whether a screening accuracy suggests the full budget can reach the target (objective "params")."""
+    """Whether a screening accuracy suggests the full budget can reach the target: at least target -
+    `[search] screen_margin`, since screening is shorter. Objective "params" picks finalists by it;
+    the summary records it for every screened candidate."""
     return screen_accuracy >= budget.target.min - budget.search.screen_margin
 
 
 def in_order(budget: Budget, study) -> list:
     """Every screened trial in the order the finals take them (see the module docstring): the
-    first `finalists` are trained, the next `[search] reserves` wait for a hand-over."""
+    first `finalists` are trained, the next `[search] reserves` are confirmed when none of them passes."""
     order = ranked(study)
     if budget.search.objective != "params":
         return order
@@ -76,10 +78,8 @@ def reserves(budget: Budget, study) -> list:
     return in_order(budget, study)[n:n + budget.search.reserves]
 
 
-def _final_job(budget: Budget, tracker, parent_id: str, trial) -> Job:
+def _final_job(budget: Budget, tracker, parent_id: str, trial, candidate: Candidate, verdict) -> Job:
     """A screened trial's final: its MLflow run is created here, the job trains it in full."""
-    candidate = Candidate.from_attrs(trial.user_attrs)
-    verdict = check(candidate.spec, budget)
     run_id = records.start_final(tracker, budget.name, parent_id, trial.number, candidate.spec, candidate.options,
                                  verdict, trial.user_attrs.get("mlflow_run_id", ""),
                                  trial.user_attrs.get("screen_val_accuracy"))
@@ -87,32 +87,32 @@ def _final_job(budget: Budget, tracker, parent_id: str, trial) -> Job:
                parent_id, run_id=run_id)
 
 
-def _finished_by_number(tracker, parent_id: str) -> dict:
-    return {c.tags.get("trial_number"): c for c in records.finished_finals(tracker, parent_id)}
+def _ended_finals(tracker, parent_id: str) -> dict[str, object]:
+    """Trial number -> its final run that ended, trained or failed (a killed one trains again)."""
+    return {c.tags.get("trial_number"): c for c in records.ended_full_runs(tracker, parent_id)
+            if c.tags.get("nas_role") == records.ROLE_FINAL}
 
 
-def plan(budget: Budget, finalists: list, tracker, parent_id: str) -> list[Job]:
-    """The finals of `finalists` (from `choose_finalists`) still to run; each job's MLflow run is
-    created here."""
-    if not finalists:
-        raise SearchError("no candidate finished screening, so there is nothing to train in full; "
-                          "see the failures with `nas runs` or raise [search] trials")
-    done = _finished_by_number(tracker, parent_id)
-    # A resumed search keeps finals that finished.
-    return [_final_job(budget, tracker, parent_id, t) for t in finalists if str(t.number) not in done]
-
-
-def plan_with_seeds(budget: Budget, tracker, parent_id: str, trial) -> tuple[str, list[Job]]:
-    """A screened trial's final and its other `[target] seeds` runs, to train at the same time:
-    (the final's run id, the jobs still to run). Used when the trial is sure to be confirmed (the
-    only finalist, or a reserve), so its seeds need not wait for the finals to end."""
-    finished = _finished_by_number(tracker, parent_id).get(str(trial.number))
-    if finished is not None:
-        return finished.run_id, plan_seeds(budget, tracker, parent_id, finished)
-    job = _final_job(budget, tracker, parent_id, trial)
-    seeds = _seed_jobs(budget, tracker, parent_id, job.number, job.candidate.spec, job.options, job.verdict,
-                       job.run_id, trial.user_attrs.get("mlflow_run_id", ""), done=set())
-    return job.run_id, [job] + seeds
+def plan_contender(budget: Budget, tracker, parent_id: str, trial,
+                   settled: Callable[[str], bool]) -> tuple[str, list[Job]]:
+    """A screened trial's final and its other `[target] seeds` runs, to train in one round: (the
+    final's run id, the jobs still to run). A resumed search keeps the runs that ended, and plans no
+    seeds for a final that `settled(run_id)` says is decided (see `_ranking.needless`). Each job's
+    MLflow run is created here."""
+    candidate = Candidate.from_attrs(trial.user_attrs)
+    verdict = check(candidate.spec, budget)
+    final = _ended_finals(tracker, parent_id).get(str(trial.number))
+    if final is None:
+        job = _final_job(budget, tracker, parent_id, trial, candidate, verdict)
+        run_id, jobs, done = job.run_id, [job], set()
+    else:
+        if settled(final.run_id):
+            return final.run_id, []
+        run_id, jobs = final.run_id, []
+        done = {seed_of(r) for r in records.ended_full_runs(tracker, parent_id)
+                if r.tags.get("confirms") == final.run_id}
+    return run_id, jobs + _seed_jobs(budget, tracker, parent_id, trial.number, candidate.spec, candidate.options,
+                                     verdict, run_id, trial.user_attrs.get("mlflow_run_id", ""), done)
 
 
 def plan_baseline(budget: Budget, tracker, parent_id: str) -> list[Job]:
@@ -133,64 +133,8 @@ def plan_baseline(budget: Budget, tracker, parent_id: str) -> list[Job]:
                 run_id=run_id)]
 
 
-def _val(run) -> float:
-    return run.metrics.get("final_val_accuracy", -1.0)
-
-
-def winner_order(budget: Budget, tracker, parent_id: str) -> list:
-    """Finished finals in the order they are tried as the winner: those meeting the target on
-    their own seed, the most accurate first (objective "params": the smallest); if none meets it,
-    the most accurate one alone. With [target] seeds > 1 the first whose seeds pass the rule wins."""
-    order = sorted(records.finished_finals(tracker, parent_id),
-                   key=lambda c: (-_val(c), c.metrics.get("params", math.inf)))
-    meeting = [c for c in order if _val(c) >= budget.target.min]
-    if budget.search.objective == "params":
-        meeting.sort(key=lambda c: (c.metrics.get("params", math.inf), -_val(c)))
-    return meeting if meeting else order[:1]
-
-
-def pick_winner(budget: Budget, tracker, parent_id: str):
-    """The first final of `winner_order` (None when no final finished)."""
-    order = winner_order(budget, tracker, parent_id)
-    return order[0] if order else None
-
-
-def passes(budget: Budget, tracker, parent_id: str, final) -> bool:
-    """Whether `final` and all its seed runs are finished and meet the target under the rule."""
-    from nas.constraints import failing_seeds
-
-    seeds = seed_table(tracker, parent_id, final)
-    return len(seeds) == budget.target.seeds and not failing_seeds([s["val_accuracy"] for s in seeds],
-                                                                    budget.target.min, budget.target.rule)
-
-
-def missed(budget: Budget, tracker, parent_id: str, final_run_id: str) -> bool:
-    """Whether `final`'s confirmation has failed whatever its seeds still to train reach: under rule
-    "all", once the final or one of its ended seed runs is below the target or failed. (Rule "mean"
-    needs every seed.)"""
-    if budget.target.rule != "all" or budget.target.seeds <= 1:
-        return False
-    runs = [r for r in records.ended_full_runs(tracker, parent_id)
-            if r.run_id == final_run_id or r.tags.get("confirms") == final_run_id]
-    return any(r.status == "FAILED" or _val(r) < budget.target.min for r in runs)
-
-
 def seed_of(run) -> int:
     return int(run.tags.get("seed", 0))
-
-
-def plan_seeds(budget: Budget, tracker, parent_id: str, winner) -> list[Job]:
-    """Jobs retraining the finished final `winner` from scratch with the other `[target] seeds`
-    seeds (those a resumed search already finished are kept); each gets its own MLflow run."""
-    from nas.train import TrainOptions
-
-    if winner is None or budget.target.seeds <= 1 or missed(budget, tracker, parent_id, winner.run_id):
-        return []  # under rule "all" a final that missed is decided (a resumed search may know it)
-    final = records.load_final(winner)
-    done = {seed_of(r) for r in records.seed_runs(tracker, parent_id, winner.run_id)}
-    return _seed_jobs(budget, tracker, parent_id, int(winner.tags.get("trial_number", -1)), final.spec,
-                      TrainOptions.from_dict(final.options), check(final.spec, budget), winner.run_id,
-                      winner.tags.get("candidate_run_id", ""), done)
 
 
 def _seed_jobs(budget: Budget, tracker, parent_id: str, number: int, spec, options, verdict, confirms: str,
@@ -210,46 +154,88 @@ def _seed_jobs(budget: Budget, tracker, parent_id: str, number: int, spec, optio
     return jobs
 
 
-def seed_table(tracker, parent_id: str, winner) -> list[dict]:
-    """The winner and its seed runs: seed, run id, final validation and test accuracy."""
-    runs = [winner] + records.seed_runs(tracker, parent_id, winner.run_id)
-    return [{"seed": seed_of(r), "run_id": r.run_id, "val_accuracy": _val(r),
-             "test_accuracy": r.metrics.get("final_test_accuracy")} for r in runs]
+def _pick(runs: list) -> object | None:
+    """Of several runs for one seed (a resumed search may have killed one), the one that counts."""
+    def order(r) -> int:
+        return (0 if r.status == "FINISHED" else 1 if r.status == "FAILED"
+                else 2 if r.tags.get("status") == "skipped" else 3)
+
+    best = min(runs, key=order, default=None)
+    return best if best is not None and order(best) < 3 else None
 
 
-def conclude(budget: Budget, study, tracker, parent_id: str, progress: Progress, winner,
-             confirmed: tuple = ()) -> SearchResult:
-    """Judge the winner over its seeds by the target's rule and record the search's summary.
-    `confirmed`: every final whose seeds were trained, in the order tried (the winner last when it passed)."""
-    from nas.constraints import failing_seeds
+def seed_runs_of(children: list, final, seeds: int) -> tuple[SeedRun, ...]:
+    """Every one of the `seeds` seeds of a confirmed candidate, its final's first: run id, status
+    (complete, failed, skipped, not trained), validation and test accuracy."""
+    first = seed_of(final)
+    out = []
+    for seed in range(first, first + seeds):
+        if seed == first:
+            run = _pick([final])
+        else:
+            run = _pick([c for c in children if c.tags.get("nas_role") == records.ROLE_SEED
+                         and c.tags.get("confirms") == final.run_id and seed_of(c) == seed])
+        if run is None:
+            out.append(SeedRun(seed, "", NOT_TRAINED))
+            continue
+        status = {"FINISHED": COMPLETE, "FAILED": FAILED}.get(run.status, SKIPPED)
+        m = run.metrics if status == COMPLETE else {}
+        out.append(SeedRun(seed, run.run_id, status, m.get("final_val_accuracy"), m.get("final_test_accuracy")))
+    return tuple(out)
 
-    finals = records.finished_finals(tracker, parent_id)
+
+def contender(budget: Budget, tracker, parent_id: str, trial, role: str, final_run_id: str,
+              children: list | None = None) -> Contender:
+    """A finalist or reserve as its runs stand now (`children`: the parent's runs, if read already)."""
+    children = tracker.children(parent_id) if children is None else children
+    final = next((c for c in children if c.run_id == final_run_id), None) or tracker.run(final_run_id)
+    screen = trial.user_attrs.get("screen_val_accuracy")
+    if screen is None and trial.values:
+        screen = trial.values[0]
+    return Contender(trial.number, final_run_id, role, int(trial.user_attrs.get("params", 0)), screen,
+                     None if screen is None else predicted_to_meet(budget, screen),
+                     seed_runs_of(children, final, budget.target.seeds))
+
+
+def conclude(budget: Budget, study, tracker, parent_id: str, confirmed: list[tuple]) -> SearchResult:
+    """Tally the search (`_summary.tally`), name the winner the rule's statistic ranks first, and
+    record both on the parent run. `confirmed`: (trial, role, final run id) of every finalist and
+    confirmed reserve, in the order they were confirmed."""
+    children = tracker.children(parent_id)
+    contenders = [contender(budget, tracker, parent_id, t, role, run_id, children) for t, role, run_id in confirmed]
     parent = tracker.run(parent_id)
-    seeds = seed_table(tracker, parent_id, winner) if winner is not None else []
-    complete = len(seeds) == budget.target.seeds
-    met = bool(seeds) and complete and not failing_seeds([s["val_accuracy"] for s in seeds], budget.target.min,
-                                                         budget.target.rule)
-    p = progress
-    summary = {
-        "sampled": p.sampled, "rejected": dict(sorted(p.rejected.items())),
-        "rejected_total": sum(p.rejected.values()), "trained": p.trained, "pruned": p.pruned,
-        "failed": p.failed, "finalists": len(finals), "target_met": met,
-        "wall_seconds": records.running_seconds(parent), "stopped_seconds": records.stopped_seconds(parent),
-        "winner_run_id": winner.run_id if winner else None,
-        "seeds": seeds, "rule": budget.target.rule,
-        "confirmations": [{"trial": int(c.tags.get("trial_number", -1)), "run_id": c.run_id,
-                           "passed": passes(budget, tracker, parent_id, c)} for c in confirmed],
-        "candidates": candidate_table(study),
-    }
-    records.finish_search(tracker, parent_id, summary, winner, met)
-    return SearchResult(parent_id, winner.run_id if winner else None, met, summary)
+    summary = tally(candidate_table(study, budget), contenders, Criteria.of(budget),
+                    finished_finals=len(records.finished_finals(tracker, parent_id)),
+                    wall_seconds=records.running_seconds(parent), stopped_seconds=records.stopped_seconds(parent),
+                    val_images=_val_images(budget))
+    winner = tracker.run(summary.winner_run_id) if summary.winner_run_id else None
+    as_dict = summary.to_dict()
+    records.finish_search(tracker, parent_id, as_dict, winner, summary.target_met)
+    return SearchResult(parent_id, summary.winner_run_id, summary.target_met, as_dict, summary)
 
 
-def candidate_table(study) -> list[dict]:
-    """Every sampled candidate: number, params, state, why rejected/pruned, screening accuracy."""
-    return [{"number": t.number, "state": t.state.name.lower(), "params": t.user_attrs.get("params"),
-             "macs_per_image": t.user_attrs.get("macs_per_image"), "rejected_by": t.user_attrs.get("rejected_by"),
-             "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
-             "screen_val_accuracy": t.user_attrs.get("screen_val_accuracy"),
-             "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
-            for t in study.get_trials(deepcopy=False)]
+def _val_images(budget: Budget) -> int | None:
+    """The validation split's size, to state accuracy margins in images."""
+    from nas.search._job import dataset
+
+    try:
+        return len(dataset(budget).val)
+    except Exception:  # noqa: BLE001 - the finals trained on it; a margin is not worth failing the summary over
+        return None
+
+
+def candidate_table(study, budget: Budget) -> list[dict]:
+    """Every sampled candidate: number, params, state, why rejected/pruned, screening accuracy and
+    (completed ones) whether it predicted meeting the target; whether it trained or its training failed."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        screen = a.get("screen_val_accuracy")
+        rows.append({"number": t.number, "state": t.state.name.lower(), "params": a.get("params"),
+                     "macs_per_image": a.get("macs_per_image"), "rejected_by": a.get("rejected_by"),
+                     "pruned_at_epoch": a.get("pruned_at_epoch"), "screen_val_accuracy": screen,
+                     "mlflow_run_id": a.get("mlflow_run_id"),
+                     "predicted_to_meet": (predicted_to_meet(budget, screen) if t.state.name == "COMPLETE"
+                                           and screen is not None else None),
+                     "trained": bool(a.get("trained")), "training_failed": bool(a.get("training_failed"))})
+    return rows

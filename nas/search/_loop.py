@@ -4,7 +4,7 @@ training slot is taken, run the finals, conclude.
 `--jobs N` starts N local workers that run exactly what `nas worker` runs on another machine
 (`nas.search.worker.work`); `--jobs 1` runs that same loop inline. Workers talk to the
 coordinator only through the Optuna storage and MLflow, and the live view is read from there
-(`nas.search.progress`). Where they run, and the finals' rounds: `nas.search.rounds`.
+(`nas.search._progress`). Where they run, and the finals' rounds: `nas.search._rounds`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Search:
         self.timeout_s = timeout_s
         self.jobs = max(1, jobs or budget.search.jobs)
         self.on_progress = on_progress or (lambda p: None)
-        self.progress = Progress(target_trials=self.n_trials, finals_total=budget.search.finalists)
+        self.progress = Progress(target_trials=self.n_trials,
+                                 finals_total=budget.search.finalists * budget.target.seeds)
         self.worker = worker_of is not None
         joining = resume_run_id or worker_of
         if joining:
@@ -128,7 +129,7 @@ class Search:
             time.sleep(min(2.0, self.budget.search.heartbeat_seconds))
 
     def _finals(self, rounds: Rounds) -> finals.SearchResult:
-        """Rung 3 and the confirmation (nas.search.confirm), each round trained here."""
+        """Rung 3: every finalist with all its seeds (nas.search._confirm), each round trained here."""
         self.progress.phase = "finals"
 
         def announce(event: str) -> None:

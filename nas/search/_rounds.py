@@ -4,7 +4,7 @@
 share of the cores as torch threads: two one-thread processes do ~1.5x the work of one
 two-thread process on small convs (DESIGN section 5). `Rounds.run(jobs)` trains full-schedule
 jobs on them in waves and follows each epoch in the live view (`nas.search.progress`);
-`nas.search.confirm` decides what the rounds are.
+`nas.search._confirm` decides what the rounds are.
 """
 
 from __future__ import annotations
@@ -98,23 +98,24 @@ class Rounds:
         for job in self.running.values():
             records.abandon(self.tracker, job.run_id)
 
-    def run(self, jobs: list[Job], decided: Callable[[], bool] | None = None) -> list[Job]:
+    def run(self, jobs: list[Job], drop: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
         cores split between them, until all have ended. A wave of one (the last of an odd number)
         gets every core rather than leave one idle: 1 x 2 threads does ~1.4x the work of 1 x 1
         (DESIGN section 5). Never more jobs than workers at once: on 2 cores, 3 one-thread
         processes took ~1.4x longer per epoch than their share of the cores.
 
-        Once `decided()` says a confirmation has failed, the seed jobs not started yet are dropped
-        (returned, never trained): under rule "all" their accuracy cannot change the verdict."""
+        After each wave `drop(pending)` names the jobs still waiting that need not train any more
+        (the finals' decided candidates): they are returned, never trained."""
         pending, skipped = list(jobs), []
         while pending:
             wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
             self._start(wave, self.workers.threads_for(len(wave)))
             self._wait()
-            if pending and decided is not None and decided():
-                skipped += [job for job in pending if job.role == records.ROLE_SEED]
-                pending = [job for job in pending if job.role != records.ROLE_SEED]
+            if pending and drop is not None:
+                dropped = {job.run_id for job in drop(pending)}
+                skipped += [job for job in pending if job.run_id in dropped]
+                pending = [job for job in pending if job.run_id not in dropped]
         return skipped
 
     @staticmethod

@@ -474,7 +474,6 @@ finalists = 2
 
 def test_a_search_over_the_new_blocks_and_ranges_picks_the_smallest_final_and_verifies(store, write_budget, capsys):
     from nas.report import write_report
-    from nas.search import _finals as finals
     from nas.search import make_pruner, make_sampler
 
     budget = load_budget(write_budget(RICH))
@@ -506,7 +505,8 @@ def test_a_search_over_the_new_blocks_and_ranges_picks_the_smallest_final_and_ve
     assert "Pruner: hyperband (Optuna HyperbandPruner: min_resource 1 epoch(s), max_resource 2" in text
     assert "Objective: params" in text and "Accuracy-vs-parameters front" in text
     assert f"{int(winner.metrics['params']):,}" in text
-    assert finals.pick_winner(budget, tracker, result.parent_run_id).run_id == result.winner_run_id
+    assert tracker.run(result.parent_run_id).tags["winner_run_id"] == result.winner_run_id
+    assert [c["rank"] for c in result.summary["contenders"] if c["run_id"] == result.winner_run_id] == [1]
 
 
 @pytest.mark.parametrize("edit,why", [

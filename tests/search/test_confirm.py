@@ -1,0 +1,230 @@
+"""The finals on the smoke budget: every finalist trains with all its seeds, the rule's statistic
+names the winner, and the report, `nas verify`, `nas runs` and the summary name the same run."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BUDGETS, seed_store
+
+from nas.cli import main
+from nas.config import load_budget
+from nas.search import Search
+from nas.tracking import Tracker, records
+
+SMOKE = BUDGETS / "smoke.toml"
+
+
+def smoke(target: str, lines: str) -> str:
+    """The smoke budget with another [target] block and extra [search] lines (finalists = 1 replaced)."""
+    return (SMOKE.read_text().replace("min = 0.85", target).replace("finalists = 1", lines))
+
+
+def run_search(home: Path, text: str, on_progress=None):
+    path = home / "budget.toml"
+    path.write_text(text)
+    tracker = Tracker()
+    result = Search(load_budget(path), tracker, command=f"nas search {path}", on_progress=on_progress).run()
+    return tracker, result
+
+
+def by_statistic(tracker, result, rule: str) -> str:
+    """The run id the rule's statistic ranks first, recomputed from the runs themselves."""
+    budget_min = records.stored_budget(tracker.run(result.parent_run_id)).target.min
+    scored = []
+    for c in result.summary["confirmations"]:
+        final = tracker.run(c["run_id"])
+        runs = [final] + records.seed_runs(tracker, result.parent_run_id, final.run_id)
+        values = [r.metrics["final_val_accuracy"] for r in runs]
+        stat = min(values) if rule == "all" else sum(values) / len(values)
+        passed = all(v >= budget_min for v in values) if rule == "all" else stat >= budget_min
+        scored.append((not passed, -stat, final.metrics["params"], final.run_id))
+    return min(scored)[-1]
+
+
+def report_text(tracker, result) -> str:
+    from nas.report import write_report
+
+    return Path(write_report(tracker, result.parent_run_id)).read_text()
+
+
+def named_everywhere(tracker, result, text: str, capsys) -> str:
+    """The run the summary, the parent's tag, `nas verify`'s resolution, `nas runs` and the report name."""
+    from nas.deploy._verify import resolve_final_run
+
+    parent = tracker.run(result.parent_run_id)
+    winner = parent.tags["winner_run_id"]
+    assert result.summary["winner_run_id"] == winner == result.winner_run_id
+    assert resolve_final_run(tracker, result.parent_run_id)[1].run_id == winner
+    assert f"(MLflow run `{winner}`)" in text.split("\n## ")[0]  # the report's headline
+    w = tracker.run(winner)
+    assert (parent.metrics["winner_params"], parent.metrics["winner_val_accuracy"]) == (
+        w.metrics["params"], w.metrics["final_val_accuracy"])
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if result.parent_run_id in line)
+    assert f"{int(w.metrics['params']):,}" in row and f"{w.metrics['final_val_accuracy']:.4f}" in row
+    return winner
+
+
+@pytest.fixture(scope="module")
+def two_finalists(tmp_path_factory, mlflow_template):
+    """The smoke budget with 2 seeds and 2 finalists, searched once."""
+    home = tmp_path_factory.mktemp("finals")
+    seed_store(home, mlflow_template)
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        tracker, result = run_search(home, smoke("min = 0.85\nseeds = 2", "finalists = 2"))
+        text = report_text(tracker, result)
+    finally:
+        os.chdir(cwd)
+    return home, tracker, result, text
+
+
+def test_every_finalist_trains_all_its_seeds_and_the_best_statistic_wins(two_finalists, capsys, monkeypatch):
+    home, tracker, result, text = two_finalists
+    monkeypatch.chdir(home)
+    confirmed = result.summary["confirmations"]
+    assert len(confirmed) == 2
+    for c in confirmed:
+        seeds = records.seed_runs(tracker, result.parent_run_id, c["run_id"])
+        assert [r.tags["seed"] for r in seeds] == ["1"] and tracker.run(c["run_id"]).tags["seed"] == "0"
+    assert named_everywhere(tracker, result, text, capsys) == by_statistic(tracker, result, "all")
+    assert main(["verify", result.parent_run_id]) == (0 if result.met_target else 1)
+
+
+def test_the_report_shows_each_finalists_screening_seeds_statistic_and_margin(two_finalists):
+    _, tracker, result, text = two_finalists
+    search = text.split("## Search\n")[1].split("\n## ")[0]
+    rows = {cells[0].split()[0]: cells for cells in ([x.strip() for x in line.strip().strip("|").split("|")]
+                                                      for line in search.splitlines() if line.startswith("|"))
+            if len(cells) == 9 and cells[0][:1].isdigit()}
+    assert len(rows) == 2 and next(k for k, r in rows.items() if r[0].endswith("(winner)")) == str(
+        next(c["trial"] for c in result.summary["contenders"] if c["run_id"] == result.winner_run_id))
+    for c in result.summary["contenders"]:
+        cells = rows[str(c["trial"])]
+        seed_vals = [f"{s['val_accuracy']:.2%}" for s in c["seeds"]]
+        screen = tracker.run(c["run_id"]).metrics["screen_val_accuracy"]
+        worst = min(s["val_accuracy"] for s in c["seeds"])
+        margin = round((worst - 0.85) * 400)  # digits: 400 validation images
+        assert cells[3:] == [f"{screen:.2%}", "yes" if screen >= 0.85 - 0.005 else "no", ", ".join(seed_vals),
+                             f"{worst:.2%}", f"{margin:+d} images", "yes" if c["passed"] else "no"]
+        assert c["predicted_to_meet"] == (screen >= 0.845)
+
+
+def test_a_failed_search_names_one_winner_with_one_verdict(tmp_path, mlflow_template, capsys):
+    """An unreachable target: the finalist and the reserve train all their seeds (a finalist and its
+    seed side by side), nothing passes, and the best worst seed is named; the report's count of
+    failing constraints is the count `nas verify` fails."""
+    from nas.deploy import verify
+
+    seed_store(tmp_path, mlflow_template)
+    counts = []
+    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 2", "finalists = 1\nreserves = 1")
+                                 .replace("jobs = 1", "jobs = 2"),
+                                 on_progress=lambda p: counts.append((p.finals_done, p.finals_total)))
+    assert not result.met_target
+    finalist, reserve = result.summary["contenders"]
+    assert (finalist["role"], reserve["role"]) == ("finalist", "reserve")
+    assert all(s["status"] == "complete" for c in (finalist, reserve) for s in c["seeds"])
+    assert counts[-1] == (4, 4) and all(done <= total for done, total in counts)
+    final, seed = tracker.run(finalist["run_id"]), records.seed_runs(tracker, result.parent_run_id,
+                                                                       finalist["run_id"])[0]
+    final_epochs, seed_epochs = (epoch_times(tracker, r.run_id) for r in (final, seed))
+    assert seed_epochs[0] < final_epochs[-1] and final_epochs[0] < seed_epochs[-1]  # one round, side by side
+
+    text = report_text(tracker, result)
+    assert named_everywhere(tracker, result, text, capsys) == by_statistic(tracker, result, "all")
+    failing = [r for r in verify(tracker, result.parent_run_id).rows if not r.ok]
+    header = re.search(r"\*\*Verdict: FAIL\*\* - (\d+) of (\d+) constraints fail", text)
+    assert header and int(header.group(1)) == len(failing) == 1
+    target_row = next(line for line in text.splitlines() if line.startswith("| target: val_accuracy"))
+    assert "(every one of 2 seeds)" in target_row and "**FAIL**" in target_row
+    winner = next(c for c in result.summary["contenders"] if c["run_id"] == result.winner_run_id)
+    assert (f"the winner named is the best of the 2 confirmed by its worst seed ({winner['statistic']:.2%}, "
+            f"{winner['worst_margin_images']:+d} images against the target)") in text
+    assert "first candidate confirmed" not in text and "the best finalist is reported" not in text
+    assert main(["verify", result.parent_run_id]) == 1
+    assert capsys.readouterr().out.count("FAIL") == len(failing)
+
+
+def test_a_decided_finalists_waiting_seeds_are_skipped_once_another_passed(tmp_path, mlflow_template, monkeypatch):
+    """One job at a time: the first finalist passes on its 2 seeds, the second's final is made to
+    miss the target; its seed then cannot change the winner, so it is not trained (tagged skipped)."""
+    from nas.search import _finals as finals
+    from nas.search._summary import SeedRun
+
+    real, first_seen = finals.seed_runs_of, []
+
+    def second_final_misses(children, final, seeds):
+        out = real(children, final, seeds)
+        if not first_seen:  # the finals read their contenders in order: the first finalist comes first
+            first_seen.append(final.run_id)
+        if final.run_id == first_seen[0]:
+            return out
+        return (SeedRun(out[0].seed, out[0].run_id, out[0].status, 0.10, 0.1),) + out[1:] \
+            if out[0].status == "complete" else out
+
+    monkeypatch.setattr(finals, "seed_runs_of", second_final_misses)
+    seed_store(tmp_path, mlflow_template)
+    tracker, result = run_search(tmp_path, smoke("min = 0.5\nseeds = 2", "finalists = 2"))
+    first, second = result.summary["contenders"]
+    assert result.winner_run_id == first["run_id"] and result.met_target
+    assert [s["status"] for s in second["seeds"]] == ["complete", "skipped"]
+    skipped = [c for c in tracker.children(result.parent_run_id) if c.tags.get("status") == "skipped"]
+    assert [c.tags["confirms"] for c in skipped] == [second["run_id"]] and skipped[0].status == "KILLED"
+    assert "could no longer pass" in skipped[0].tags["skipped"]
+    assert "Seeds marked skipped were not trained" in report_text(tracker, result)
+
+
+def test_a_resumed_search_trains_only_the_runs_that_had_not_ended(tmp_path, mlflow_template, monkeypatch):
+    """Stopped after the finalist's own run, then resumed: its seed, the reserve and the reserve's
+    seed train once each, the view counts the run done before from its first line, and the wall
+    time leaves out the stop."""
+    from nas.search import _rounds as rounds
+
+    seed_store(tmp_path, mlflow_template)
+    path = tmp_path / "budget.toml"
+    path.write_text(smoke("min = 0.999\nseeds = 2", "finalists = 1\nreserves = 1"))
+    tracker, budget = Tracker(), load_budget(path)
+    real_wait, real_start, started = rounds.Rounds._wait, rounds.Rounds._start, []
+
+    def stop_once_the_final_ended(self):
+        real_wait(self)
+        raise KeyboardInterrupt
+
+    def record_starts(self, jobs, threads):
+        started.extend(job.role for job in jobs)
+        return real_start(self, jobs, threads)
+
+    monkeypatch.setattr(rounds.Rounds, "_wait", stop_once_the_final_ended)
+    search = Search(budget, tracker, command=f"nas search {path}")
+    with pytest.raises(KeyboardInterrupt):
+        search.run()
+    monkeypatch.setattr(rounds.Rounds, "_wait", real_wait)
+    monkeypatch.setattr(rounds.Rounds, "_start", record_starts)
+    time.sleep(2.0)  # stopped for 2 s: the wall time leaves that out
+    counts = []
+    result = Search(budget, tracker, resume_run_id=search.parent_id,
+                    on_progress=lambda p: p.phase == "finals" and counts.append((p.finals_done, p.finals_total))).run()
+    assert started == [records.ROLE_SEED, records.ROLE_FINAL, records.ROLE_SEED], started
+    assert counts[0][0] == 1 and counts[-1] == (4, 4) and all(done <= total for done, total in counts), counts
+    full = [c for c in tracker.children(search.parent_id) if c.tags.get("nas_role") in ("final", "seed")
+            and c.status == "FINISHED"]
+    assert len(full) == 4 and len({(c.tags["trial_number"], c.tags["seed"]) for c in full}) == 4
+    assert all(s["status"] == "complete" for c in result.summary["contenders"] for s in c["seeds"])
+    since_start = time.time() - tracker.run(search.parent_id).start_time_ms / 1000
+    assert result.summary["stopped_seconds"] >= 2.0
+    assert abs(result.summary["wall_seconds"] + result.summary["stopped_seconds"] - since_start) < 5.0
+    assert "running (it also stood stopped 0:00:0" in report_text(tracker, result)
+
+
+def epoch_times(tracker, run_id: str) -> list[int]:
+    """When each epoch of a final run was logged (ms), from MLflow's metric history."""
+    from mlflow.tracking import MlflowClient
+
+    history = MlflowClient(tracker.uri).get_metric_history(run_id, "val_accuracy")
+    return [m.timestamp for m in sorted(history, key=lambda m: m.step)]

@@ -1,0 +1,96 @@
+"""Who wins the finals, from plain per-seed accuracies and parameter counts."""
+
+import pytest
+
+from nas.search._ranking import (
+    Criteria,
+    Standing,
+    cannot_pass,
+    margin_images,
+    needless,
+    passes,
+    rank,
+    statistic,
+    winner,
+)
+
+LUCKY = Standing("lucky", 9_000, (0.996, 0.991, 0.992))  # one lucky seed, two weak ones
+STEADY = Standing("steady", 9_000, (0.9945, 0.9942, 0.9944))
+
+
+def criteria(minimum=0.994, seeds=3, rule="all", objective="accuracy") -> Criteria:
+    return Criteria(minimum, seeds, rule, objective)
+
+
+def keys(standings) -> list[str]:
+    return [s.key for s in standings]
+
+
+def test_a_lucky_seed_loses_to_a_steady_finalist_under_rule_all():
+    # The lucky one has the best single run (99.6%) but misses the target on two seeds.
+    assert not passes(LUCKY, criteria()) and passes(STEADY, criteria())
+    assert winner([LUCKY, STEADY], criteria()).key == "steady"
+    # With a target both reach, the worst seed still decides: 99.42% beats 99.1%.
+    assert keys(rank([LUCKY, STEADY], criteria(minimum=0.99))) == ["steady", "lucky"]
+    # And when neither passes, the best worst seed is named, not the best single run.
+    assert keys(rank([LUCKY, STEADY], criteria(minimum=0.999))) == ["steady", "lucky"]
+
+
+def test_under_rule_mean_the_means_decide():
+    high_mean = Standing("high_mean", 9_000, (0.999, 0.993, 0.994))  # mean 99.53%, worst 99.3%
+    assert statistic(high_mean.values, "mean") == pytest.approx(0.99533, abs=1e-5)
+    assert statistic(STEADY.values, "mean") == pytest.approx(0.99437, abs=1e-5)
+    assert keys(rank([STEADY, high_mean], criteria(minimum=0.99, rule="mean"))) == ["high_mean", "steady"]
+    assert keys(rank([STEADY, high_mean], criteria(minimum=0.99, rule="all"))) == ["steady", "high_mean"]
+    # The mean of the lucky one (99.3%) misses a 99.4% target under "mean" too.
+    assert keys(rank([LUCKY, STEADY], criteria(rule="mean"))) == ["steady", "lucky"]
+
+
+def test_equal_statistics_go_to_fewer_parameters():
+    big = Standing("big", 12_000, (0.995, 0.994))
+    small = Standing("small", 8_000, (0.996, 0.994))
+    c = criteria(seeds=2)
+    assert keys(rank([big, small], c)) == ["small", "big"]  # both worst 99.4%
+    # Ties among those that miss, too.
+    assert keys(rank([big, small], criteria(minimum=0.999, seeds=2))) == ["small", "big"]
+
+
+def test_objective_params_takes_the_smallest_that_passes_else_the_best_statistic():
+    small_miss = Standing("small_miss", 5_000, (0.995, 0.992))
+    mid_pass = Standing("mid_pass", 8_000, (0.9941, 0.9940))
+    big_pass = Standing("big_pass", 12_000, (0.997, 0.996))
+    c = criteria(seeds=2, objective="params")
+    assert keys(rank([big_pass, small_miss, mid_pass], c)) == ["mid_pass", "big_pass", "small_miss"]
+    none_pass = criteria(minimum=0.999, seeds=2, objective="params")
+    assert winner([big_pass, small_miss, mid_pass], none_pass).key == "big_pass"
+
+
+def test_a_candidate_with_a_seed_missing_ranks_after_the_complete_ones():
+    partial = Standing("partial", 5_000, (0.9935,), failed=1)  # its second seed's training failed
+    complete_low = Standing("complete_low", 9_000, (0.990, 0.989))
+    c = criteria(seeds=2)
+    assert not passes(partial, c) and cannot_pass(partial, c)
+    assert keys(rank([partial, complete_low], c)) == ["complete_low", "partial"]
+
+
+def test_cannot_pass_under_all_after_one_seed_below_but_mean_waits_for_every_seed():
+    one_low = Standing("one_low", 9_000, (0.990,))
+    assert cannot_pass(one_low, criteria())
+    assert not cannot_pass(one_low, criteria(rule="mean"))  # the other seeds may lift the mean
+    assert cannot_pass(Standing("low", 9_000, (0.990, 0.991, 0.992)), criteria(rule="mean"))
+
+
+def test_waiting_seeds_are_needless_only_once_another_candidate_passed():
+    missed = Standing("missed", 9_000, (0.990,))  # 1 of 3 seeds, below the target
+    halfway = Standing("halfway", 9_000, (0.995,))
+    # No one has passed: every seed trains, so each candidate's worst seed is known for the ranking.
+    assert needless([missed, halfway], criteria()) == set()
+    assert needless([missed, STEADY], criteria()) == {"missed"}
+    assert needless([missed, halfway, STEADY], criteria(rule="mean")) == set()  # a mean is not decided early
+
+
+def test_margins_are_counted_in_validation_images():
+    assert margin_images(0.9936, 0.994, 10_000) == -4
+    assert margin_images(0.9951, 0.994, 10_000) == 11
+    assert margin_images(0.994, 0.994, 10_000) == 0
+    assert margin_images(0.97, 0.999, 400) == -12
