@@ -44,22 +44,11 @@ def _require_onnx() -> None:
         raise UsageError(f"ONNX export needs {exc.name}: {INSTALL_ONNX}") from None
 
 
-def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_uri: str | None = None,
-           on_step=lambda message: None, allow_fail: bool = False) -> Exported:
-    """Verify the run, write the export folder, check the artifact against the tracked model.
-
-    A winner whose verdict fails is not exported (VerdictFailed, exit 1) unless `allow_fail`; then
-    the folder's model.json and model card say FAIL at the top."""
-
+def verified_for_export(tracker, run_id: str, allow_fail: bool, on_step=lambda message: None):
+    """`verify` the run; a winner that fails its budget is refused (VerdictFailed, exit 1) unless
+    `allow_fail`, and then the step it is exported anyway says FAIL."""
     from nas.deploy._verify import verify
-    from nas.report import model_card
-    from nas.tracking import Tracker, find_store, records
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if fmt == "onnx":
-        _require_onnx()
-    tracker = Tracker(find_store(tracking_uri))
     on_step(f"verifying run {run_id} (and its seed runs) from their stored artifacts")
     verified = verify(tracker, run_id)
     if not verified.ok:
@@ -68,6 +57,24 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
             raise VerdictFailed(f"run {verified.run_id} fails its budget, so nothing was exported: {failing}. "
                                 f"`nas export {run_id} --allow-fail` exports it anyway, marked FAIL")
         on_step(f"FAIL: run {verified.run_id} fails its budget ({failing}); exporting it as asked (--allow-fail)")
+    return verified
+
+
+def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_uri: str | None = None,
+           on_step=lambda message: None, allow_fail: bool = False) -> Exported:
+    """Verify the run, write the export folder, check the artifact against the tracked model.
+
+    A winner whose verdict fails is not exported (VerdictFailed, exit 1) unless `allow_fail`; then
+    the folder's model.json and model card say FAIL at the top."""
+
+    from nas.report import model_card
+    from nas.tracking import Tracker, find_store, records
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        _require_onnx()
+    verified = verified_for_export(Tracker(find_store(tracking_uri)), run_id, allow_fail, on_step)
     budget, run, net, dataset = verified.budget, verified.run, verified.model, verified.dataset
     final = records.load_final(run)
     info = run.json_artifact(records.MODEL_INFO)
