@@ -3,38 +3,17 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
-from conftest import BUDGETS, seed_store
 
 from nas.cli import main
-from nas.config import load_budget
-from nas.search import Search
-from nas.tracking import Tracker
-
-
-@pytest.fixture(scope="module")
-def smoke_search(tmp_path_factory, mlflow_template):
-    home = tmp_path_factory.mktemp("mlflow-model")
-    seed_store(home, mlflow_template)
-    cwd = os.getcwd()
-    os.chdir(home)
-    try:
-        tracker = Tracker()
-        result = Search(load_budget(BUDGETS / "smoke.toml"), tracker).run()
-    finally:
-        os.chdir(cwd)
-    assert result.met_target
-    return home, tracker, result
 
 
 @pytest.fixture
-def registry(smoke_search, monkeypatch):
+def registry(smoke_winner, monkeypatch):
     """MLflow's fluent API (pyfunc.load_model) pointed at the search's store for one test."""
-    home, tracker, result = smoke_search
+    home, tracker, result = smoke_winner
     monkeypatch.chdir(home)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)
     return home, tracker, result
