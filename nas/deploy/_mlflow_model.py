@@ -14,6 +14,7 @@ budget and the verdict (FAIL for a winner exported with --allow-fail).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -104,9 +105,15 @@ def _save(folder: Path, model, info: dict, example, run_id: str, logged) -> None
     signature = infer_signature(example, {"logits": logits, "class": logits.argmax(axis=1)})
     mlflow_model = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
                          model_id=logged.model_id)
-    mlflow.pyfunc.save_model(str(folder / MODEL_NAME), python_model=str(PYFUNC_CODE), mlflow_model=mlflow_model,
-                             artifacts={"program": str(program), "info": str(info_file)}, signature=signature,
-                             input_example=example, pip_requirements=_requirements())
+    logger = logging.getLogger("mlflow")  # its INFO line on validating the example is noise in a command's output
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        mlflow.pyfunc.save_model(str(folder / MODEL_NAME), python_model=str(PYFUNC_CODE), mlflow_model=mlflow_model,
+                                 artifacts={"program": str(program), "info": str(info_file)}, signature=signature,
+                                 input_example=example, pip_requirements=_requirements())
+    finally:
+        logger.setLevel(level)
 
 
 def _ensure_registered(client, name: str) -> None:
