@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/jobs_speed.py
+	$(BIN)/python bench/latency.py
 
 ui: install
 	$(BIN)/nas ui

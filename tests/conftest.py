@@ -81,6 +81,29 @@ def store(tmp_path, mlflow_template) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def smoke_winner(tmp_path_factory, mlflow_template):
+    """One smoke search (digits, target met) in its own store, for the tests that need any passing
+    winner and leave it as it is: (its folder, the Tracker, the search result)."""
+    import os
+
+    from nas.config import load_budget
+    from nas.search import Search
+    from nas.tracking import Tracker
+
+    home = tmp_path_factory.mktemp("smoke-winner")
+    seed_store(home, mlflow_template)
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        tracker = Tracker()
+        result = Search(load_budget(BUDGETS / "smoke.toml"), tracker).run()
+    finally:
+        os.chdir(cwd)
+    assert result.met_target
+    return home, tracker, result
+
+
 def built_with_agreeing_counts(spec, input_shape, classes):
     """The model of `spec`, after checking that the analytic counts equal torchinfo's parameters and
     fvcore's MACs and that it returns one logit per class; SpecError where the geometry is invalid."""

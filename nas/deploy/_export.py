@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nas.deploy._load import MODEL_JSON, WEIGHTS_FILE, preprocessed
+from nas.deploy._quantize import CALIBRATION_IMAGES, INT8_FILE, check_int8, int8_export, require_quantization
 from nas.errors import ExportCheckFailed, UsageError, VerdictFailed
 
 FORMATS = ("pt2", "onnx")
@@ -33,6 +34,7 @@ class Exported:
     files: list[str]
     checks: dict  # per input kind: max_abs_diff, exported_test_accuracy, verified_test_accuracy
     verdict: str = "PASS"  # "FAIL" only for an export with allow_fail
+    quantized: dict | None = None  # with --int8: {"fp32": figures, "int8": figures} (nas/deploy/_quantize.py)
 
 
 def _require_onnx() -> None:
@@ -44,22 +46,11 @@ def _require_onnx() -> None:
         raise UsageError(f"ONNX export needs {exc.name}: {INSTALL_ONNX}") from None
 
 
-def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_uri: str | None = None,
-           on_step=lambda message: None, allow_fail: bool = False) -> Exported:
-    """Verify the run, write the export folder, check the artifact against the tracked model.
-
-    A winner whose verdict fails is not exported (VerdictFailed, exit 1) unless `allow_fail`; then
-    the folder's model.json and model card say FAIL at the top."""
-
+def verified_for_export(tracker, run_id: str, allow_fail: bool, on_step=lambda message: None):
+    """`verify` the run; a winner that fails its budget is refused (VerdictFailed, exit 1) unless
+    `allow_fail`, and then the step it is exported anyway says FAIL."""
     from nas.deploy._verify import verify
-    from nas.report import model_card
-    from nas.tracking import Tracker, find_store, records
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if fmt == "onnx":
-        _require_onnx()
-    tracker = Tracker(find_store(tracking_uri))
     on_step(f"verifying run {run_id} (and its seed runs) from their stored artifacts")
     verified = verify(tracker, run_id)
     if not verified.ok:
@@ -68,6 +59,29 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
             raise VerdictFailed(f"run {verified.run_id} fails its budget, so nothing was exported: {failing}. "
                                 f"`nas export {run_id} --allow-fail` exports it anyway, marked FAIL")
         on_step(f"FAIL: run {verified.run_id} fails its budget ({failing}); exporting it as asked (--allow-fail)")
+    return verified
+
+
+def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_uri: str | None = None,
+           on_step=lambda message: None, allow_fail: bool = False, int8: bool = False) -> Exported:
+    """Verify the run, write the export folder, check the artifact against the tracked model.
+
+    A winner whose verdict fails is not exported (VerdictFailed, exit 1) unless `allow_fail`; then
+    the folder's model.json and model card say FAIL at the top. `int8` (ONNX only) adds
+    model_int8.onnx, measured beside fp32 (see nas/deploy/_quantize.py)."""
+
+    from nas.report import model_card
+    from nas.tracking import Tracker, find_store, records
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if int8 and fmt != "onnx":
+        raise UsageError(f"--int8 quantizes the ONNX model, and --format is {fmt!r}: add --format onnx")
+    if fmt == "onnx":
+        _require_onnx()
+    if int8:
+        require_quantization()
+    verified = verified_for_export(Tracker(find_store(tracking_uri)), run_id, allow_fail, on_step)
     budget, run, net, dataset = verified.budget, verified.run, verified.model, verified.dataset
     final = records.load_final(run)
     info = run.json_artifact(records.MODEL_INFO)
@@ -78,8 +92,14 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, folder / WEIGHTS_FILE)
     files, checks = _export_and_check(model, fmt, folder, dataset, verified.test_accuracy, on_step)
+    quantized = None
+    if int8:
+        on_step(f"quantizing model.onnx to {INT8_FILE} (static int8, calibrated on {CALIBRATION_IMAGES} training "
+                f"images) and measuring both with onnxruntime")
+        quantized = int8_export(folder, dataset)
+        files.append(INT8_FILE)
 
-    model_json = _model_json(fmt, files, checks, verified, final, info, folder)
+    model_json = {**_model_json(fmt, files, checks, verified, final, info, folder), **(quantized or {})}
     (folder / MODEL_JSON).write_text(json.dumps(model_json, indent=1))
     (folder / "MODEL_CARD.md").write_text(model_card(model_json, budget))
     files += [MODEL_JSON, "MODEL_CARD.md"]
@@ -89,7 +109,9 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
         raise ExportCheckFailed(f"{folder / c['file']}: the export does not reproduce the tracked model: max |logit "
                                 f"difference| {c['max_abs_diff']:.2e} (tolerance {TOLERANCE:g}), test accuracy "
                                 f"{c['exported_test_accuracy']:.4%} against {c['verified_test_accuracy']:.4%} verified")
-    return Exported(folder, files, checks, model_json["verdict"])
+    if quantized:
+        check_int8(folder, quantized)
+    return Exported(folder, files, checks, model_json["verdict"], quantized)
 
 
 def _export_and_check(model, fmt: str, folder: Path, dataset, verified_test: float, on_step) -> tuple[list, dict]:

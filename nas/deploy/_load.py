@@ -78,9 +78,17 @@ def read_model_json(folder: Path) -> dict:
 
 
 def _from_run(run_id: str, tracking_uri: str | None):
-    from nas.tracking import Tracker, file_sha256, find_store, records, resolve_run
+    from nas.tracking import Tracker, find_store
 
-    tracker = Tracker(find_store(tracking_uri))
+    _, model, info = run_model(Tracker(find_store(tracking_uri)), run_id)
+    return model, info
+
+
+def run_model(tracker, run_id: str):
+    """(the trained run, its model with preprocessing, its model info) for a search id (its winner)
+    or a final run's id, the weights checked against the sha256 logged in training."""
+    from nas.tracking import file_sha256, records, resolve_run
+
     _, run = resolve_run(tracker, run_id)
     final = records.load_final(run)
     info = run.json_artifact(records.MODEL_INFO)
@@ -90,7 +98,7 @@ def _from_run(run_id: str, tracking_uri: str | None):
         raise ArtifactError(f"run {run.run_id}: {WEIGHTS_FILE} has sha256 {sha[:12]}, training logged "
                             f"{logged[:12]}: the stored weights were changed")
     info = {**info, "spec": final.spec.to_dict(), "run_id": run.run_id}
-    return _load_state(weights, final.spec, info), info
+    return run, _load_state(weights, final.spec, info), info
 
 
 def load(source: str | Path, tracking_uri: str | None = None):

@@ -34,6 +34,7 @@ def model_card(m: dict, budget) -> str:
     lines += ["", f"Export check: on all {check['test_images']:,} test images the exported model's logits differ "
                   f"from the tracked model's by at most {check['max_abs_diff']:.1e}, and its test accuracy is "
                   f"{check['exported_test_accuracy']:.2%} (verified: {check['verified_test_accuracy']:.2%}).", "",
+              *_int8_section(m),
               "## Limitations", "",
               f"- Trained and judged only on `{m['dataset']}` images: {c} x {h} x {w}, the dataset's own framing "
               f"and contrast. Images from another domain (other sizes resized to fit, photos, other scripts, "
@@ -49,3 +50,22 @@ def model_card(m: dict, budget) -> str:
               "logits = session.run(None, {'images': images_uint8})[0]", "```", "",
               f"Runs: winner `{m['run_id']}`, search `{m['search_run_id']}`.", ""]
     return "\n".join(lines)
+
+
+def _int8_section(m: dict) -> list[str]:
+    """fp32 and int8 side by side, for an export with --int8."""
+    if "int8" not in m:
+        return []
+    fp32, int8 = m["fp32"], m["int8"]
+    rows = [("test accuracy", f"{fp32['test_accuracy']:.2%}", f"{int8['test_accuracy']:.2%}"),
+            ("validation accuracy", f"{fp32['val_accuracy']:.2%}", f"{int8['val_accuracy']:.2%}"),
+            ("weight bytes (all initializers)", f"{fp32['weight_bytes']:,}", f"{int8['weight_bytes']:,}"),
+            ("file bytes", f"{fp32['file_bytes']:,}", f"{int8['file_bytes']:,}")]
+    verdict = ("within" if int8["ok"] else "**more than**")
+    return ["## int8 beside fp32", "",
+            f"| | fp32 `{fp32['file']}` | int8 `{int8['file']}` |", "| --- | ---: | ---: |",
+            *[f"| {name} | {a} | {b} |" for name, a, b in rows], "",
+            f"`{int8['file']}` takes the same input as `{fp32['file']}`. It is a static post-training quantization "
+            f"(onnxruntime, QDQ, int8 weights per output channel, int8 activations calibrated on "
+            f"{int8['calibration_images']} training images); its test accuracy is {verdict} the tolerance of "
+            f"{int8['max_accuracy_drop'] * 100:.1f} point below fp32.", ""]
