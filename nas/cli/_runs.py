@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -49,9 +50,23 @@ def cmd_runs(args) -> int:
     return 0
 
 
+# MLflow's server as one user needs it: one uvicorn worker (MLflow starts 4) and no job execution
+# (its job runner and huey consumers serve GenAI jobs nas never submits; MLflow's documented switch
+# MLFLOW_SERVER_ENABLE_JOB_EXECUTION turns them off). bench/ui_start.py measures the difference.
+UI_WORKERS = 1
+UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def ui_server(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that serve the MLflow UI for `uri` on 127.0.0.1:`port`."""
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(UI_WORKERS)]
+    return command, {**os.environ, **UI_ENV}
+
+
 def cmd_ui(args) -> int:
-    """Run `mlflow ui` until it exits or `nas ui` gets SIGTERM/SIGINT/SIGHUP; either way, stop
-    every process it started (uvicorn, the job runner, huey consumers), not just the first."""
+    """Run MLflow's server until it exits or `nas ui` gets SIGTERM/SIGINT/SIGHUP; either way, stop
+    every process it started (the server and uvicorn), not just the first."""
     import signal
     import subprocess
 
@@ -62,8 +77,8 @@ def cmd_ui(args) -> int:
     console.print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops)")
     # Its own session, hence its own process group: the whole tree can be signalled at once, and
     # a Ctrl-C reaches it only through us, so the shutdown below is the only one.
-    child = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-                              "--host", "127.0.0.1", "--port", str(args.port)], start_new_session=True)
+    command, env = ui_server(uri, args.port)
+    child = subprocess.Popen(command, env=env, start_new_session=True)
 
     class Stop(Exception):
         pass

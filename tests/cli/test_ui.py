@@ -1,4 +1,5 @@
-"""`nas ui`: stopping it stops every process it started, not only its direct child."""
+"""`nas ui`: one user's server (one worker, no job consumers); stopping it stops every process it
+started, not only its direct child."""
 
 import os
 import signal
@@ -50,6 +51,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -59,7 +68,7 @@ def answers(port: int) -> bool:
 
 
 @pytest.mark.timeout(STARTUP_S + 60)
-def test_sigterm_stops_the_mlflow_server_and_all_its_helpers(store):
+def test_the_ui_is_one_server_without_job_consumers_and_sigterm_stops_it_all(store):
     port = free_port()
     log = store / "ui.log"  # a file, not a pipe: a full pipe would stall the server
     with open(log, "wb") as out:
@@ -72,9 +81,13 @@ def test_sigterm_stops_the_mlflow_server_and_all_its_helpers(store):
             assert nas.poll() is None, f"nas ui exited early ({nas.returncode}): {log.read_text()[-2000:]}"
             assert time.monotonic() < deadline, f"the MLflow UI did not answer on port {port} in {STARTUP_S} s"
             time.sleep(0.5)
-        time.sleep(2)  # the job runner and its consumers start beside the server
+        time.sleep(2)  # MLflow's job runner and its consumers would start beside the server
         started = descendants(nas.pid)
+        commands = sorted(command_line(pid) for pid in started)
         assert len(started) >= 2, f"expected mlflow and its server under nas ui, found {started}"
+        # MLflow's defaults: 4 uvicorn workers, a job runner and 7 huey consumers (~15 processes, ~2.9 GB)
+        assert not [c for c in commands if "huey" in c or "_job_runner" in c], commands
+        assert len(started) <= 3 and any("uvicorn" in c and "--workers 1 " in c for c in commands), commands
 
         nas.send_signal(signal.SIGTERM)
         code = nas.wait(timeout=30)
