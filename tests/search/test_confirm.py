@@ -52,12 +52,12 @@ def report_text(tracker, result) -> str:
 
 def named_everywhere(tracker, result, text: str, capsys) -> str:
     """The run the summary, the parent's tag, `nas verify`'s resolution, `nas runs` and the report name."""
-    from nas.deploy._verify import resolve_final_run
+    from nas.deploy import verify
 
     parent = tracker.run(result.parent_run_id)
     winner = parent.tags["winner_run_id"]
     assert result.summary["winner_run_id"] == winner == result.winner_run_id
-    assert resolve_final_run(tracker, result.parent_run_id)[1].run_id == winner
+    assert verify(tracker, result.parent_run_id).run_id == winner  # the run `nas verify` and `nas export` resolve
     assert f"(MLflow run `{winner}`)" in text.split("\n## ")[0]  # the report's headline
     w = tracker.run(winner)
     assert (parent.metrics["winner_params"], parent.metrics["winner_val_accuracy"]) == (
