@@ -19,8 +19,10 @@ from pathlib import Path
 
 from nas.config import Budget
 from nas.errors import ArtifactError, ConfigError, SpecError
-from nas.model._spec import ArchSpec
+from nas.model._spec import ArchSpec, StageSpec
 from nas.model.blocks import conv, head, residual
+
+POOLS = ("max", "avg")  # downsampling by a 2x2 pooling layer after the stage ("stride2" strides its last conv)
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,42 @@ class Counts:
     feature_shapes: tuple[tuple[int, int, int], ...]  # (C, H, W) after each stage
 
 
-def _conv_out(size: int, kernel: int, padding: str) -> int:
-    return size if padding == "same" else size - kernel + 1
+def _conv_out(size: int, kernel: int, padding: str, stride: int = 1) -> int:
+    if stride == 1:
+        return size if padding == "same" else size - kernel + 1
+    pad = kernel // 2 if padding == "same" else 0
+    return (size + 2 * pad - kernel) // stride + 1  # torch's rule: 'same' gives ceil(size / 2)
+
+
+def _strides(stage: StageSpec) -> list[int]:
+    """Each conv unit's stride: 2 for the last unit of a "stride2" stage, else 1."""
+    last = len(stage.convs) - 1
+    return [2 if stage.downsample == "stride2" and j == last else 1 for j in range(len(stage.convs))]
+
+
+def _unit_shapes(stage: StageSpec, hw: tuple[int, int], index: int) -> list[tuple[int, int]]:
+    """(H, W) after each conv unit of a stage that starts at `hw`; SpecError when one leaves nothing."""
+    h, w = hw
+    shapes = []
+    for conv_spec, stride in zip(stage.convs, _strides(stage)):
+        k, padding = conv_spec.kernel, conv_spec.padding
+        if stride == 2 and (h < 2 or w < 2):
+            raise SpecError(f"stage {index}: a stride-2 conv on a {h}x{w} map halves nothing")
+        h2, w2 = _conv_out(h, k, padding, stride), _conv_out(w, k, padding, stride)
+        if h2 < 1 or w2 < 1:
+            raise SpecError(f"stage {index}: a {k}x{k} '{padding}'{' stride-2' if stride == 2 else ''} conv "
+                            f"on a {h}x{w} map leaves {max(h2, 0)}x{max(w2, 0)}")
+        shapes.append((h2, w2))
+        h, w = h2, w2
+    return shapes
+
+
+def _skip_crop(stage: StageSpec, in_hw: tuple[int, int], out_hw: tuple[int, int], index: int) -> int:
+    """Pixels the residual skip crops from each side of the stage input (see nas.blocks.residual)."""
+    if stage.downsample != "stride2":
+        return residual.crop_of(in_hw, out_hw, index)
+    shrink = sum(c.kernel - 1 for c in stage.convs if c.padding == "valid")
+    return residual.strided_crop_of(in_hw, out_hw, shrink, index)
 
 
 def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Counts:
@@ -51,20 +87,16 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
 
     for i, stage in enumerate(spec.stages, start=1):
         c_in, h_in, w_in = c, h, w
-        for conv_spec in stage.convs:
-            h2, w2 = _conv_out(h, conv_spec.kernel, conv_spec.padding), _conv_out(w, conv_spec.kernel, conv_spec.padding)
-            if h2 < 1 or w2 < 1:
-                raise SpecError(f"stage {i}: a {conv_spec.kernel}x{conv_spec.kernel} '{conv_spec.padding}' conv "
-                                f"on a {h}x{w} map leaves {max(h2, 0)}x{max(w2, 0)}")
-            add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h2 * w2, bn))
-            c, h, w = conv_spec.channels, h2, w2
+        for conv_spec, (h, w) in zip(stage.convs, _unit_shapes(stage, (h, w), i)):
+            add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h * w, bn))
+            c = conv_spec.channels
         if stage.residual:
-            residual.crop_of((h_in, w_in), (h, w), i)
-            add(residual.count_skip(c_in, c, h * w, bn))
+            _skip_crop(stage, (h_in, w_in), (h, w), i)
+            add(residual.count_skip(c_in, c, h * w, bn, stage.downsample == "stride2"))
         if stage.transition:
             add(conv.count("standard", c, stage.transition, 1, h * w, bn))
             c = stage.transition
-        if stage.downsample != "none":
+        if stage.downsample in POOLS:
             if h < 2 or w < 2:
                 raise SpecError(f"stage {i}: 2x2 pooling on a {h}x{w} map leaves nothing")
             h, w = h // 2, w // 2
@@ -86,15 +118,17 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
     layers: list[nn.Module] = []
     c, h, w = input_shape
 
-    for stage in spec.stages:
-        c_in, h_in = c, h
+    for i, stage in enumerate(spec.stages, start=1):
+        c_in, hw_in = c, (h, w)
         units: list[nn.Module] = []
-        for conv_spec in stage.convs:
+        for conv_spec, stride, (h, w) in zip(stage.convs, _strides(stage), _unit_shapes(stage, (h, w), i)):
             padding = conv_spec.kernel // 2 if conv_spec.padding == "same" else 0
-            units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout)
-            c, h = conv_spec.channels, _conv_out(h, conv_spec.kernel, conv_spec.padding)
+            units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout,
+                                stride)
+            c = conv_spec.channels
         if stage.residual:
-            layers.append(residual.build(units, c_in, c, (h_in - h) // 2, bn))
+            crop = _skip_crop(stage, hw_in, (h, w), i)
+            layers.append(residual.build(units, c_in, c, crop, bn, stage.downsample == "stride2"))
         else:
             layers += units
         if stage.transition:
@@ -104,8 +138,8 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
             layers.append(nn.MaxPool2d(2))
         elif stage.downsample == "avg":
             layers.append(nn.AvgPool2d(2))
-        if stage.downsample != "none":
-            h //= 2
+        if stage.downsample in POOLS:
+            h, w = h // 2, w // 2
 
     final = counts.feature_shapes[-1]
     layers += head.build(spec.head, final, classes, spec.head_hidden,
