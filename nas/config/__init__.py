@@ -4,6 +4,7 @@ every layer above shares (dataset catalog, grammar choices, LR schedules). Never
 
 from nas.config._budget import (
                                  AUGMENTS,
+                                 BYTES_PER_ELEMENT,
                                  CONVS,
                                  DOWNSAMPLES,
                                  HEADS,
@@ -11,6 +12,7 @@ from nas.config._budget import (
                                  NORMS,
                                  OPTIMIZERS,
                                  PADDINGS,
+                                 PRECISIONS,
                                  Budget,
                                  DataConfig,
                                  Limits,
@@ -47,9 +49,9 @@ from nas.config._catalog import (
 from nas.config._schedule import Schedule
 from nas.config._toml import FloatOptions, FloatRange, Table, first_option
 
-__all__ = ["AUGMENTS", "BUILT_IN", "Budget", "BuiltIn", "CONVS", "DATASETS", "DOWNSAMPLES", "DataConfig",
+__all__ = ["AUGMENTS", "BUILT_IN", "BYTES_PER_ELEMENT", "Budget", "BuiltIn", "CONVS", "DATASETS", "DOWNSAMPLES", "DataConfig",
            "Entry", "FloatOptions", "FloatRange", "HEADS", "LAYOUTS", "Limits", "MAX_STAGES", "MODES",
-           "NORMS", "OPTIMIZERS", "PADDINGS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
+           "NORMS", "OPTIMIZERS", "PADDINGS", "PRECISIONS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
            "TORCHVISION_NAMES", "Table", "Target", "TrainConfig", "USER_SOURCES", "batch_size_bound",
            "budget_dir", "first_option", "listing", "load_budget", "npz_headers", "parse_budget",
            "parse_data", "parse_name", "parse_schedule", "probe_folder", "probe_npz", "read_toml",

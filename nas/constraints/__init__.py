@@ -4,6 +4,7 @@ turns measured values into rows, and the `nas space` survey."""
 
 from nas.constraints import _verdict as verdict  # the rule's module, for callers that read it as a namespace
 from nas.constraints._check import (
+                                    LIMIT_NAMES,
                                     Verdict,
                                     check,
                                     check_analytic,
@@ -12,6 +13,7 @@ from nas.constraints._check import (
                                     count_params_torchinfo,
                                     judge,
 )
+from nas.constraints._footprint import measure_peak_activation_elements
 from nas.constraints._survey import infeasible_advice, survey
 from nas.constraints._verdict import (
                                     FAIL,
@@ -26,6 +28,7 @@ from nas.constraints._verdict import (
                                     rows,
 )
 
-__all__ = ["FAIL", "Measured", "NOT_LIMITED", "PASS", "Row", "Verdict", "check", "check_analytic",
+__all__ = ["FAIL", "LIMIT_NAMES", "Measured", "NOT_LIMITED", "PASS", "Row", "Verdict", "check", "check_analytic",
            "check_model", "count_macs_fvcore", "count_params_torchinfo", "failing_seeds",
-           "infeasible_advice", "judge", "limit_text", "pct", "pct_vs", "rows", "survey", "verdict"]
+           "infeasible_advice", "judge", "limit_text", "measure_peak_activation_elements", "pct", "pct_vs",
+           "rows", "survey", "verdict"]

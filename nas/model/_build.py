@@ -1,10 +1,11 @@
-"""`build(spec) -> nn.Module`, and the analytic parameter / MAC count of a spec.
+"""`build(spec) -> nn.Module`, and the analytic parameter / MAC / peak activation count of a spec.
 
 The analytic count walks the same layers `build` creates, with the counting rules of the
 authoritative counters: torchinfo's trainable parameters, and fvcore's per-image operation
 count in eval mode (one per conv/linear MAC, bias not counted; BatchNorm counts 2 per element
 with affine; adaptive average pooling 1 per input element; ReLU, pooling and dropout 0).
 Tests prove the two agree exactly, so the search can pre-screen thousands of candidates a second.
+The peak activation memory (defined in nas.model._footprint) is counted in the same walk.
 
 `build` returns plain torch layers only (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, ...), so building,
 counting, verifying and exporting a model need no C toolchain. Training on the CPU swaps
@@ -17,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.config import Budget
+from nas.config import BYTES_PER_ELEMENT, Budget
 from nas.errors import ArtifactError, ConfigError, SpecError
+from nas.model._footprint import Tally
 from nas.model._spec import ArchSpec, StageSpec
 from nas.model.blocks import conv, head, residual
 
@@ -30,6 +32,10 @@ class Counts:
     params: int
     macs_per_image: int
     feature_shapes: tuple[tuple[int, int, int], ...]  # (C, H, W) after each stage
+    peak_activation_elements: int  # batch 1, see nas.model._footprint
+
+    def peak_activation_bytes(self, precision: str) -> int:
+        return self.peak_activation_elements * BYTES_PER_ELEMENT[precision]
 
 
 def _conv_out(size: int, kernel: int, padding: str, stride: int = 1) -> int:
@@ -71,39 +77,48 @@ def _skip_crop(stage: StageSpec, in_hw: tuple[int, int], out_hw: tuple[int, int]
 
 
 def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Counts:
-    """Parameters and MACs per image of `build(spec, input_shape, classes)`, without building it.
+    """Parameters, MACs per image and peak activation elements of `build(spec, input_shape, classes)`,
+    without building it.
 
     Raises SpecError when the feature map would shrink below 1x1 (an invalid spec).
     """
     c, h, w = input_shape
     bn = spec.norm == "batch"
-    params = macs = 0
+    tally = Tally(c * h * w)
     shapes = []
-
-    def add(counted: tuple[int, int]) -> None:
-        nonlocal params, macs
-        params += counted[0]
-        macs += counted[1]
-
     for i, stage in enumerate(spec.stages, start=1):
-        c_in, h_in, w_in = c, h, w
-        for conv_spec, (h, w) in zip(stage.convs, _unit_shapes(stage, (h, w), i)):
-            add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h * w, bn))
-            c = conv_spec.channels
-        if stage.residual:
-            _skip_crop(stage, (h_in, w_in), (h, w), i)
-            add(residual.count_skip(c_in, c, h * w, bn, stage.downsample == "stride2"))
-        if stage.transition:
-            add(conv.count("standard", c, stage.transition, 1, h * w, bn))
-            c = stage.transition
-        if stage.downsample in POOLS:
-            if h < 2 or w < 2:
-                raise SpecError(f"stage {i}: 2x2 pooling on a {h}x{w} map leaves nothing")
-            h, w = h // 2, w // 2
+        c, h, w = _count_stage(tally, stage, (c, h, w), i, bn)
         shapes.append((c, h, w))
+    tally.add(head.count(spec.head, (c, h, w), classes, spec.head_hidden))
+    tally.produce(*head.buffers(spec.head, (c, h, w), classes, spec.head_hidden))
+    return Counts(tally.params, tally.macs, tuple(shapes), tally.peak)
 
-    add(head.count(spec.head, (c, h, w), classes, spec.head_hidden))
-    return Counts(params, macs, tuple(shapes))
+
+def _count_stage(tally: Tally, stage: StageSpec, shape: tuple[int, int, int], i: int,
+                 bn: bool) -> tuple[int, int, int]:
+    """Add one stage to the tally; returns its output shape (C, H, W)."""
+    c_in, h_in, w_in = c, h, w = shape
+    if stage.residual:
+        tally.hold()
+    for conv_spec, (h, w) in zip(stage.convs, _unit_shapes(stage, (h, w), i)):
+        tally.add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h * w, bn))
+        tally.produce(*conv.buffers(conv_spec.kind, c, conv_spec.channels, h * w))
+        c = conv_spec.channels
+    if stage.residual:
+        _skip_crop(stage, (h_in, w_in), (h, w), i)
+        strided = stage.downsample == "stride2"
+        tally.add(residual.count_skip(c_in, c, h * w, bn, strided))
+        tally.join(residual.projects(c_in, c, strided))
+    if stage.transition:
+        tally.add(conv.count("standard", c, stage.transition, 1, h * w, bn))
+        tally.produce(*conv.buffers("standard", c, stage.transition, h * w))
+        c = stage.transition
+    if stage.downsample in POOLS:
+        if h < 2 or w < 2:
+            raise SpecError(f"stage {i}: 2x2 pooling on a {h}x{w} map leaves nothing")
+        h, w = h // 2, w // 2
+        tally.produce(c * h * w)
+    return c, h, w
 
 
 def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):

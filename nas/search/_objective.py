@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from nas.config import Budget
-from nas.constraints import check, check_analytic
+from nas.constraints import LIMIT_NAMES, check, check_analytic
 from nas.errors import SearchError, SpecError
 from nas.search import _claims as claims
 from nas.search._candidate import Candidate, sample_candidate
@@ -25,7 +25,7 @@ TRAINED, REJECTED, QUOTA = "trained", "rejected", "quota"
 DUPLICATE = "duplicate"
 QUOTA_REACHED = "quota_reached"
 # Limits a budget sets; a duplicate or a lost slot race says nothing about the budget being too tight.
-_BUDGET_LIMITS = ("max_params", "max_macs", "max_epochs", "requires", "invalid_geometry")
+_BUDGET_LIMITS = (*LIMIT_NAMES, "invalid_geometry")
 
 
 @dataclass(frozen=True)

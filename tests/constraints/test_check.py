@@ -43,3 +43,19 @@ def test_params_limit_is_strict():
     assert check_analytic(spec(), tight).rejected_by == "max_params"
     loose = replace(budget, limits=replace(budget.limits, max_params=exact + 1))
     assert check_analytic(spec(), loose).feasible
+
+
+def test_peak_activation_limit_rejects_before_training_with_either_counter():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    small, wide = spec(channels=(4, 8)), spec(channels=(16,))
+    peak = check_analytic(small, budget).peak_activation_bytes
+    assert peak == 4 * (64 + 4 * 64)  # float32: the 8x8 input beside the first conv's 4x8x8 output
+    tight = replace(budget, limits=replace(budget.limits, max_peak_activation_bytes=peak))
+    for judged in (check_analytic(small, tight), check(small, tight)):
+        assert judged.feasible and judged.peak_activation_bytes == peak
+    for judged in (check_analytic(wide, tight), check(wide, tight)):
+        assert judged.rejected_by == "max_peak_activation_bytes"
+        assert judged.violations[0].message == f"{judged.peak_activation_bytes:,} peak activation bytes at " \
+                                               f"float32, limit <= {peak:,}"
+    int8 = replace(tight, limits=replace(tight.limits, precision="int8"))
+    assert check(wide, int8).peak_activation_bytes == check(wide, tight).peak_activation_bytes // 4

@@ -26,6 +26,14 @@ def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm
     return params, macs
 
 
+def buffers(kind: str, c_in: int, c_out: int, out_hw: int) -> tuple[int, ...]:
+    """Elements of the activation buffers the unit writes (nas.model's footprint): its conv's output,
+    after a separable unit's depthwise output; BatchNorm, ReLU and dropout write none."""
+    if kind == "separable":
+        return c_in * out_hw, c_out * out_hw
+    return (c_out * out_hw,)
+
+
 def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float,
           stride: int = 1) -> list:
     """The unit's layers, flat, so that a BatchNorm2d directly precedes its ReLU (the CPU trainer fuses

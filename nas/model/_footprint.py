@@ -1,0 +1,58 @@
+"""The running tally of `count`: parameters, MACs, and the peak activation memory of a spec.
+
+Peak activation memory is counted at batch 1 as the network runs layer by layer, in the order
+`build` creates the layers (a residual stage: its body, then its skip, then the add). At each
+layer the live set is that layer's input and output tensors, plus any tensor held for a residual
+add: the residual stage's input while its body runs, and the body's output while the skip's
+projection runs. The peak is the largest sum of live elements over all layers; bytes are
+elements x the budget's bytes per element (`nas.config.BYTES_PER_ELEMENT`).
+
+Conventions, the ones an inference runtime uses:
+- the input image is an activation buffer like any other (as µNAS counts it), live until the
+  first conv has read it;
+- ReLU, BatchNorm (folded into its conv at inference), Dropout (the identity at inference),
+  Flatten (a view) and a residual crop (a slice of the held input) make no new buffer;
+- every conv, pooling, global average pooling, Linear and residual add writes a new one.
+
+`nas.constraints` measures the same quantity on the built model with forward hooks; tests prove
+the two agree.
+"""
+
+from __future__ import annotations
+
+
+class Tally:
+    """What `count` adds up, layer by layer, in build order."""
+
+    def __init__(self, input_elements: int):
+        self.params = self.macs = 0
+        self.current = input_elements  # the buffer the next layer reads
+        self.peak = input_elements
+        self.held = 0  # the residual stage's input, held for the add (0 outside a residual body)
+        self.reading_held = False  # the next layer reads the held input itself (the body's first)
+
+    def add(self, counted: tuple[int, int]) -> None:
+        """(parameters, MACs per image) of some layers."""
+        self.params += counted[0]
+        self.macs += counted[1]
+
+    def produce(self, *outputs: int) -> None:
+        """Layers that each read the current buffer and write a new one of `outputs[i]` elements."""
+        for out in outputs:
+            held = 0 if self.reading_held else self.held
+            self.peak = max(self.peak, held + self.current + out)
+            self.current, self.reading_held = out, False
+
+    def hold(self) -> None:
+        """A residual stage starts: its input stays live until the add."""
+        self.held, self.reading_held = self.current, True
+
+    def join(self, projection: bool) -> None:
+        """A residual stage ends: the skip (a 1x1 projection of the held input to the body's output
+        size, or the input itself), then the add of body and skip into a new buffer."""
+        body, x = self.current, self.held
+        skip = body if projection else x
+        if projection:  # reads the held input, writes the skip, while the body's output waits
+            self.peak = max(self.peak, x + skip + body)
+        self.peak = max(self.peak, body + skip + body)  # the sum has the body's shape
+        self.held, self.reading_held = 0, False
