@@ -49,8 +49,8 @@ from nas.config._catalog import (
 from nas.config._schedule import Schedule
 from nas.config._toml import FloatOptions, FloatRange, Table, first_option
 
-__all__ = ["AUGMENTS", "BUILT_IN", "BYTES_PER_ELEMENT", "Budget", "BuiltIn", "CONVS", "DATASETS", "DOWNSAMPLES", "DataConfig",
-           "Entry", "FloatOptions", "FloatRange", "HEADS", "LAYOUTS", "Limits", "MAX_STAGES", "MODES",
+__all__ = ["AUGMENTS", "BUILT_IN", "BYTES_PER_ELEMENT", "Budget", "BuiltIn", "CONVS", "DATASETS", "DOWNSAMPLES",
+           "DataConfig", "Entry", "FloatOptions", "FloatRange", "HEADS", "LAYOUTS", "Limits", "MAX_STAGES", "MODES",
            "NORMS", "OPTIMIZERS", "PADDINGS", "PRECISIONS", "SPLITS", "Schedule", "SearchConfig", "SpaceConfig",
            "TORCHVISION_NAMES", "Table", "Target", "TrainConfig", "USER_SOURCES", "batch_size_bound",
            "budget_dir", "first_option", "listing", "load_budget", "npz_headers", "parse_budget",

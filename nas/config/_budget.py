@@ -125,6 +125,7 @@ class Limits:
     requires: tuple[str, ...] = ()
     max_peak_activation_bytes: int | None = None  # batch 1, see nas.model's footprint
     precision: str = "float32"
+    max_model_bytes: int | None = None  # the weights at `precision`, see nas.model's footprint
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,7 @@ def _parse_limits(t: Table, precision: str) -> Limits:
     max_epochs = t.integer("max_epochs", minimum=1)
     max_macs = t.integer("max_macs", default=None, minimum=1)
     max_peak = t.integer("max_peak_activation_bytes", default=None, minimum=1)
+    max_model_bytes = t.integer("max_model_bytes", default=None, minimum=1)
     requires: tuple[str, ...] = ()
     if t.data.get("requires") == []:
         raise t.fail("requires", "is an empty list []; omit the key for no required feature, "
@@ -360,7 +362,7 @@ def _parse_limits(t: Table, precision: str) -> Limits:
     if "requires" in t.data:
         requires = t.options("requires", "str", choices=FEATURES)
     t.done()
-    return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision)
+    return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes)
 
 
 def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:

@@ -13,7 +13,7 @@ from nas.constraints._check import (
                                     count_params_torchinfo,
                                     judge,
 )
-from nas.constraints._footprint import measure_peak_activation_elements
+from nas.constraints._footprint import count_model_bytes, measure_peak_activation_elements
 from nas.constraints._survey import infeasible_advice, survey
 from nas.constraints._verdict import (
                                     FAIL,
@@ -29,6 +29,6 @@ from nas.constraints._verdict import (
 )
 
 __all__ = ["FAIL", "LIMIT_NAMES", "Measured", "NOT_LIMITED", "PASS", "Row", "Verdict", "check", "check_analytic",
-           "check_model", "count_macs_fvcore", "count_params_torchinfo", "failing_seeds",
+           "check_model", "count_macs_fvcore", "count_model_bytes", "count_params_torchinfo", "failing_seeds",
            "infeasible_advice", "judge", "limit_text", "measure_peak_activation_elements", "pct", "pct_vs",
            "rows", "survey", "verdict"]

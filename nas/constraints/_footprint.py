@@ -1,4 +1,5 @@
-"""Device footprint measured on a built model: peak activation memory by forward hooks.
+"""Device footprint measured on a built model: peak activation memory by forward hooks, and model
+bytes from its weight tensors.
 
 One forward pass at batch 1, in eval mode, with a hook on every leaf module and on every residual
 add (nas.model's Residual: `body(x) + skip(x)`), records which tensors each layer reads and
@@ -8,9 +9,19 @@ convention (BatchNorm folds into its conv at inference, Dropout is the identity)
 from the layer that writes it (the input image: from the start) to the last layer that reads it;
 the peak is the largest sum of live elements at any layer. This is the definition of
 nas.model._footprint, observed on the real tensors instead of derived from the spec.
+
+Model bytes read the built model's own tensors: float32, 4 bytes per trainable parameter; int8,
+onnxruntime's per-channel QDQ layout (nas.model._footprint) of every Conv2d and Linear weight,
+with a bias where the layer has one or a BatchNorm2d folds into it. An exported file is larger
+than this count by what is not weights: the graph (node and tensor names, shapes, attributes,
+shape constants) and, in the int8 QDQ file, a float32 scale and an int8 zero point for every
+quantized activation tensor. At float32 the count is torch's trainable parameters (BatchNorm's
+affine included, its running statistics not), whatever an export folds.
 """
 
 from __future__ import annotations
+
+from nas.config import BYTES_PER_ELEMENT
 
 FOLDED = ("BatchNorm2d", "Dropout", "Dropout2d")  # write no buffer at inference, by convention
 
@@ -41,6 +52,23 @@ def measure_peak_activation_elements(model, input_shape: tuple[int, int, int]) -
             handle.remove()
         model.train(was_training)
     return _peak(image, events)
+
+
+def count_model_bytes(model, precision: str) -> int:
+    """The bytes of `model`'s weights at `precision` (float32 or int8), from its own tensors."""
+    import torch.nn as nn
+
+    from nas.model import int8_bytes
+
+    if precision != "int8":
+        return BYTES_PER_ELEMENT[precision] * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    tensors: list[list] = []  # [elements, output channels, has a bias], in module order
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            tensors.append([module.weight.numel(), module.weight.shape[0], module.bias is not None])
+        elif isinstance(module, nn.BatchNorm2d):  # folds into the conv before it, giving it a bias
+            tensors[-1][2] = True
+    return sum(int8_bytes(*t) for t in tensors)
 
 
 def _residual_hooks(module, events: list) -> list:

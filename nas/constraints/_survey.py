@@ -24,6 +24,7 @@ class SpaceStats:
     feasible_params: list[int] = field(default_factory=list)
     feasible_macs: list[int] = field(default_factory=list)
     feasible_peak_bytes: list[int] = field(default_factory=list)  # at the budget's precision
+    feasible_model_bytes: list[int] = field(default_factory=list)
     examples: list[tuple[ArchSpec, int, int]] = field(default_factory=list)
     feasible_blocks: dict[str, int] = field(default_factory=dict)  # newer block -> feasible candidates using it
     analytic_seconds_per_check: float = 0.0
@@ -51,6 +52,7 @@ class SpaceStats:
             "rejected": dict(sorted(self.rejected.items())),
             "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
             "peak_activation_bytes": summarise(self.feasible_peak_bytes),
+            "model_bytes": summarise(self.feasible_model_bytes),
             "feasible_blocks": dict(sorted(self.feasible_blocks.items())),
             "examples": [{"spec": s.to_dict(), "describe": s.describe(), "params": p, "macs_per_image": m}
                          for s, p, m in self.examples],
@@ -90,6 +92,7 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
             stats.feasible_params.append(verdict.params)
             stats.feasible_macs.append(verdict.macs_per_image)
             stats.feasible_peak_bytes.append(verdict.peak_activation_bytes)
+            stats.feasible_model_bytes.append(verdict.model_bytes)
             feasible_specs.append((spec, verdict.params, verdict.macs_per_image))
             for block in spec.blocks():
                 stats.feasible_blocks[block] = stats.feasible_blocks.get(block, 0) + 1

@@ -14,7 +14,7 @@ from typing import Iterable
 from nas.config import Budget, Limits
 
 PASS, FAIL, NOT_LIMITED = "PASS", "FAIL", "not limited"
-BYTE_LIMITS = ("max_peak_activation_bytes",)  # device limits, in bytes at [target] precision
+BYTE_LIMITS = ("max_peak_activation_bytes", "max_model_bytes")  # device limits, in bytes at [target] precision
 
 
 def constraint_name(limit: str, precision: str) -> str:
@@ -22,6 +22,10 @@ def constraint_name(limit: str, precision: str) -> str:
     if limit == "max_peak_activation_bytes":
         return (f"peak activation bytes ({precision}, batch 1: max over layers of input + output "
                 f"+ tensors held for a residual add)")
+    if limit == "max_model_bytes":
+        layout = ("int8 weights, per-channel float32 scales and int8 zero points, int32 biases: "
+                  "onnxruntime's QDQ" if precision == "int8" else "4 per parameter")
+        return f"model bytes ({precision}: {layout})"
     raise ValueError(f"no constraint name for {limit!r}")
 
 
@@ -34,6 +38,7 @@ class Measured:
     epochs: int | None = None
     features: frozenset[str] | None = None
     peak_activation_bytes: int | None = None  # at the limits' precision, batch 1 (nas.model._footprint)
+    model_bytes: int | None = None  # the weights at the limits' precision
     target_value: float | None = None  # e.g. the final validation accuracy
     # With [target] seeds > 1: one value per seed and its label ("seed 1"), judged by the rule.
     target_values: tuple[float, ...] = ()
@@ -41,6 +46,7 @@ class Measured:
     params_by: str = "torchinfo"
     macs_by: str = "fvcore"
     peak_by: str = "forward hooks"
+    model_bytes_by: str = "the built model's weight tensors"
     epochs_by: str = "schedule"
     features_by: str = "architecture spec"
     target_by: str = "evaluated after the final epoch"
@@ -125,6 +131,8 @@ def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> l
                        f"{m.macs_per_image:,} MACs per image, limit {limit_text('max_macs', limits)}"))
     if m.peak_activation_bytes is not None:
         out.append(_bytes_row("max_peak_activation_bytes", m.peak_activation_bytes, m.peak_by, limits))
+    if m.model_bytes is not None:
+        out.append(_bytes_row("max_model_bytes", m.model_bytes, m.model_bytes_by, limits))
     if m.epochs is not None:
         out.append(Row("max_epochs", "epochs", limit_text("max_epochs", limits), str(m.epochs), m.epochs_by,
                        PASS if within("max_epochs", limits, m.epochs) else FAIL, m.epochs, limits.max_epochs,

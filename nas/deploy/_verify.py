@@ -2,9 +2,10 @@
 
 Trusts nothing it can recompute: rebuilds the model from the stored spec, loads the stored
 weights (weights_only), recounts parameters (torchinfo), MACs (fvcore) and the device limits
-(peak activation bytes by forward hooks), re-evaluates validation and test accuracy on freshly
-loaded data whose fingerprint must match, and reads the epoch log to check training used at most
-`max_epochs` epochs from scratch. A recount that differs from the count the run stored fails.
+(peak activation bytes by forward hooks, model bytes from its tensors), re-evaluates validation
+and test accuracy on freshly loaded data whose fingerprint must match, and reads the epoch log to
+check training used at most `max_epochs` epochs from scratch. A recount that differs from the
+count the run stored fails.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
     if constraints:
         counted = check_model(model, spec, budget.limits, budget.input_shape, epochs_logged)
         measured = Measured(params=counted.params, macs_per_image=counted.macs_per_image,
-                            peak_activation_bytes=counted.peak_activation_bytes,
+                            peak_activation_bytes=counted.peak_activation_bytes, model_bytes=counted.model_bytes,
                             epochs=max(epochs_logged, schedule_epochs), features=frozenset(spec.features()),
                             epochs_by="epoch log and schedule", features_by="stored spec")
     else:
@@ -168,7 +169,7 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
 
 # verdict.json's key of each count verify recomputes
 STORED_COUNTS = {"max_params": "params", "max_macs": "macs_per_image",
-                 "max_peak_activation_bytes": "peak_activation_bytes"}
+                 "max_peak_activation_bytes": "peak_activation_bytes", "max_model_bytes": "model_bytes"}
 
 
 def _recounted(r, stored: dict, precision: str) -> Row:

@@ -1,11 +1,12 @@
-"""`build(spec) -> nn.Module`, and the analytic parameter / MAC / peak activation count of a spec.
+"""`build(spec) -> nn.Module`, and the analytic counts of a spec: parameters, MACs, device footprint.
 
 The analytic count walks the same layers `build` creates, with the counting rules of the
 authoritative counters: torchinfo's trainable parameters, and fvcore's per-image operation
 count in eval mode (one per conv/linear MAC, bias not counted; BatchNorm counts 2 per element
 with affine; adaptive average pooling 1 per input element; ReLU, pooling and dropout 0).
 Tests prove the two agree exactly, so the search can pre-screen thousands of candidates a second.
-The peak activation memory (defined in nas.model._footprint) is counted in the same walk.
+The peak activation memory and the model bytes (defined in nas.model._footprint) are counted in
+the same walk.
 
 `build` returns plain torch layers only (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, ...), so building,
 counting, verifying and exporting a model need no C toolchain. Training on the CPU swaps
@@ -33,9 +34,14 @@ class Counts:
     macs_per_image: int
     feature_shapes: tuple[tuple[int, int, int], ...]  # (C, H, W) after each stage
     peak_activation_elements: int  # batch 1, see nas.model._footprint
+    int8_model_bytes: int  # onnxruntime's per-channel QDQ layout, see nas.model._footprint
 
     def peak_activation_bytes(self, precision: str) -> int:
         return self.peak_activation_elements * BYTES_PER_ELEMENT[precision]
+
+    def model_bytes(self, precision: str) -> int:
+        """The weights at `precision`: 4 bytes per parameter at float32, the QDQ layout at int8."""
+        return self.int8_model_bytes if precision == "int8" else BYTES_PER_ELEMENT[precision] * self.params
 
 
 def _conv_out(size: int, kernel: int, padding: str, stride: int = 1) -> int:
@@ -77,8 +83,8 @@ def _skip_crop(stage: StageSpec, in_hw: tuple[int, int], out_hw: tuple[int, int]
 
 
 def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Counts:
-    """Parameters, MACs per image and peak activation elements of `build(spec, input_shape, classes)`,
-    without building it.
+    """Parameters, MACs per image, peak activation elements and int8 model bytes of
+    `build(spec, input_shape, classes)`, without building it.
 
     Raises SpecError when the feature map would shrink below 1x1 (an invalid spec).
     """
@@ -90,8 +96,9 @@ def count(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int) -> Co
         c, h, w = _count_stage(tally, stage, (c, h, w), i, bn)
         shapes.append((c, h, w))
     tally.add(head.count(spec.head, (c, h, w), classes, spec.head_hidden))
+    tally.weigh(head.weights(spec.head, (c, h, w), classes, spec.head_hidden))
     tally.produce(*head.buffers(spec.head, (c, h, w), classes, spec.head_hidden))
-    return Counts(tally.params, tally.macs, tuple(shapes), tally.peak)
+    return Counts(tally.params, tally.macs, tuple(shapes), tally.peak, tally.int8_model_bytes)
 
 
 def _count_stage(tally: Tally, stage: StageSpec, shape: tuple[int, int, int], i: int,
@@ -102,15 +109,18 @@ def _count_stage(tally: Tally, stage: StageSpec, shape: tuple[int, int, int], i:
         tally.hold()
     for conv_spec, (h, w) in zip(stage.convs, _unit_shapes(stage, (h, w), i)):
         tally.add(conv.count(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, h * w, bn))
+        tally.weigh(conv.weights(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel))
         tally.produce(*conv.buffers(conv_spec.kind, c, conv_spec.channels, h * w))
         c = conv_spec.channels
     if stage.residual:
         _skip_crop(stage, (h_in, w_in), (h, w), i)
         strided = stage.downsample == "stride2"
         tally.add(residual.count_skip(c_in, c, h * w, bn, strided))
+        tally.weigh(residual.weights(c_in, c, strided))
         tally.join(residual.projects(c_in, c, strided))
     if stage.transition:
         tally.add(conv.count("standard", c, stage.transition, 1, h * w, bn))
+        tally.weigh(conv.weights("standard", c, stage.transition, 1))
         tally.produce(*conv.buffers("standard", c, stage.transition, h * w))
         c = stage.transition
     if stage.downsample in POOLS:

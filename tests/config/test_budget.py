@@ -137,6 +137,8 @@ MISTAKES = [
      "budget.max_peak_activation_bytes", "must be >= 1, got 0"),
     (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_peak_activation_bytes = 2500.5"),
      "budget.max_peak_activation_bytes", "must be an integer, got 2500.5"),
+    (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_model_bytes = -4500"),
+     "budget.max_model_bytes", "must be >= 1, got -4500"),
     (lambda t: t.replace("min = 0.85", 'min = 0.85\nprecision = "INT8"'), "target.precision",
      "'INT8' is not one of float32, int8"),
 ]
@@ -170,6 +172,9 @@ DEVICE_MISTAKES = [("max_peak_activation_bytes = -2500", "budget.max_peak_activa
                     "budget.max_peak_activation_bytes: must be an integer, got '2.5kB'"),
                    ("max_peak_activation_bytes = 2500.0",
                     "budget.max_peak_activation_bytes: must be an integer, got 2500.0"),
+                   ("max_model_bytes = 0", "budget.max_model_bytes: must be >= 1, got 0"),
+                   ("max_model_bytes = -1", "budget.max_model_bytes: must be >= 1, got -1"),
+                   ("max_model_bytes = 4.5e3", "budget.max_model_bytes: must be an integer, got 4500.0"),
                    ('[target]\nprecision = "INT8"', "target.precision: 'INT8' is not one of float32, int8"),
                    ('[target]\nprecision = "int4"', "target.precision: 'int4' is not one of float32, int8")]
 
@@ -189,11 +194,10 @@ def test_a_bad_device_limit_or_precision_exits_2_naming_the_key(line, message, s
 
 def test_device_limits_are_optional_and_precision_defaults_to_float32(smoke_budget_text, write_budget):
     limits = load_budget(write_budget(smoke_budget_text)).limits
-    assert (limits.max_peak_activation_bytes, limits.precision) == (None, "float32")
-    text = smoke_budget_text.replace("[budget]", "[budget]\nmax_peak_activation_bytes = 2_500").replace(
-        "[target]", '[target]\nprecision = "int8"')
-    limits = load_budget(write_budget(text)).limits
-    assert (limits.max_peak_activation_bytes, limits.precision) == (2500, "int8")
+    assert (limits.max_peak_activation_bytes, limits.max_model_bytes, limits.precision) == (None, None, "float32")
+    text = smoke_budget_text.replace("[budget]", "[budget]\nmax_peak_activation_bytes = 2_500\nmax_model_bytes = 4_500")
+    limits = load_budget(write_budget(text.replace("[target]", '[target]\nprecision = "int8"'))).limits
+    assert (limits.max_peak_activation_bytes, limits.max_model_bytes, limits.precision) == (2500, 4500, "int8")
 
 
 def test_cli_debug_shows_traceback(smoke_budget_text, write_budget, capsys):

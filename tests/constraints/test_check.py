@@ -59,3 +59,17 @@ def test_peak_activation_limit_rejects_before_training_with_either_counter():
                                                f"float32, limit <= {peak:,}"
     int8 = replace(tight, limits=replace(tight.limits, precision="int8"))
     assert check(wide, int8).peak_activation_bytes == check(wide, tight).peak_activation_bytes // 4
+
+
+def test_model_bytes_limit_rejects_before_training_with_either_counter():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    int8 = replace(budget, limits=replace(budget.limits, precision="int8"))
+    small, big = spec(channels=(4, 8)), spec(channels=(8, 16))
+    size = check_analytic(small, int8).model_bytes
+    # conv 1->4 + BN, conv 4->8 + BN, Linear 8->10: weights, 5 bytes per channel, 12 per folded bias
+    assert size == (36 + 4 * 17) + (288 + 8 * 17) + (80 + 10 * 17)
+    tight = replace(int8, limits=replace(int8.limits, max_model_bytes=size))
+    assert check_analytic(small, tight).feasible and check(small, tight).model_bytes == size
+    for judged in (check_analytic(big, tight), check(big, tight)):
+        assert judged.rejected_by == "max_model_bytes" and judged.model_bytes > size
+    assert check(small, budget).model_bytes == 4 * check(small, budget).params  # float32

@@ -1,5 +1,7 @@
-"""Peak activation memory: the analytic live-set walk (nas.model) equals what forward hooks observe on
-the built model's real tensors, on random specs of every block, and both equal counts done by hand."""
+"""The device footprint. Peak activation memory: the analytic live-set walk (nas.model) equals what
+forward hooks observe on the built model's real tensors, on random specs of every block, and both
+equal counts done by hand. Model bytes: the analytic count equals the count of the built model's
+tensors, and at int8 the weight bytes of onnxruntime's per-channel QDQ quantization of the model."""
 
 import random
 from dataclasses import replace
@@ -8,7 +10,7 @@ import pytest
 from conftest import BUDGETS
 
 from nas.config import load_budget
-from nas.constraints import measure_peak_activation_elements
+from nas.constraints import count_model_bytes, measure_peak_activation_elements
 from nas.errors import SpecError
 from nas.model import ArchSpec, ConvSpec, RandomChooser, StageSpec, build, count, sample
 
@@ -33,7 +35,7 @@ def skips(spec, channels: int) -> set[str]:
     return found
 
 
-def test_analytic_peak_equals_forward_hooks_on_random_specs():
+def test_analytic_peak_and_model_bytes_equal_the_built_models_on_random_specs():
     rng = random.Random("peak")
     seen, peaks = set(), set()
     for shape, specs in SHAPES.items():
@@ -44,8 +46,12 @@ def test_analytic_peak_equals_forward_hooks_on_random_specs():
                 analytic = count(spec, shape, 10).peak_activation_elements
             except SpecError:
                 continue
-            hooks = measure_peak_activation_elements(build(spec, shape, 10), shape)
+            model = build(spec, shape, 10)
+            hooks = measure_peak_activation_elements(model, shape)
             assert analytic == hooks, (shape, spec.describe())
+            counts = count(spec, shape, 10)
+            for precision in ("float32", "int8"):
+                assert counts.model_bytes(precision) == count_model_bytes(model, precision), spec.describe()
             peaks.add(analytic)
             seen |= spec.blocks() | {s.downsample for s in spec.stages}
             seen |= skips(spec, shape[0])
@@ -80,3 +86,65 @@ def test_peak_counted_by_hand(spec, shape, by_hand):
 def test_peak_bytes_follow_the_precision():
     counts = count(ArchSpec((StageSpec((ConvSpec(4),)),)), (1, 8, 8), 10)
     assert (counts.peak_activation_bytes("float32"), counts.peak_activation_bytes("int8")) == (4 * 320, 320)
+
+
+def test_model_bytes_counted_by_hand():
+    # conv 1->4 3x3 + BN, GAP, Linear 4->10: at float32 4 bytes per parameter (36 + 8 + 50);
+    # at int8 the conv's 36 weights + 4 x (scale 4 + zero point 1) + a folded bias of 4 x (4 + 4 + 4),
+    # the Linear's 40 weights + 10 x 5 + 10 x 12
+    spec = ArchSpec((StageSpec((ConvSpec(4),)),))
+    counts = count(spec, (1, 8, 8), 10)
+    assert counts.model_bytes("float32") == 4 * (36 + 8 + 50)
+    assert counts.model_bytes("int8") == (36 + 4 * 5 + 4 * 12) + (40 + 10 * 5 + 10 * 12)
+
+
+QUANTIZED = [
+    (ArchSpec((StageSpec((ConvSpec(4, kind="separable"), ConvSpec(6)), downsample="stride2", residual=True),
+               StageSpec((ConvSpec(8),), transition=5, downsample="max")), norm="batch", head_hidden=(7,)), (1, 16, 16)),
+    (ArchSpec((StageSpec((ConvSpec(3, 5, "valid"),), downsample="avg"),
+               StageSpec((ConvSpec(3), ConvSpec(3)), residual=True, downsample="none")), norm="none",
+              head="gap_conv1x1"), (3, 12, 12)),
+    (ArchSpec((StageSpec((ConvSpec(4),), downsample="stride2"),), head="flatten_linear", head_hidden=(6, 5)), (1, 8, 8)),
+]
+
+
+@pytest.mark.parametrize("spec,shape", QUANTIZED, ids=[s.describe().split(" |")[0] for s, _ in QUANTIZED])
+def test_int8_model_bytes_equal_onnxruntime_qdq_weights(spec, shape, tmp_path, caplog):
+    """Export to ONNX (BatchNorm folds into its conv), quantize with onnxruntime's static QDQ per-channel
+    int8, and add up the weight initializers: every one but the per-activation scalars (scale and zero
+    point of each quantized activation) and int64 shape constants, which are not weights."""
+    import logging
+    import warnings
+
+    import numpy as np
+    import onnx
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    torch.manual_seed(0)
+    model = build(spec, shape, 10).eval()
+    for m in model.modules():  # a trained model's statistics: a folded bias that is not all zeros
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, *shape),), str(tmp_path / "float.onnx"), dynamo=True,
+                          input_names=["x"], verbose=False, external_data=False)
+    rng = np.random.default_rng(0)
+
+    class Images(CalibrationDataReader):
+        batches = iter([{"x": rng.random((1, *shape), dtype=np.float32)} for _ in range(3)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    caplog.set_level(logging.ERROR)  # onnxruntime's advice to pre-process first
+    quantize_static(str(tmp_path / "float.onnx"), str(tmp_path / "int8.onnx"), Images(), quant_format=QuantFormat.QDQ,
+                    per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8)
+    arrays = [onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "int8.onnx")).graph.initializer]
+    weights = [a for a in arrays if a.ndim and a.dtype != np.int64]
+    assert {a.dtype for a in weights} == {np.dtype("int8"), np.dtype("float32"), np.dtype("int32")}
+    assert count(spec, shape, 10).model_bytes("int8") == sum(a.nbytes for a in weights)
+    assert count_model_bytes(model, "int8") == sum(a.nbytes for a in weights)

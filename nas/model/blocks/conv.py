@@ -26,6 +26,15 @@ def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm
     return params, macs
 
 
+def weights(kind: str, c_in: int, c_out: int, kernel: int) -> tuple[tuple[int, int, bool], ...]:
+    """(elements, output channels, has a bias) of each weight tensor at inference, BatchNorm folded into
+    its conv (nas.model's footprint): a standard conv always ends with a bias, its own or BatchNorm's;
+    a separable unit's depthwise conv has none (its BatchNorm follows the pointwise conv)."""
+    if kind == "separable":
+        return (c_in * kernel * kernel, c_in, False), (c_in * c_out, c_out, True)
+    return ((c_in * c_out * kernel * kernel, c_out, True),)
+
+
 def buffers(kind: str, c_in: int, c_out: int, out_hw: int) -> tuple[int, ...]:
     """Elements of the activation buffers the unit writes (nas.model's footprint): its conv's output,
     after a separable unit's depthwise output; BatchNorm, ReLU and dropout write none."""

@@ -44,6 +44,11 @@ def count_skip(c_in: int, c_out: int, out_hw: int, batch_norm: bool, strided: bo
     return params + c_out, macs
 
 
+def weights(c_in: int, c_out: int, strided: bool) -> tuple[tuple[int, int, bool], ...]:
+    """(elements, output channels, has a bias) of the skip's weight tensor, BatchNorm folded: none for the identity."""
+    return ((c_in * c_out, c_out, True),) if projects(c_in, c_out, strided) else ()
+
+
 def projects(c_in: int, c_out: int, strided: bool) -> bool:
     """Whether the skip is a 1x1 projection (else the identity)."""
     return c_in != c_out or strided
