@@ -46,6 +46,11 @@ def cmd_space(args) -> int:
     row(f"parameters {limit_text('max_params', lim)}", stats.within("max_params"))
     if lim.max_macs is not None:
         row(f"MACs per image {limit_text('max_macs', lim)}", stats.within("max_macs"))
+    if lim.max_peak_activation_bytes is not None:
+        row(f"peak activation bytes ({lim.precision}, batch 1) {limit_text('max_peak_activation_bytes', lim)}",
+            stats.within("max_peak_activation_bytes"))
+    if lim.max_model_bytes is not None:
+        row(f"model bytes ({lim.precision}) {limit_text('max_model_bytes', lim)}", stats.within("max_model_bytes"))
     row(f"epochs {budget.train.epochs}, limit {limit_text('max_epochs', lim)}", stats.within("max_epochs"))
     if lim.requires:
         row(f"has {', '.join(lim.requires)}", stats.within("requires"))
@@ -57,6 +62,10 @@ def cmd_space(args) -> int:
     d = stats.to_dict()
     console.print(f"feasible parameters:  {_fmt_dist(d['params'])}")
     console.print(f"feasible MACs/image:  {_fmt_dist(d['macs_per_image'])}")
+    if lim.max_peak_activation_bytes is not None:
+        console.print(f"feasible peak activation bytes ({lim.precision}):  {_fmt_dist(d['peak_activation_bytes'])}")
+    if lim.max_model_bytes is not None:
+        console.print(f"feasible model bytes ({lim.precision}):  {_fmt_dist(d['model_bytes'])}")
     if stats.feasible_blocks:
         used = ", ".join(f"{name} {n:,} ({n / stats.feasible:.0%})" for name, n in sorted(stats.feasible_blocks.items()))
         console.print(f"feasible candidates using newer blocks: {used}")

@@ -25,11 +25,14 @@ from nas.config._toml import FloatOptions, FloatRange, Table, check_number
 from nas.errors import ConfigError, DataError
 
 METRICS = ("val_accuracy",)
+# [target] precision: the number format the byte limits count at (bytes per activation element).
+BYTES_PER_ELEMENT = {"float32": 4, "int8": 1}
+PRECISIONS = tuple(BYTES_PER_ELEMENT)
 RULES = ("all", "mean")  # how the target applies over seeds: every seed, or their mean
 MAX_SEEDS = 20
 PADDINGS = ("same", "valid")
 TRANSITIONS = ("none", "conv1x1")
-DOWNSAMPLES = ("max", "avg", "none")
+DOWNSAMPLES = ("max", "avg", "stride2", "none")  # stride2: the stage's last conv strides (nas.model)
 NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
@@ -58,8 +61,8 @@ MAX_DEFAULT_SCREEN_EPOCHS = 3  # see default_screen_epochs
 TOP_KEYS = ("name", "description", "data", "target", "budget", "space", "train", "search")
 DATA_KEYS = ("dataset", "seed", "train", "val", "path", "val_fraction", "test_fraction", "image_size", "channels",
              "layout", "class_names")
-TARGET_KEYS = ("metric", "min", "seeds", "rule")
-LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires")
+TARGET_KEYS = ("metric", "min", "seeds", "rule", "precision")
+LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires", "max_peak_activation_bytes", "max_model_bytes")
 SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "transition", "downsample", "norm",
               "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
 SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table
@@ -131,12 +134,16 @@ class Target:
 
 @dataclass(frozen=True)
 class Limits:
-    """Hard limits. Parameters are strict (< max_params); epochs and MACs are inclusive."""
+    """Hard limits. Parameters are strict (< max_params); epochs, MACs and bytes are inclusive.
+    `precision` comes from [target] precision: the bytes of the device limits count at it."""
 
     max_params: int
     max_epochs: int
     max_macs: int | None = None
     requires: tuple[str, ...] = ()
+    max_peak_activation_bytes: int | None = None  # batch 1, see nas.model's footprint
+    precision: str = "float32"
+    max_model_bytes: int | None = None  # the weights at `precision`, see nas.model's footprint
 
 
 @dataclass(frozen=True)
@@ -273,8 +280,10 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
     name = parse_name(top)
     description = top.string("description", default="")
     data = parse_data(top.table("data"), base_dir)
-    target = _parse_target(top.table("target"))
-    limits = _parse_limits(top.table("budget"))
+    target_table = top.table("target").expect(TARGET_KEYS)
+    precision = target_table.string("precision", PRECISIONS, default="float32")  # what the byte limits count at
+    target = _parse_target(target_table)
+    limits = _parse_limits(top.table("budget"), precision)
     space = _parse_space(top.table("space"), data)
     train = _parse_train(top.table("train"), limits, data)
     search = _parse_search(top.table("search", required=False), train.epochs)
@@ -360,11 +369,13 @@ def _parse_target(t: Table) -> Target:
     return Target(metric, minimum, seeds, rule)
 
 
-def _parse_limits(t: Table) -> Limits:
+def _parse_limits(t: Table, precision: str) -> Limits:
     t.expect(LIMIT_KEYS)
     max_params = t.integer("max_params", minimum=1)
     max_epochs = t.integer("max_epochs", minimum=1)
     max_macs = t.integer("max_macs", default=None, minimum=1)
+    max_peak = t.integer("max_peak_activation_bytes", default=None, minimum=1)
+    max_model_bytes = t.integer("max_model_bytes", default=None, minimum=1)
     requires: tuple[str, ...] = ()
     if t.data.get("requires") == []:
         raise t.fail("requires", "is an empty list []; omit the key for no required feature, "
@@ -372,7 +383,7 @@ def _parse_limits(t: Table) -> Limits:
     if "requires" in t.data:
         requires = t.options("requires", "str", choices=FEATURES)
     t.done()
-    return Limits(max_params, max_epochs, max_macs, requires)
+    return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes)
 
 
 def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:

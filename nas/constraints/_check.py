@@ -1,8 +1,10 @@
 """Pre-training budget checks: `check(spec, budget) -> Verdict`.
 
 Two counters with one verdict shape: `check_analytic` (microseconds, used to screen samples) and
-`check` (torchinfo for parameters, fvcore for MACs: the authoritative counts for anything that
-trains, is reported or is verified).
+`check` (torchinfo for parameters, fvcore for MACs, forward hooks for the peak activation memory,
+the built model's tensors for model bytes: the authoritative counts for anything that trains, is
+reported or is verified). Every limit is
+judged before a candidate trains; a rejected one records the first limit it breaks.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from nas.config import Budget, Limits
+from nas.config import BYTES_PER_ELEMENT, Budget, Limits
+from nas.constraints._footprint import count_model_bytes, measure_peak_activation_elements
 from nas.constraints._verdict import Measured, failed, rows
 from nas.model import ArchSpec, build, count
 
-LIMIT_NAMES = ("max_params", "max_macs", "max_epochs", "requires")
+LIMIT_NAMES = ("max_params", "max_macs", "max_peak_activation_bytes", "max_model_bytes", "max_epochs", "requires")
+# Who counted each figure, by `Verdict.counted_by`.
+PEAK_BY = {"analytic": "analytic (live-set walk)", "torchinfo+fvcore": "forward hooks"}
+MODEL_BYTES_BY = {"analytic": "analytic (from the spec)", "torchinfo+fvcore": "the built model's weight tensors"}
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,11 @@ class Verdict:
     params: int
     macs_per_image: int
     epochs: int
-    counted_by: str  # "analytic" or "torchinfo+fvcore"
+    counted_by: str  # "analytic" or "torchinfo+fvcore" (forward hooks and the model's tensors for the bytes)
     violations: tuple[Violation, ...]
+    peak_activation_bytes: int | None = None  # at `precision`, batch 1
+    precision: str = "float32"
+    model_bytes: int | None = None  # the weights at `precision`
 
     @property
     def feasible(self) -> bool:
@@ -43,24 +52,36 @@ class Verdict:
         """The first limit broken, as recorded on a rejected Optuna trial."""
         return self.violations[0].limit if self.violations else None
 
+    def footprint(self) -> dict:
+        """The device counts, as a run stores them beside params and MACs (verify recounts them)."""
+        found = {"peak_activation_bytes": self.peak_activation_bytes, "model_bytes": self.model_bytes}
+        return {"precision": self.precision, **{k: v for k, v in found.items() if v is not None}}
 
-def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, counted_by: str) -> Verdict:
-    """Compare measured counts against the limits (rules in `nas.verdict`); one Violation per broken limit."""
-    measured = Measured(params=params, macs_per_image=macs, epochs=epochs, features=frozenset(spec.features()))
+
+def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, counted_by: str,
+          peak_activation_bytes: int | None = None, model_bytes: int | None = None) -> Verdict:
+    """Compare measured counts against the limits (rules in `nas.verdict`); one Violation per broken limit.
+    The bytes are counted at `limits.precision`."""
+    measured = Measured(params=params, macs_per_image=macs, epochs=epochs, features=frozenset(spec.features()),
+                        peak_activation_bytes=peak_activation_bytes, peak_by=PEAK_BY.get(counted_by, counted_by),
+                        model_bytes=model_bytes, model_bytes_by=MODEL_BYTES_BY.get(counted_by, counted_by))
     broken = failed(rows(limits, measured))
     found = [Violation(r.limit, r.value, r.bound, r.message) for r in broken if r.limit != "requires"]
     missing = [r.constraint.removeprefix("requires ") for r in broken if r.limit == "requires"]
     if missing:  # one violation for all missing features, as a rejected trial records one reason
         found.append(Violation("requires", sorted(spec.features()), list(limits.requires),
                                f"lacks required feature(s): {', '.join(missing)}"))
-    return Verdict(params, macs, epochs, counted_by, tuple(found))
+    return Verdict(params, macs, epochs, counted_by, tuple(found), peak_activation_bytes, limits.precision,
+                   model_bytes)
 
 
 def check_analytic(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
     """Fast verdict from the analytic count; raises SpecError for invalid geometry."""
     counts = count(spec, budget.input_shape, budget.classes)
+    precision = budget.limits.precision
     return judge(spec, budget.limits, counts.params, counts.macs_per_image,
-                 budget.train.epochs if epochs is None else epochs, "analytic")
+                 budget.train.epochs if epochs is None else epochs, "analytic",
+                 counts.peak_activation_bytes(precision), counts.model_bytes(precision))
 
 
 def count_params_torchinfo(model, input_shape: tuple[int, int, int]) -> int:
@@ -103,4 +124,6 @@ def check_model(model, spec: ArchSpec, limits: Limits, input_shape, epochs: int)
     """Verdict for an already-built model (verification recounts the module it loaded)."""
     params = count_params_torchinfo(model, input_shape)
     macs = count_macs_fvcore(model, input_shape)
-    return judge(spec, limits, params, macs, epochs, "torchinfo+fvcore")
+    peak = measure_peak_activation_elements(model, input_shape) * BYTES_PER_ELEMENT[limits.precision]
+    return judge(spec, limits, params, macs, epochs, "torchinfo+fvcore", peak,
+                 count_model_bytes(model, limits.precision))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from nas.config import Budget
 from nas.constraints._check import check, check_analytic
+from nas.constraints._verdict import BYTE_LIMITS
 from nas.errors import SpecError
 from nas.model import ArchSpec, RandomChooser, sample
 
@@ -22,6 +23,8 @@ class SpaceStats:
     rejected: dict[str, int] = field(default_factory=dict)  # limit -> candidates breaking it
     feasible_params: list[int] = field(default_factory=list)
     feasible_macs: list[int] = field(default_factory=list)
+    feasible_peak_bytes: list[int] = field(default_factory=list)  # at the budget's precision
+    feasible_model_bytes: list[int] = field(default_factory=list)
     examples: list[tuple[ArchSpec, int, int]] = field(default_factory=list)
     feasible_blocks: dict[str, int] = field(default_factory=dict)  # newer block -> feasible candidates using it
     analytic_seconds_per_check: float = 0.0
@@ -48,6 +51,8 @@ class SpaceStats:
             "feasible_fraction": self.feasible / self.sampled if self.sampled else 0.0,
             "rejected": dict(sorted(self.rejected.items())),
             "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
+            "peak_activation_bytes": summarise(self.feasible_peak_bytes),
+            "model_bytes": summarise(self.feasible_model_bytes),
             "feasible_blocks": dict(sorted(self.feasible_blocks.items())),
             "examples": [{"spec": s.to_dict(), "describe": s.describe(), "params": p, "macs_per_image": m}
                          for s, p, m in self.examples],
@@ -86,6 +91,8 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
             stats.feasible += 1
             stats.feasible_params.append(verdict.params)
             stats.feasible_macs.append(verdict.macs_per_image)
+            stats.feasible_peak_bytes.append(verdict.peak_activation_bytes)
+            stats.feasible_model_bytes.append(verdict.model_bytes)
             feasible_specs.append((spec, verdict.params, verdict.macs_per_image))
             for block in spec.blocks():
                 stats.feasible_blocks[block] = stats.feasible_blocks.get(block, 0) + 1
@@ -115,7 +122,7 @@ def infeasible_advice(stats: SpaceStats, budget: Budget) -> str:
     reasons = ", ".join(f"{name} ({n:,} of {stats.sampled:,})" for name, n in top)
     names = [name for name, _ in top]
     hints = []
-    relax = [name for name in names if name in ("max_params", "max_macs", "max_epochs")]
+    relax = [name for name in names if name in ("max_params", "max_macs", *BYTE_LIMITS, "max_epochs")]
     if relax:
         hints.append(f"relax [budget] {' and '.join(relax)} or shrink [space]")
     if "requires" in names:

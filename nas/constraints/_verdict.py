@@ -2,8 +2,8 @@
 
 The budget check before training, `nas space`, the search report and `nas verify` all print
 from `rows`, so a constraint has one rule and one wording everywhere: parameters are strict
-(< max_params), MACs and epochs inclusive (<=), the target inclusive (>=), and a value is shown
-with enough digits that it never prints equal to a bound it fails.
+(< max_params), MACs, bytes and epochs inclusive (<=), the target inclusive (>=), and a value is
+shown with enough digits that it never prints equal to a bound it fails.
 """
 
 from __future__ import annotations
@@ -14,6 +14,19 @@ from typing import Iterable
 from nas.config import Budget, Limits
 
 PASS, FAIL, NOT_LIMITED = "PASS", "FAIL", "not limited"
+BYTE_LIMITS = ("max_peak_activation_bytes", "max_model_bytes")  # device limits, in bytes at [target] precision
+
+
+def constraint_name(limit: str, precision: str) -> str:
+    """How a byte limit is named in every verdict table; the name states what is counted."""
+    if limit == "max_peak_activation_bytes":
+        return (f"peak activation bytes ({precision}, batch 1: max over layers of input + output "
+                f"+ tensors held for a residual add)")
+    if limit == "max_model_bytes":
+        layout = ("int8 weights, per-channel float32 scales and int8 zero points, int32 biases: "
+                  "onnxruntime's QDQ" if precision == "int8" else "4 per parameter")
+        return f"model bytes ({precision}: {layout})"
+    raise ValueError(f"no constraint name for {limit!r}")
 
 
 @dataclass(frozen=True)
@@ -24,12 +37,16 @@ class Measured:
     macs_per_image: int | None = None
     epochs: int | None = None
     features: frozenset[str] | None = None
+    peak_activation_bytes: int | None = None  # at the limits' precision, batch 1 (nas.model._footprint)
+    model_bytes: int | None = None  # the weights at the limits' precision
     target_value: float | None = None  # e.g. the final validation accuracy
     # With [target] seeds > 1: one value per seed and its label ("seed 1"), judged by the rule.
     target_values: tuple[float, ...] = ()
     target_labels: tuple[str, ...] = ()
     params_by: str = "torchinfo"
     macs_by: str = "fvcore"
+    peak_by: str = "forward hooks"
+    model_bytes_by: str = "the built model's weight tensors"
     epochs_by: str = "schedule"
     features_by: str = "architecture spec"
     target_by: str = "evaluated after the final epoch"
@@ -75,6 +92,9 @@ def limit_text(limit: str, limits: Limits) -> str:
         return "none set" if limits.max_macs is None else f"<= {limits.max_macs:,}"
     if limit == "max_epochs":
         return f"<= {limits.max_epochs}"
+    if limit in BYTE_LIMITS:
+        bound = getattr(limits, limit)
+        return "none set" if bound is None else f"<= {bound:,}"
     raise ValueError(f"no bound text for {limit!r}")
 
 
@@ -86,6 +106,8 @@ def within(limit: str, limits: Limits, value: float) -> bool:
         return limits.max_macs is None or value <= limits.max_macs
     if limit == "max_epochs":
         return value <= limits.max_epochs
+    if limit in BYTE_LIMITS:
+        return getattr(limits, limit) is None or value <= getattr(limits, limit)
     raise ValueError(f"no rule for {limit!r}")
 
 
@@ -107,6 +129,10 @@ def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> l
         out.append(Row("max_macs", "MACs per image", limit_text("max_macs", limits), f"{m.macs_per_image:,}",
                        m.macs_by, result, m.macs_per_image, limits.max_macs,
                        f"{m.macs_per_image:,} MACs per image, limit {limit_text('max_macs', limits)}"))
+    if m.peak_activation_bytes is not None:
+        out.append(_bytes_row("max_peak_activation_bytes", m.peak_activation_bytes, m.peak_by, limits))
+    if m.model_bytes is not None:
+        out.append(_bytes_row("max_model_bytes", m.model_bytes, m.model_bytes_by, limits))
     if m.epochs is not None:
         out.append(Row("max_epochs", "epochs", limit_text("max_epochs", limits), str(m.epochs), m.epochs_by,
                        PASS if within("max_epochs", limits, m.epochs) else FAIL, m.epochs, limits.max_epochs,
@@ -120,6 +146,14 @@ def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> l
                            m.features_by, PASS if present else FAIL, sorted(m.features), list(limits.requires),
                            f"lacks required feature {feature}"))
     return out
+
+
+def _bytes_row(limit: str, value: int, counted_by: str, limits: Limits) -> Row:
+    bound = limit_text(limit, limits)
+    result = NOT_LIMITED if getattr(limits, limit) is None else PASS if within(limit, limits, value) else FAIL
+    what = constraint_name(limit, limits.precision).split(" (")[0]
+    return Row(limit, constraint_name(limit, limits.precision), bound, f"{value:,}", counted_by, result, value,
+               getattr(limits, limit), f"{value:,} {what} at {limits.precision}, limit {bound}")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Independent re-check of a winner's claims from its stored artifacts (`nas verify RUN_ID`).
 
 Trusts nothing it can recompute: rebuilds the model from the stored spec, loads the stored
-weights (weights_only), recounts parameters (torchinfo) and MACs (fvcore), re-evaluates
-validation and test accuracy on freshly loaded data whose fingerprint must match, and reads the
-epoch log to check training used at most `max_epochs` epochs from scratch.
+weights (weights_only), recounts parameters (torchinfo), MACs (fvcore) and the device limits
+(peak activation bytes by forward hooks, model bytes from its tensors), re-evaluates validation
+and test accuracy on freshly loaded data whose fingerprint must match, and reads the epoch log to
+check training used at most `max_epochs` epochs from scratch. A recount that differs from the
+count the run stored fails.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
     if constraints:
         counted = check_model(model, spec, budget.limits, budget.input_shape, epochs_logged)
         measured = Measured(params=counted.params, macs_per_image=counted.macs_per_image,
+                            peak_activation_bytes=counted.peak_activation_bytes, model_bytes=counted.model_bytes,
                             epochs=max(epochs_logged, schedule_epochs), features=frozenset(spec.features()),
                             epochs_by="epoch log and schedule", features_by="stored spec")
     else:
@@ -149,7 +152,7 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
             rows.append(Row(f"{label}epochs, from scratch", r.bound_text, shown, r.counted_by,
                             r.ok and numbered and epochs_logged > 0))
         else:
-            rows.append(Row(r.constraint, r.bound_text, r.measured_text, r.counted_by, r.ok))
+            rows.append(_recounted(r, final.verdict, budget.limits.precision))
 
     logged_fp = run.tags.get("data_fingerprint", "")
     rows.append(Row(f"{label}same data as training", f"{logged_fp[:12]}", f"{dataset.fingerprint[:12]}",
@@ -164,3 +167,18 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
                         f"{recomputed:.4%}", "re-evaluation",
                         logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
     return (val_acc, test_acc), rows, model
+
+
+# verdict.json's key of each count verify recomputes
+STORED_COUNTS = {"max_params": "params", "max_macs": "macs_per_image",
+                 "max_peak_activation_bytes": "peak_activation_bytes", "max_model_bytes": "model_bytes"}
+
+
+def _recounted(r, stored: dict, precision: str) -> Row:
+    """A recounted limit's row; it fails where the count the run stored (its verdict.json) differs."""
+    key = STORED_COUNTS.get(r.limit)
+    same_unit = key in ("params", "macs_per_image") or stored.get("precision", "float32") == precision
+    claimed = stored.get(key) if key and same_unit else None
+    if claimed is None or claimed == r.value:
+        return Row(r.constraint, r.bound_text, r.measured_text, r.counted_by, r.ok)
+    return Row(r.constraint, r.bound_text, f"{r.measured_text}; the run stored {claimed!r}", r.counted_by, False)

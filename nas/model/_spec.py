@@ -6,9 +6,15 @@
     ConvUnit   := Conv(kxk, c_out, padding) Norm? ReLU Dropout?     (nas.blocks.conv)
     Conv       := standard kxk | separable: depthwise kxk + pointwise 1x1
     Transition := Conv1x1(c_out) Norm? ReLU
-    Downsample := MaxPool2x2 | AvgPool2x2 | none
+    Downsample := MaxPool2x2 | AvgPool2x2 | stride2 | none
     Head       := GAP Hidden* [Dropout] Linear | Conv1x1->classes GAP | Flatten Hidden* [Dropout] Linear
     Hidden     := Linear(width) ReLU                                (nas.blocks.head)
+
+"stride2" adds no layer: the stage's last conv unit strides by 2 (with the stage's padding), so
+'same' gives ceil(H/2) where 2x2 pooling gives floor(H/2). It is the unit's kxk conv that strides
+(for a separable unit the depthwise one); a transition runs after it, on the halved map, and a
+residual stage's skip becomes a 1x1 stride-2 projection (nas.blocks.residual). Like pooling, it
+needs a map of at least 2x2.
 
 Sampling goes through anything with Optuna's `suggest_categorical(name, choices)` and
 `suggest_float(name, low, high, log=)`: an Optuna trial (so every Optuna sampler works) or
@@ -41,7 +47,7 @@ class ConvSpec:
 class StageSpec:
     convs: tuple[ConvSpec, ...]
     transition: int | None = None  # output channels of the 1x1 squeeze conv, or None
-    downsample: str = "max"  # max | avg | none
+    downsample: str = "max"  # max | avg | stride2 (the last conv unit strides) | none
     residual: bool = False  # the conv units plus a skip from the stage input
 
 
@@ -107,12 +113,14 @@ class ArchSpec:
         return found
 
     def blocks(self) -> set[str]:
-        """The blocks beyond the first grammar this spec uses: separable, residual, kernel 5 (and
-        other kernels above 3), hidden FC (a hidden layer after GAP, or more than one)."""
+        """The blocks beyond the first grammar this spec uses: separable, residual, stride2, kernel 5
+        (and other kernels above 3), hidden FC (a hidden layer after GAP, or more than one)."""
         found = set()
         for stage in self.stages:
             if stage.residual:
                 found.add("residual")
+            if stage.downsample == "stride2":
+                found.add("stride2")
             for c in stage.convs:
                 if c.kind == "separable":
                     found.add("separable")
@@ -126,8 +134,8 @@ class ArchSpec:
         """One line, e.g. '8-16 M | res(16-24sep) M | 24k5-32 | gap_linear(32), bn, dropout 0/0.05'.
 
         Per conv: width, 'v' for valid padding, 'kN' for a kernel other than 3, 'sep' for separable;
-        res(...) a residual stage, tN a 1x1 transition, M/A max/avg pooling; the head's hidden widths
-        in brackets."""
+        res(...) a residual stage, tN a 1x1 transition, M/A max/avg pooling, S a stride-2 last conv;
+        the head's hidden widths in brackets."""
         parts = []
         for stage in self.stages:
             text = "-".join(str(c.channels) + ("v" if c.padding == "valid" else "")
@@ -138,7 +146,7 @@ class ArchSpec:
             if stage.transition:
                 text += f" t{stage.transition}"
             if stage.downsample != "none":
-                text += " " + {"max": "M", "avg": "A"}[stage.downsample]
+                text += " " + {"max": "M", "avg": "A", "stride2": "S"}[stage.downsample]
             parts.append(text)
         norm = "bn" if self.norm == "batch" else "no-norm"
         head = self.head + (f"({'-'.join(map(str, self.head_hidden))})" if self.head_hidden else "")

@@ -72,7 +72,8 @@ def _log_definition(tracker: Tracker, run_id: str, spec: ArchSpec, options, verd
     tracker.log_json(run_id, OPTIONS, options.to_dict())
     tracker.log_json(run_id, VERDICT, {"params": verdict.params, "macs_per_image": verdict.macs_per_image,
                                        "epochs": verdict.epochs, "counted_by": verdict.counted_by,
-                                       "violations": [v.message for v in verdict.violations]})
+                                       "violations": [v.message for v in verdict.violations],
+                                       **verdict.footprint()})  # precision and device counts
 
 
 def record_candidate(tracker: Tracker, experiment: str, parent_id: str, number: int, spec: ArchSpec, options,

@@ -1,6 +1,7 @@
 """`nas space`: counts that add up, in JSON and in the human table."""
 
 import json
+import re
 
 import pytest
 from conftest import BUDGETS
@@ -83,3 +84,20 @@ def test_space_names_what_rejected_most_when_nothing_fits(edit, advice, smoke_bu
 def test_space_rejects_a_sample_count_below_one(capsys):
     assert main(["space", str(BUDGETS / "smoke.toml"), "--samples", "0"]) == 2
     assert capsys.readouterr().err.strip() == "nas: error: --samples must be >= 1, got 0"
+
+
+def test_space_counts_rejections_by_the_device_limits(capsys):
+    """budgets/mcu_mnist.toml: peak activation and model bytes at int8 reject most of its grammar."""
+    budget = str(BUDGETS / "mcu_mnist.toml")
+    assert main(["space", budget, "--samples", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rejected"]["max_peak_activation_bytes"] > 0 and out["rejected"]["max_model_bytes"] > 0
+    assert 0.1 <= out["feasible"] / out["sampled"] <= 0.5
+    assert 0 < out["peak_activation_bytes"]["max"] <= 2500 and 0 < out["model_bytes"]["max"] <= 4500
+    assert main(["space", budget, "--samples", "300"]) == 0
+    text = capsys.readouterr().out
+    for row, limit in (("peak activation bytes (int8, batch 1) <= 2,500", "max_peak_activation_bytes"),
+                       ("model bytes (int8) <= 4,500", "max_model_bytes")):
+        within = out["sampled"] - out["invalid"] - out["rejected"][limit]
+        assert re.search(rf"{re.escape(row)}\s+│\s+{within:,} │", text), row
+    assert "max_peak_activation_bytes: " in text and "feasible model bytes (int8):" in text

@@ -132,6 +132,15 @@ MISTAKES = [
      "search.min_epochs", "exceeds search.screen_epochs = 2"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nobjective = "macs"'), "search.objective",
      "'macs' is not one of accuracy, params"),
+    # device limits and the precision their bytes count at
+    (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_peak_activation_bytes = 0"),
+     "budget.max_peak_activation_bytes", "must be >= 1, got 0"),
+    (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_peak_activation_bytes = 2500.5"),
+     "budget.max_peak_activation_bytes", "must be an integer, got 2500.5"),
+    (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_model_bytes = -4500"),
+     "budget.max_model_bytes", "must be >= 1, got -4500"),
+    (lambda t: t.replace("min = 0.85", 'min = 0.85\nprecision = "INT8"'), "target.precision",
+     "'INT8' is not one of float32, int8"),
 ]
 
 
@@ -155,6 +164,40 @@ def test_cli_prints_one_line_and_exits_2_for_a_bad_budget(smoke_budget_text, wri
     assert err.count("\n") == 0
     assert re.search(r"budget.max_params: must be >= 1, got -5", err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.toml"], "nothing is written for a bad budget"
+
+
+DEVICE_MISTAKES = [("max_peak_activation_bytes = -2500", "budget.max_peak_activation_bytes: must be >= 1, got -2500"),
+                   ("max_peak_activation_bytes = 0", "budget.max_peak_activation_bytes: must be >= 1, got 0"),
+                   ('max_peak_activation_bytes = "2.5kB"',
+                    "budget.max_peak_activation_bytes: must be an integer, got '2.5kB'"),
+                   ("max_peak_activation_bytes = 2500.0",
+                    "budget.max_peak_activation_bytes: must be an integer, got 2500.0"),
+                   ("max_model_bytes = 0", "budget.max_model_bytes: must be >= 1, got 0"),
+                   ("max_model_bytes = -1", "budget.max_model_bytes: must be >= 1, got -1"),
+                   ("max_model_bytes = 4.5e3", "budget.max_model_bytes: must be an integer, got 4500.0"),
+                   ('[target]\nprecision = "INT8"', "target.precision: 'INT8' is not one of float32, int8"),
+                   ('[target]\nprecision = "int4"', "target.precision: 'int4' is not one of float32, int8")]
+
+
+@pytest.mark.parametrize("line,message", DEVICE_MISTAKES, ids=[m[0] for m in DEVICE_MISTAKES])
+def test_a_bad_device_limit_or_precision_exits_2_naming_the_key(line, message, smoke_budget_text, write_budget,
+                                                                 capsys):
+    if line.startswith("[target]"):
+        text = smoke_budget_text.replace("[target]", line)
+    else:
+        text = smoke_budget_text.replace("[budget]", f"[budget]\n{line}")
+    path = write_budget(text)
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"nas: error: {path}: {message}"
+
+
+def test_device_limits_are_optional_and_precision_defaults_to_float32(smoke_budget_text, write_budget):
+    limits = load_budget(write_budget(smoke_budget_text)).limits
+    assert (limits.max_peak_activation_bytes, limits.max_model_bytes, limits.precision) == (None, None, "float32")
+    text = smoke_budget_text.replace("[budget]", "[budget]\nmax_peak_activation_bytes = 2_500\nmax_model_bytes = 4_500")
+    limits = load_budget(write_budget(text.replace("[target]", '[target]\nprecision = "int8"'))).limits
+    assert (limits.max_peak_activation_bytes, limits.max_model_bytes, limits.precision) == (2500, 4500, "int8")
 
 
 def test_cli_debug_shows_traceback(smoke_budget_text, write_budget, capsys):

@@ -69,3 +69,33 @@ def test_every_shipped_arch_is_meant_for_a_budget_and_every_budget_naming_one_is
 def test_every_shipped_arch_fits_the_budgets_it_is_meant_for(arch, budget):
     verdict = check(ArchSpec.from_json((BUDGETS / "archs" / arch).read_text()), load_budget(BUDGETS / budget))
     assert verdict.feasible, f"{arch} breaks {budget}: {[v.message for v in verdict.violations]}"
+
+
+def test_peak_activation_limit_rejects_before_training_with_either_counter():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    small, wide = spec(channels=(4, 8)), spec(channels=(16,))
+    peak = check_analytic(small, budget).peak_activation_bytes
+    assert peak == 4 * (64 + 4 * 64)  # float32: the 8x8 input beside the first conv's 4x8x8 output
+    tight = replace(budget, limits=replace(budget.limits, max_peak_activation_bytes=peak))
+    for judged in (check_analytic(small, tight), check(small, tight)):
+        assert judged.feasible and judged.peak_activation_bytes == peak
+    for judged in (check_analytic(wide, tight), check(wide, tight)):
+        assert judged.rejected_by == "max_peak_activation_bytes"
+        assert judged.violations[0].message == f"{judged.peak_activation_bytes:,} peak activation bytes at " \
+                                               f"float32, limit <= {peak:,}"
+    int8 = replace(tight, limits=replace(tight.limits, precision="int8"))
+    assert check(wide, int8).peak_activation_bytes == check(wide, tight).peak_activation_bytes // 4
+
+
+def test_model_bytes_limit_rejects_before_training_with_either_counter():
+    budget = load_budget(BUDGETS / "smoke.toml")
+    int8 = replace(budget, limits=replace(budget.limits, precision="int8"))
+    small, big = spec(channels=(4, 8)), spec(channels=(8, 16))
+    size = check_analytic(small, int8).model_bytes
+    # conv 1->4 + BN, conv 4->8 + BN, Linear 8->10: weights, 5 bytes per channel, 12 per folded bias
+    assert size == (36 + 4 * 17) + (288 + 8 * 17) + (80 + 10 * 17)
+    tight = replace(int8, limits=replace(int8.limits, max_model_bytes=size))
+    assert check_analytic(small, tight).feasible and check(small, tight).model_bytes == size
+    for judged in (check_analytic(big, tight), check(big, tight)):
+        assert judged.rejected_by == "max_model_bytes" and judged.model_bytes > size
+    assert check(small, budget).model_bytes == 4 * check(small, budget).params  # float32

@@ -49,3 +49,28 @@ def test_the_budget_check_judges_by_the_same_rows():
     assert [v.limit for v in verdict.violations] == ["max_params", "requires"]
     assert verdict.violations[0].message == "20,000 parameters, limit < 20,000"
     assert verdict.violations[1].message == "lacks required feature(s): batch_norm, dropout"
+
+
+def test_peak_activation_bytes_are_inclusive_and_name_the_precision():
+    budget = replace(BUDGET, limits=replace(BUDGET.limits, max_peak_activation_bytes=2500, precision="int8"))
+    at = by_limit(Measured(peak_activation_bytes=2500), budget)["max_peak_activation_bytes"]
+    assert (at.result, at.bound_text, at.measured_text, at.counted_by) == (PASS, "<= 2,500", "2,500", "forward hooks")
+    assert at.constraint.startswith("peak activation bytes (int8, batch 1: max over layers of input + output")
+    over = by_limit(Measured(peak_activation_bytes=2501, peak_by="analytic (live-set walk)"), budget)
+    assert over["max_peak_activation_bytes"].result == FAIL
+    assert over["max_peak_activation_bytes"].message == "2,501 peak activation bytes at int8, limit <= 2,500"
+    unlimited = by_limit(Measured(peak_activation_bytes=10**6))["max_peak_activation_bytes"]
+    assert unlimited.result == NOT_LIMITED and unlimited.bound_text == "none set"
+
+
+def test_model_bytes_are_inclusive_and_state_the_layout():
+    budget = replace(BUDGET, limits=replace(BUDGET.limits, max_model_bytes=4500, precision="int8"))
+    at = by_limit(Measured(model_bytes=4500), budget)["max_model_bytes"]
+    assert (at.result, at.bound_text, at.counted_by) == (PASS, "<= 4,500", "the built model's weight tensors")
+    assert at.constraint == ("model bytes (int8: int8 weights, per-channel float32 scales and int8 zero points, "
+                             "int32 biases: onnxruntime's QDQ)")
+    over = by_limit(Measured(model_bytes=4501), budget)["max_model_bytes"]
+    assert over.result == FAIL and over.message == "4,501 model bytes at int8, limit <= 4,500"
+    float32 = replace(budget, limits=replace(budget.limits, precision="float32"))
+    assert by_limit(Measured(model_bytes=4500), float32)["max_model_bytes"].constraint == \
+        "model bytes (float32: 4 per parameter)"

@@ -1,5 +1,6 @@
-"""The newer building blocks (nas/blocks): separable convs, residual stages, larger kernels and
-hidden FC layers after either head, counted analytically exactly as torchinfo and fvcore count them."""
+"""The newer building blocks (nas/blocks): separable convs, residual stages, larger kernels, stride-2
+downsampling and hidden FC layers after either head, counted analytically exactly as torchinfo and
+fvcore count them."""
 
 import random
 
@@ -31,7 +32,7 @@ padding = ["same", "valid"]
 conv = ["standard", "separable"]
 residual = [false, true]
 transition = ["none", "conv1x1"]
-downsample = ["max", "avg", "none"]
+downsample = ["max", "avg", "stride2", "none"]
 norm = ["batch", "none"]
 dropout = {{ min = 0.0, max = 0.2 }}
 head = ["gap_linear", "gap_conv1x1", "flatten_linear"]
@@ -61,9 +62,16 @@ def test_every_block_counts_like_torchinfo_and_fvcore(dataset, specs, write_budg
             seen |= {f"k{c.kernel}" for c in stage.convs}
             if stage.residual:
                 seen.add("residual")
+            if stage.downsample == "stride2":
+                seen |= {"stride2"} | {f"stride2+{c.kind}" for c in stage.convs[-1:]} | {
+                    f"stride2+{c.padding}" for c in stage.convs[-1:]}
+                seen |= {"stride2+residual"} if stage.residual else set()
+                seen |= {"stride2+transition"} if stage.transition else set()
         seen |= {f"{spec.head}+{len(spec.head_hidden)}"}
         checked += 1
     assert {"separable", "residual", "k3", "k5", "k7", "gap_linear+2", "flatten_linear+2"} <= seen, seen
+    assert {"stride2+standard", "stride2+separable", "stride2+same", "stride2+valid", "stride2+residual",
+            "stride2+transition"} <= seen, seen
 
 
 def test_a_separable_unit_is_a_depthwise_then_a_pointwise_conv():
@@ -91,6 +99,36 @@ def test_a_residual_stage_adds_its_input_to_its_units_output(padding, widths, sk
     with torch.no_grad():
         torch.testing.assert_close(block(x), block.body(x) + block.skip(cropped))
     assert spec.describe().startswith(f"res({'-'.join(str(w) + ('v' if padding == 'valid' else '') for w in widths)})")
+
+
+@pytest.mark.parametrize("kind", ["standard", "separable"])
+@pytest.mark.parametrize("side", [7, 8])
+def test_stride2_strides_the_last_conv_and_its_residual_skip(kind, side):
+    """The last unit's kxk conv strides (the depthwise one of a separable unit), 'same' gives
+    ceil(side / 2), and the residual skip becomes a 1x1 stride-2 projection even at equal width."""
+    spec = ArchSpec((StageSpec((ConvSpec(4, kind=kind), ConvSpec(4, kind=kind)), downsample="stride2", residual=True),),
+                    norm="batch")
+    model = build(spec, (4, side, side), 3).eval()
+    convs = [m for m in model[0].body.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.stride for c in convs if c.kernel_size == (3, 3)] == [(1, 1), (2, 2)]
+    assert all(c.stride == (1, 1) for c in convs if c.kernel_size == (1, 1))
+    skip = model[0].skip[0]
+    assert isinstance(skip, nn.Conv2d) and (skip.kernel_size, skip.stride) == ((1, 1), (2, 2))
+    half = (side + 1) // 2
+    assert count(spec, (4, side, side), 3).feature_shapes == ((4, half, half),)
+    x = torch.randn(2, 4, side, side)
+    with torch.no_grad():
+        assert model[0](x).shape == (2, 4, half, half)
+        torch.testing.assert_close(model[0](x), model[0].body(x) + model[0].skip(x))
+    assert spec.describe().startswith(f"res(4{'sep' if kind == 'separable' else ''}-4")
+    assert " S |" in spec.describe()
+
+
+def test_stride2_on_a_1x1_map_is_invalid_geometry():
+    spec = ArchSpec((StageSpec((ConvSpec(4),), downsample="none"), StageSpec((ConvSpec(4),), downsample="stride2")),
+                    norm="none")
+    with pytest.raises(SpecError, match="stage 2: a stride-2 conv on a 1x1 map halves nothing"):
+        count(spec, (1, 1, 1), 3)
 
 
 def test_specs_of_the_first_grammar_keep_their_json_and_layers():

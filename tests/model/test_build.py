@@ -38,11 +38,11 @@ RGB_SPECS_PER_SHAPE = 60
 
 @pytest.mark.parametrize("input_shape", [(3, 32, 32), (3, 40, 24), (3, 9, 13)], ids=lambda s: "x".join(map(str, s)))
 def test_analytic_counts_equal_torchinfo_and_fvcore_on_rgb_and_odd_sizes(input_shape):
-    """Colour input and non-square, odd sizes: every head, 'valid' padding and both poolings."""
+    """Colour input and non-square, odd sizes: every head, 'valid' padding, both poolings and stride 2."""
     from dataclasses import replace
 
     space = replace(load_budget(SHIPPED_BUDGETS[0]).space, stages=(1, 2, 3), padding=("same", "valid"),
-                    kernel=(1, 3, 5), downsample=("max", "avg", "none"), norm=("batch", "none"),
+                    kernel=(1, 3, 5), downsample=("max", "avg", "stride2", "none"), norm=("batch", "none"),
                     head=("gap_linear", "gap_conv1x1", "flatten_linear"), head_hidden=((), (16,)), transition=("none", "conv1x1"))
     rng = random.Random(str(input_shape))
     checked = 0

@@ -3,6 +3,9 @@
 "separable" (MobileNet style) is a depthwise kxk conv (one filter per input channel, no bias)
 then a pointwise 1x1 conv to the output width: c_in*k*k + c_in*c_out weights instead of
 c_in*c_out*k*k, which is what lets small budgets afford wider maps and larger kernels.
+
+A unit with stride 2 (the last unit of a "stride2" stage) strides its kxk conv: for a separable
+unit the depthwise conv, so the pointwise 1x1 runs on the halved map (MobileNet's choice).
 """
 
 from __future__ import annotations
@@ -23,17 +26,35 @@ def count(kind: str, c_in: int, c_out: int, kernel: int, out_hw: int, batch_norm
     return params, macs
 
 
-def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float) -> list:
+def weights(kind: str, c_in: int, c_out: int, kernel: int) -> tuple[tuple[int, int, bool], ...]:
+    """(elements, output channels, has a bias) of each weight tensor at inference, BatchNorm folded into
+    its conv (nas.model's footprint): a standard conv always ends with a bias, its own or BatchNorm's;
+    a separable unit's depthwise conv has none (its BatchNorm follows the pointwise conv)."""
+    if kind == "separable":
+        return (c_in * kernel * kernel, c_in, False), (c_in * c_out, c_out, True)
+    return ((c_in * c_out * kernel * kernel, c_out, True),)
+
+
+def buffers(kind: str, c_in: int, c_out: int, out_hw: int) -> tuple[int, ...]:
+    """Elements of the activation buffers the unit writes (nas.model's footprint): its conv's output,
+    after a separable unit's depthwise output; BatchNorm, ReLU and dropout write none."""
+    if kind == "separable":
+        return c_in * out_hw, c_out * out_hw
+    return (c_out * out_hw,)
+
+
+def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float,
+          stride: int = 1) -> list:
     """The unit's layers, flat, so that a BatchNorm2d directly precedes its ReLU (the CPU trainer fuses
     that pair into nas.train.cpu's kernel)."""
     import torch.nn as nn
 
     # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.
     if kind == "separable":
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, kernel, padding=padding, groups=c_in, bias=False),
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_in, kernel, stride, padding, groups=c_in, bias=False),
                                    nn.Conv2d(c_in, c_out, 1, bias=not batch_norm)]
     else:
-        layers = [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=not batch_norm)]
+        layers = [nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=not batch_norm)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(nn.ReLU(inplace=True))

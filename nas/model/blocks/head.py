@@ -27,6 +27,28 @@ def count(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[in
     return params, macs
 
 
+def weights(kind: str, shape: tuple[int, int, int], classes: int,
+            hidden: tuple[int, ...]) -> tuple[tuple[int, int, bool], ...]:
+    """(elements, output channels, has a bias) of each weight tensor: every layer has a bias."""
+    c, h, w = shape
+    if kind == "gap_conv1x1":
+        return ((c * classes, classes, True),)
+    width = c if kind == "gap_linear" else c * h * w
+    found = []
+    for out in (*hidden, classes):
+        found.append((width * out, out, True))
+        width = out
+    return tuple(found)
+
+
+def buffers(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...]) -> tuple[int, ...]:
+    """Elements of the activation buffers the head writes, in order (Flatten is a view, ReLU in place)."""
+    c, h, w = shape
+    if kind == "gap_conv1x1":
+        return classes * h * w, classes
+    return (*((c,) if kind == "gap_linear" else ()), *hidden, classes)
+
+
 def build(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...], dropout: float) -> list:
     import torch.nn as nn
 

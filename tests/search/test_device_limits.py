@@ -1,0 +1,105 @@
+"""Device limits in a whole smoke search: rejected before training with the limit recorded, stored
+with the winner, shown in the report, recounted by `nas verify` (which fails a tampered count)."""
+
+import json
+import os
+
+import optuna
+import pytest
+from conftest import BUDGETS, artifact_file, seed_store
+
+from nas.cli import main
+from nas.config import load_budget
+from nas.model import ArchSpec, count
+from nas.search import Search
+from nas.tracking import VERDICT, Tracker
+
+PEAK, MODEL = 1088, 1500  # int8 bytes: a first conv of at most 16 channels beside the 8x8 digits input
+DEVICE_SMOKE = ((BUDGETS / "smoke.toml").read_text()
+                .replace("max_macs = 150_000", f"max_macs = 150_000\nmax_peak_activation_bytes = {PEAK}\n"
+                                               f"max_model_bytes = {MODEL}")
+                .replace("min = 0.85", 'min = 0.85\nprecision = "int8"')
+                .replace("trials = 8", "trials = 3"))
+
+
+@pytest.fixture(scope="module")
+def device_search(tmp_path_factory, mlflow_template):
+    home = tmp_path_factory.mktemp("device-search")
+    seed_store(home, mlflow_template)
+    budget_path = home / "device_smoke.toml"
+    budget_path.write_text(DEVICE_SMOKE)
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        tracker = Tracker()
+        result = Search(load_budget(budget_path), tracker).run()
+        from nas.report import write_report
+
+        report = home / write_report(tracker, result.parent_run_id)
+    finally:
+        os.chdir(cwd)
+    return home, tracker, result, report
+
+
+def test_device_limits_reject_before_training_and_record_why(device_search):
+    home, tracker, result, _ = device_search
+    summary = result.summary
+    assert summary["rejected"].get("max_peak_activation_bytes", 0) > 0
+    assert summary["rejected"].get("max_model_bytes", 0) > 0
+    parent = tracker.run(result.parent_run_id)
+    study = optuna.load_study(study_name=parent.tags["optuna_study"], storage=parent.tags["optuna_storage"])
+    by_reason = {}
+    for t in study.trials:
+        by_reason.setdefault(t.user_attrs.get("rejected_by"), []).append(t)
+    assert {r: len(ts) for r, ts in by_reason.items() if r} == summary["rejected"]
+    budget = load_budget(home / "device_smoke.toml")
+    for reason, limit, counted in (("max_peak_activation_bytes", PEAK, lambda c: c.peak_activation_bytes("int8")),
+                                   ("max_model_bytes", MODEL, lambda c: c.model_bytes("int8"))):
+        for t in by_reason[reason]:
+            spec = ArchSpec.from_json(t.user_attrs["spec"])
+            assert counted(count(spec, budget.input_shape, budget.classes)) > limit
+            assert "at int8, limit <= " in t.user_attrs["rejection"]
+    rejected = {t.number for r, ts in by_reason.items() if r for t in ts}
+    trained = {int(c.tags["trial_number"]) for c in tracker.children(result.parent_run_id)}
+    assert trained and not rejected & trained
+
+
+def test_the_winner_stores_its_device_counts_and_the_report_shows_them(device_search):
+    _, tracker, result, report = device_search
+    stored = tracker.run(result.winner_run_id).json_artifact(VERDICT)
+    assert stored["precision"] == "int8"
+    assert 0 < stored["peak_activation_bytes"] <= PEAK and 0 < stored["model_bytes"] <= MODEL
+    text = report.read_text()
+    assert f"| {stored['peak_activation_bytes']:,} | forward hooks | PASS |" in text
+    assert f"| {stored['model_bytes']:,} | the built model's weight tensors | PASS |" in text
+
+
+def test_verify_recounts_device_limits_and_fails_a_tampered_count(device_search, capsys, monkeypatch):
+    home, tracker, result, _ = device_search
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id]) == 0
+    out = capsys.readouterr().out
+    assert "peak activation bytes (int8" in out and "model bytes (int8" in out
+    path = artifact_file(tracker, result.winner_run_id, VERDICT)
+    original = path.read_text()
+    try:
+        for key in ("peak_activation_bytes", "model_bytes"):
+            tampered = json.loads(original)
+            tampered[key] -= 1  # a smaller claim than the model's own
+            path.write_text(json.dumps(tampered))
+            assert main(["verify", result.parent_run_id]) == 1
+            out = capsys.readouterr().out
+            assert f"the run stored {tampered[key]}" in out and "FAIL" in out
+    finally:
+        path.write_text(original)
+    assert main(["verify", result.parent_run_id]) == 0
+
+
+def test_verify_fails_a_winner_over_a_tighter_device_limit(device_search, tmp_path, capsys, monkeypatch):
+    home, tracker, result, _ = device_search
+    peak = tracker.run(result.winner_run_id).json_artifact(VERDICT)["peak_activation_bytes"]
+    tight = tmp_path / "tight.toml"
+    tight.write_text(DEVICE_SMOKE.replace(f"max_peak_activation_bytes = {PEAK}", f"max_peak_activation_bytes = {peak - 1}"))
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id, "--budget", str(tight)]) == 1
+    assert f"{peak:,}" in capsys.readouterr().out
