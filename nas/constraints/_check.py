@@ -3,8 +3,8 @@
 Two counters with one verdict shape: `check_analytic` (microseconds, used to screen samples) and
 `check` (torchinfo for parameters, fvcore for MACs, forward hooks for the peak activation memory,
 the built model's tensors for model bytes: the authoritative counts for anything that trains, is
-reported or is verified). Every limit is
-judged before a candidate trains; a rejected one records the first limit it breaks.
+reported or is verified). Every limit is judged before a candidate trains; a rejected one records
+the first limit it breaks.
 """
 
 from __future__ import annotations

@@ -148,6 +148,17 @@ def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> l
     return out
 
 
+def stored_footprint(limits: Limits, stored: dict) -> dict:
+    """`Measured`'s device fields from a run's stored verdict (its verdict.json), for the device limits
+    `limits` sets: the authoritative counts a trained model stored."""
+    found = {}
+    if limits.max_peak_activation_bytes is not None and stored.get("peak_activation_bytes") is not None:
+        found.update(peak_activation_bytes=int(stored["peak_activation_bytes"]), peak_by="forward hooks")
+    if limits.max_model_bytes is not None and stored.get("model_bytes") is not None:
+        found.update(model_bytes=int(stored["model_bytes"]), model_bytes_by="the built model's weight tensors")
+    return found
+
+
 def _bytes_row(limit: str, value: int, counted_by: str, limits: Limits) -> Row:
     bound = limit_text(limit, limits)
     result = NOT_LIMITED if getattr(limits, limit) is None else PASS if within(limit, limits, value) else FAIL

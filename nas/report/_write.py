@@ -75,7 +75,7 @@ def _verdict_rows(s: SearchData) -> list[verdict.Row]:
         target_by=(f"each seed evaluated after its final epoch, rule {s.budget.target.rule!r}" if seeds
                    else "evaluated after the final epoch"),
         params_by=f"{params_by} (trainable parameters)", macs_by=f"{macs_by} (eval mode, one image)",
-        **_device_counts(s.budget.limits, v),
+        **verdict.stored_footprint(s.budget.limits, v),
         epochs_by=f"epoch log ({EPOCHS}: {n_epochs} records, from scratch)",
         features_by="architecture spec (ArchSpec.features())")
     rows = verdict.rows(s.budget, measured)
@@ -84,16 +84,6 @@ def _verdict_rows(s: SearchData) -> list[verdict.Row]:
         at = next((i for i, r in enumerate(rows) if r.limit == "target"), len(rows))
         rows.insert(at, seeds_trained)
     return rows
-
-
-def _device_counts(limits, v: dict) -> dict:
-    """The winner's stored device counts, for the limits the budget sets (counted at its precision)."""
-    found = {}
-    if limits.max_peak_activation_bytes is not None and v.get("peak_activation_bytes") is not None:
-        found.update(peak_activation_bytes=int(v["peak_activation_bytes"]), peak_by="forward hooks")
-    if limits.max_model_bytes is not None and v.get("model_bytes") is not None:
-        found.update(model_bytes=int(v["model_bytes"]), model_bytes_by="the built model's weight tensors")
-    return found
 
 
 # -- markdown ------------------------------------------------------------------------------------
