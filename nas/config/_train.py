@@ -99,7 +99,8 @@ def augment_from_json(value: Any) -> Augment:
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(AFFINE_KEYS))
         if unknown:
-            raise ValueError(f"augment has unknown key(s) {', '.join(map(str, unknown))}; valid: {', '.join(AFFINE_KEYS)}")
+            raise ValueError(f"augment has unknown key(s) {', '.join(map(str, unknown))}; "
+                             f"valid: {', '.join(AFFINE_KEYS)}")
         return AffineAugment(value.get("rotate_deg", 0.0), value.get("shift", 0.0),
                              tuple(value.get("scale", (1.0, 1.0))))
     raise ValueError(f"augment must be a preset name or a table of {', '.join(AFFINE_KEYS)}, got {value!r}")
@@ -127,6 +128,9 @@ def parse_augment(t: Table, name: str = "augment") -> tuple[Augment, ...]:
     for i, item in enumerate(items):
         where = name if not isinstance(value, list) else f"{name}[{i}]"
         if isinstance(item, dict):
+            if not item:
+                raise t.fail(where, f"is an empty table; give some of {', '.join(AFFINE_KEYS)}, "
+                                    f"or \"none\" for no augmentation")
             found.append(_augment_table(Table(t.path, t.key(where), item)))
         elif isinstance(item, str) and item in AUGMENTS:
             found.append(item)
@@ -140,8 +144,6 @@ def parse_augment(t: Table, name: str = "augment") -> tuple[Augment, ...]:
 
 
 def _augment_table(t: Table) -> AffineAugment:
-    if not t.data:
-        raise t.fail("", f"is an empty table; give some of {', '.join(AFFINE_KEYS)}, or \"none\" for no augmentation")
     rotate_deg = t.number("rotate_deg", default=0.0, minimum=0.0, maximum=MAX_ROTATE_DEG)
     shift = t.number("shift", default=0.0, minimum=0.0, maximum=MAX_SHIFT)
     scale = t.raw("scale", [1.0, 1.0])
@@ -197,15 +199,16 @@ def parse_averaging(t: Table, epochs: int) -> Averaging:
     )
 
 
-def describe_averaging(average: str, ema_decay: float = EMA_DECAY, swa_start_epoch: int | None = None,
-                       swa_lr: float | None = None, epochs: int | None = None) -> str:
-    """One line naming the weight averaging, e.g. "ema (decay 0.999)" or "swa (epochs 16-20)"."""
+def describe_averaging(options: dict, epochs: int | None = None) -> str:
+    """One line naming the weight averaging of stored train options (TrainOptions.to_dict(), which
+    leaves defaults out), e.g. "ema (decay 0.999)" or "swa (epochs 16-20)"; "none" without."""
+    average, swa_start_epoch, swa_lr = (options.get(k) for k in ("average", "swa_start_epoch", "swa_lr"))
     if average == "ema":
-        return f"ema (decay {ema_decay:g})"
+        return f"ema (decay {options.get('ema_decay', EMA_DECAY):g})"
     if average == "swa":
         if epochs is not None:
             where = f"epochs {swa_start(swa_start_epoch, epochs)}-{epochs}"
         else:
             where = f"from epoch {swa_start_epoch}" if swa_start_epoch else "the last 25% of epochs"
         return f"swa ({where}" + (f", lr {swa_lr:g}" if swa_lr is not None else "") + ")"
-    return average
+    return average or "none"
