@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from nas.cli._common import budget_with_baseline, console
-from nas.config import AUGMENTS, OPTIMIZERS
+from nas.config import AUGMENTS, AVERAGES, OPTIMIZERS
 
 
 def cmd_train(args) -> int:
     import torch
 
     from nas import data
-    from nas.config import first_option
+    from nas.config import describe_averaging, first_option
     from nas.constraints import check
     from nas.errors import ConfigError, SpecError
     from nas.model import ArchSpec
@@ -30,20 +30,23 @@ def cmd_train(args) -> int:
     schedule = t.schedule if epochs == t.epochs else t.schedule.compressed(epochs)
     options = first_choice_options(t, seed=args.seed, schedule=schedule.scaled(first_option(t.lr_scale)),
                                    optimizer=args.optimizer, batch_size=args.batch_size, augment=args.augment,
-                                   threads=args.threads)
+                                   average=args.average, threads=args.threads)
     dataset = data.from_config(budget.data)
     verdict = check(spec, budget, epochs)
     console.print(f"{spec.describe()}")
+    averaging = describe_averaging(options.average, options.ema_decay, options.swa_start_epoch, options.swa_lr,
+                                   epochs)
     console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
                   f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
-                  f"{schedule.describe()}")
+                  f"{schedule.describe()}" + (f", average {averaging}" if options.average != "none" else ""))
     for v in verdict.violations:
         console.print(f"[yellow]warning: breaks the budget: {v.message}[/]")
 
     def show(record) -> None:
         console.print(f"Epoch {record.epoch:2d}/{epochs} | LR: {record.lr:.6f} | train loss {record.train_loss:.4f} "
                       f"acc {record.train_accuracy:.4f} | val loss {record.val_loss:.4f} acc {record.val_accuracy:.4f}"
-                      f" | {record.seconds:.1f} s", markup=False)
+                      + (f" (raw {record.raw_val_accuracy:.4f})" if record.raw_val_accuracy is not None else "")
+                      + f" | {record.seconds:.1f} s", markup=False)
 
     # The same call as a search's final: a spec trained here reproduces the search's figures.
     run = run_spec(spec, options, dataset, callbacks=[show], evaluate_on=("test",),
@@ -72,6 +75,9 @@ def register(sub) -> None:
                    help="(default: the budget's first optimizer option)")
     p.add_argument("--augment", default=None, choices=AUGMENTS,
                    help="affine: rotation +-10 deg, shift +-8%%, scale 0.9-1.1; rotate: rotation +-7 deg only")
+    p.add_argument("--average", default=None, choices=AVERAGES,
+                   help="weight averaging (default: the budget's first choice); ema/swa use the budget's "
+                        "ema_decay / swa_start_epoch / swa_lr; epoch lines show the raw weights' val acc too")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, batch order and augmentation (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file: written each epoch, resumed from if present")

@@ -22,6 +22,7 @@ from nas.config._catalog import (
 from nas.config._schedule import KINDS as SCHEDULE_KINDS
 from nas.config._schedule import Schedule
 from nas.config._toml import FloatOptions, FloatRange, Table, check_number
+from nas.config._train import AVERAGING_KEYS, EMA_DECAY, Augment, parse_augment, parse_averaging
 from nas.errors import ConfigError, DataError
 
 METRICS = ("val_accuracy",)
@@ -37,7 +38,6 @@ NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-AUGMENTS = ("none", "affine", "rotate", "crop_flip")  # see nas.train.AFFINE_RANGES, nas.train.crop_flip
 SAMPLERS = ("tpe", "random", "nsgaii")
 PRUNERS = ("median", "hyperband", "none")
 OBJECTIVES = ("accuracy", "params")  # the winner: the most accurate finalist, or the smallest meeting the target
@@ -67,7 +67,7 @@ SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "tra
               "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
 SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table
 TRAIN_KEYS = ("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "lr_scale", "augment", "weight_decay",
-              "label_smoothing", "momentum", "nesterov")
+              "label_smoothing", "momentum", "nesterov", *AVERAGING_KEYS)
 SEARCH_KEYS = ("trials", "sampler", "seed", "timeout_minutes", "max_consecutive_rejections", "screen_epochs",
                "screen_fraction", "finalists", "reserves", "jobs", "heartbeat_seconds", "n_startup_trials",
                "multivariate", "pruner", "pruner_startup_trials", "pruner_warmup_epochs", "min_epochs",
@@ -177,12 +177,16 @@ class TrainConfig:
     optimizer: tuple[str, ...] = ("adam",)
     batch_size: tuple[int, ...] = (128,)
     lr_scale: FloatOptions = (1.0,)
-    augment: tuple[str, ...] = ("none",)
+    augment: tuple[Augment, ...] = ("none",)  # preset names and AffineAugment tables
     weight_decay: FloatOptions = (0.0,)
     label_smoothing: FloatOptions = (0.0,)
     lr: FloatRange | None = None  # `lr = { min, max }`: the schedule's peak lr is drawn per candidate
     momentum: float = 0.9
     nesterov: bool = True
+    average: tuple[str, ...] = ("none",)  # weight averaging: none | ema | swa (nas.config._train)
+    ema_decay: float = EMA_DECAY
+    swa_start_epoch: int | None = None
+    swa_lr: float | None = None
 
     @property
     def epochs(self) -> int:
@@ -473,12 +477,13 @@ def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
         optimizer=t.options("optimizer", "str", default=["adam"], choices=OPTIMIZERS),
         batch_size=t.options("batch_size", "int", default=[128], minimum=1, maximum=max_batch, why=why_batch),
         lr_scale=t.options("lr_scale", "float", default=[1.0], minimum=1e-6, maximum=1e3),
-        augment=t.options("augment", "str", default=["none"], choices=AUGMENTS),
+        augment=parse_augment(t),
         weight_decay=t.options("weight_decay", "float", default=[0.0], minimum=0.0, maximum=1.0),
         label_smoothing=t.options("label_smoothing", "float", default=[0.0], minimum=0.0, maximum=0.5),
         momentum=t.number("momentum", default=0.9, minimum=0.0, maximum=0.999),
         nesterov=t.boolean("nesterov", default=True),
         lr=t.options("lr", "float", minimum=1e-12, maximum=10.0) if drawn_lr else None,
+        **vars(parse_averaging(t, epochs)),
     )
     t.done()
     return train

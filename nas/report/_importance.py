@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from nas.config import describe_augment
 from nas.study import CellStats, describe
 
 # fANOVA's random forest needs some spread of trials to say anything; below this, tables only.
@@ -24,6 +25,7 @@ DIMENSIONS = {
     "lr_scale": "learning-rate scale (x the budget's schedule)",
     "lr": "peak learning rate (drawn from the budget's range)",
     "augment": "augmentation",
+    "average": "weight averaging",
     "weight_decay": "weight decay",
     "label_smoothing": "label smoothing",
     "conv_dropout": "Dropout2d after every conv",
@@ -46,19 +48,22 @@ MAX_LEVELS = 6
 BINS = 4
 
 
-def choices(spec, options: dict, base_lr: float | None) -> dict:
+def choices(spec, options: dict, base_lr: float | None, averaging: bool = False) -> dict:
     """A candidate's choices along DIMENSIONS, from its spec and its train options (as logged).
     `base_lr`: the budget's schedule lr, giving `lr_scale`; None where the budget draws the lr
-    from a range, giving the drawn peak `lr` instead (a scale of the range's middle means nothing)."""
+    from a range, giving the drawn peak `lr` instead (a scale of the range's middle means nothing).
+    `averaging`: the budget offers weight averaging, so `average` is a dimension too."""
     convs = [c for s in spec.stages for c in s.convs]
     lr = float(options["schedule"]["lr"])
     pools = sorted({s.downsample for s in spec.stages if s.downsample != "none"}) or ["none"]
     rate = {"lr_scale": round(lr / base_lr, 6)} if base_lr else {"lr": lr}
+    average = {"average": str(options.get("average", "none"))} if averaging else {}
     return {
         "batch_size": int(options["batch_size"]),
         "optimizer": str(options["optimizer"]),
         **rate,
-        "augment": str(options["augment"]),
+        "augment": describe_augment(options["augment"]),
+        **average,
         "weight_decay": float(options.get("weight_decay", 0.0)),
         "conv_dropout": float(spec.dropout),
         "head_dropout": float(spec.head_dropout),

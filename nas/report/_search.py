@@ -203,7 +203,9 @@ def _candidate_choices(s: SearchData) -> list[dict]:
             options = run.json_artifact(OPTIONS)
         except (NasError, OSError, ValueError):
             continue  # a candidate whose artifacts are gone is left out of the tables
-        rows.append({"choices": choices(spec, options, base_lr), "screen_val_accuracy": row["screen_val_accuracy"],
+        averaging = s.budget.train.average != ("none",)
+        rows.append({"choices": choices(spec, options, base_lr, averaging),
+                     "screen_val_accuracy": row["screen_val_accuracy"],
                      "state": state})
     return rows
 

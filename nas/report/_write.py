@@ -17,6 +17,7 @@ import json
 import re
 from pathlib import Path
 
+from nas.config import describe_augment, describe_averaging
 from nas.constraints import pct as _pct
 from nas.constraints import verdict
 from nas.errors import NasError
@@ -213,7 +214,10 @@ def _architecture_section(s: SearchData) -> list[str]:
 
 def _training_section(s: SearchData) -> list[str]:
     o = s.options
-    settings = [f"optimizer {o['optimizer']}", f"batch size {o['batch_size']}", f"augmentation {o['augment']}"]
+    settings = [f"optimizer {o['optimizer']}", f"batch size {o['batch_size']}",
+                f"augmentation {describe_augment(o['augment'])}"]
+    averaged = o.get("average", "none") != "none"
+    settings += [f"weight averaging {describe_averaging(o, s.schedule.epochs)}"] * averaged
     for key, text in (("weight_decay", "weight decay"), ("label_smoothing", "label smoothing")):
         if _finite(o.get(key)):
             settings.append(f"{text} {o[key]:g}")
@@ -235,11 +239,17 @@ def _training_section(s: SearchData) -> list[str]:
              f"- Settings: {', '.join(settings)}.",
              f"- LR schedule: {s.schedule.describe()}.",
              f"- Time: {sum(seconds) / len(seconds):.2f} s per epoch on average, {_duration(sum(seconds))} in total.",
-             "", "Epoch log (`epochs.json` of the winner; lr is the rate the epoch trained at):", ""]
+             "", "Epoch log (`epochs.json` of the winner; lr is the rate the epoch trained at"
+             + ("; val is the averaged weights', the model reported, raw val acc the trained weights'" if averaged
+                else "") + "):", ""]
     n = len(s.epochs)
+    raw = [[_pct(r["raw_val_accuracy"]) if _finite(r.get("raw_val_accuracy")) else "-"] if averaged else []
+           for r in s.epochs]
     rows = [[f"{int(r['epoch'])}/{n}", f"{r['lr']:.6g}", f"{r['train_loss']:.4f}", _pct(r["train_accuracy"]),
-             f"{r['val_loss']:.4f}", _pct(r["val_accuracy"]), f"{r['seconds']:.2f}"] for r in s.epochs]
-    lines += _table(["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "seconds"], rows, "rrrrrrr")
+             f"{r['val_loss']:.4f}", _pct(r["val_accuracy"]), *raw_cell, f"{r['seconds']:.2f}"]
+            for r, raw_cell in zip(s.epochs, raw)]
+    lines += _table(["epoch", "lr", "train loss", "train acc", "val loss", "val acc"]
+                    + ["raw val acc"] * averaged + ["seconds"], rows, "rrrrrrr" + "r" * averaged)
     best = max(s.epochs, key=lambda r: r["val_accuracy"])
     lines += ["", f"Best epoch by validation accuracy: {int(best['epoch'])} ({_pct(best['val_accuracy'])}); "
                   f"the reported model is the one after the last epoch, not the best one.", ""]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from nas.config import Budget, FloatRange
 from nas.model import ArchSpec, choose, sample
-from nas.train import TrainOptions
+from nas.train import TrainOptions, averaging_options
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Candidate:
         """Rung 1: the schedule compressed to `screen_epochs`, on `screen_fraction` of the images,
         seeded per trial so two screenings of one architecture are independent draws."""
         s = budget.search
-        return replace(self.options, schedule=self.options.schedule.compressed(s.screen_epochs),
+        return replace(self.options.with_schedule(self.options.schedule.compressed(s.screen_epochs)),
                        data_fraction=s.screen_fraction, seed=s.seed + trial_number)
 
     def to_attrs(self) -> dict[str, str]:
@@ -49,11 +49,12 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
         schedule = replace(schedule, lr=choose(trial, "lr", t.lr))
     # A single fixed label smoothing is not a choice, and was never drawn: no trial parameter for it.
     fixed_smoothing = not isinstance(t.label_smoothing, FloatRange) and len(t.label_smoothing) == 1
+    # (The order of the draws below is the order of the trial's parameters: keep it, and add new ones last.)
     options = TrainOptions(
         schedule=schedule.scaled(choose(trial, "lr_scale", t.lr_scale)),
         optimizer=trial.suggest_categorical("optimizer", t.optimizer),
         batch_size=trial.suggest_categorical("batch_size", t.batch_size),
-        augment=trial.suggest_categorical("augment", t.augment),
+        augment=_draw_augment(trial, t.augment),
         weight_decay=choose(trial, "weight_decay", t.weight_decay),
         label_smoothing=(t.label_smoothing[0] if fixed_smoothing
                          else choose(trial, "label_smoothing", t.label_smoothing)),
@@ -61,7 +62,16 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
         nesterov=t.nesterov,
         seed=budget.search.seed,
     )
-    return Candidate(spec, options)
+    # Weight averaging, like label smoothing, is a trial parameter only where the budget offers a choice.
+    average = t.average[0] if len(t.average) == 1 else trial.suggest_categorical("average", t.average)
+    return Candidate(spec, replace(options, **averaging_options(t, average)))
+
+
+def _draw_augment(trial, augments):
+    """One of the budget's augmentations; Optuna's categories must be plain values, so it is drawn
+    by its one-line name (a preset's name is the preset itself)."""
+    names = [str(a) for a in augments]
+    return augments[names.index(trial.suggest_categorical("augment", names))]
 
 
 def candidate_key(spec: ArchSpec, options: TrainOptions) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from nas.config import batch_size_bound
 from nas.errors import NasError, UsageError
@@ -61,7 +60,7 @@ def study_around(tracker, run_id: str, factors: dict, seeds: int = 3, epochs: in
     if epochs is not None and epochs != full:
         if epochs > full:
             raise UsageError(f"--epochs {epochs} exceeds the winner's schedule of {full} epochs; use at most {full}")
-        options = replace(options, schedule=options.schedule.compressed(epochs))
+        options = options.with_schedule(options.schedule.compressed(epochs))
         notes.append(f"Shortened: {epochs} of the winner's {full} epochs, the schedule compressed as screening "
                      f"does; effects at the full {full} epochs may differ.")
     chosen = {}

@@ -8,7 +8,8 @@ A study file:
     description = "..."
     [data]    dataset/train/val, as in a budget
     [base]    arch = "path/to/spec.json" (relative to the study file)
-    [train]   epochs, optimizer, batch_size, schedule, lr or lr_phases, augment, weight_decay
+    [train]   epochs, optimizer, batch_size, schedule, lr or lr_phases, augment (a preset or a table of
+              numbers), weight_decay, average (and ema_decay / swa_start_epoch / swa_lr)
     [factors] conv_dropout = [...], norm = [...], batch_size = [...], ... (see FACTORS)
     [design]  one_at_a_time = ["conv_dropout", ...], factorial = [["conv_dropout", "norm"]], repeats = 3,
               seed = 0, jobs = 2
@@ -24,8 +25,9 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, DataConfig, Table,
-                        batch_size_bound, parse_data, parse_name, parse_schedule, read_toml)
+from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, AVERAGING_KEYS, DataConfig,
+                        Table, augment_to_json, parse_augment, parse_averaging, batch_size_bound, parse_data,
+                        parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.model import ArchSpec, StageSpec
 from nas.train import TrainOptions
@@ -51,6 +53,8 @@ SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "wid
 TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "augment", "epochs")
 # Factors whose levels are names, and the names each takes.
 CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS}
+# The [train] averaging options of each kind of weight averaging.
+_AVERAGING_KEYS = {"none": (), "ema": ("ema_decay",), "swa": ("swa_start_epoch", "swa_lr")}
 # Old names still read, as the name that says what they change.
 ALIASES = {"dropout": "conv_dropout"}
 
@@ -104,9 +108,9 @@ def apply_train(base: TrainOptions, levels: dict) -> TrainOptions:
         elif factor == "weight_decay":
             options = replace(options, weight_decay=float(level))
         elif factor == "augment":
-            options = replace(options, augment=str(level))
+            options = replace(options, augment=level)  # a preset name, or the base's table as a dict
         elif factor == "epochs":
-            options = replace(options, schedule=options.schedule.resized(int(level)))
+            options = options.with_schedule(options.schedule.resized(int(level)))
     return options
 
 
@@ -119,7 +123,8 @@ def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None)
     if options is None:
         raise ValueError(f"factor {factor!r} needs the base training options")
     return {"batch_size": options.batch_size, "lr": options.schedule.lr, "lr_scale": 1.0,
-            "optimizer": options.optimizer, "weight_decay": options.weight_decay, "augment": options.augment,
+            "optimizer": options.optimizer, "weight_decay": options.weight_decay,
+            "augment": augment_to_json(options.augment),
             "epochs": options.schedule.epochs}[factor]
 
 
@@ -241,7 +246,7 @@ def load_study(path: str | Path) -> Study:
     base = _parse_base(top.table("base").expect(("arch",)), path)
     max_batch, why_batch = batch_size_bound(data)
     train = _parse_train(top.table("train").expect(("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "augment",
-                                                      "weight_decay")), max_batch, why_batch)
+                                                      "weight_decay", *AVERAGING_KEYS)), max_batch, why_batch)
     factors = _parse_factors(top.table("factors").expect(FACTORS, what="factor"), max_batch)
     dt = top.table("design").expect(("one_at_a_time", "factorial", "repeats", "seed", "jobs"))
     one, pairs = _parse_design(dt, factors)
@@ -268,10 +273,15 @@ def _parse_base(t: Table, path: str) -> ArchSpec:
 
 def _parse_train(t: Table, max_batch: int, why_batch: str) -> TrainOptions:
     epochs = t.integer("epochs", minimum=1)
+    augments, averaging = parse_augment(t), parse_averaging(t, epochs)
+    for key, chosen in (("augment", augments), ("average", averaging.average)):
+        if len(chosen) > 1:  # the base is one setting; a factor varies it
+            raise t.fail(key, f"takes one setting in a study, got {len(chosen)}; vary it with a factor instead")
+    average = averaging.average[0]
     train = TrainOptions(schedule=parse_schedule(t, epochs), optimizer=t.string("optimizer", OPTIMIZERS, "adam"),
                          batch_size=t.integer("batch_size", 128, minimum=1, maximum=max_batch, why=why_batch),
-                         augment=t.string("augment", AUGMENTS, "none"),
-                         weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0))
+                         augment=augments[0], weight_decay=t.number("weight_decay", 0.0, minimum=0.0, maximum=1.0),
+                         average=average, **{k: getattr(averaging, k) for k in _AVERAGING_KEYS[average]})
     t.done()
     return train
 

@@ -1,11 +1,15 @@
 """Layer 4: the training loop: options, LR schedule per step, augmentation on whole batches,
-evaluation and checkpoints; `cpu/` holds the CPU speed-ups. Knows nothing of Optuna or MLflow."""
+weight averaging, evaluation and checkpoints; `cpu/` holds the CPU speed-ups. Knows nothing of
+Optuna or MLflow."""
 
-from nas.train._loop import (CROP_PAD_PX, EpochRecord, TrainOptions, TrainResult, affine_augment, available_cores,
-                             crop_flip, evaluate, first_choice_options, normalise, resolve_device, seed_everything,
-                             train)
+
+from nas.config import AFFINE_RANGES
+from nas.train._augment import CROP_PAD_PX, affine_augment, augment_batch, crop_flip
+from nas.train._average import Averager
+from nas.train._loop import available_cores, evaluate, normalise, resolve_device, seed_everything, train
 from nas.train._run import SpecRun, run_spec
+from nas.train._options import EpochRecord, TrainOptions, TrainResult, averaging_options, first_choice_options
 
-__all__ = ["SpecRun", "run_spec", "CROP_PAD_PX", "EpochRecord", "TrainOptions", "TrainResult", "affine_augment", "available_cores",
-           "crop_flip", "evaluate", "first_choice_options", "normalise", "resolve_device", "seed_everything",
-           "train"]
+__all__ = ["AFFINE_RANGES", "Averager", "SpecRun", "run_spec", "CROP_PAD_PX", "EpochRecord", "TrainOptions", "TrainResult",
+           "affine_augment", "augment_batch", "available_cores", "averaging_options", "crop_flip", "evaluate",
+           "first_choice_options", "normalise", "resolve_device", "seed_everything", "train"]

@@ -11,7 +11,8 @@ import torch
 
 from nas.data import Dataset
 from nas.model import ArchSpec, build
-from nas.train._loop import Callback, TrainOptions, TrainResult, evaluate, train
+from nas.train._loop import evaluate, train
+from nas.train._options import Callback, TrainOptions, TrainResult
 
 SPLITS = ("train", "val", "test")
 
