@@ -9,96 +9,16 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nas.config._catalog import (
-    BUILT_IN,
-    DATASETS,
-    IMAGE_CHANNELS,
-    LAYOUTS,
-    MAX_IMAGE_SIDE,
-    USER_SOURCES,
-    probe_folder,
-    probe_npz,
-)
+from nas.config._catalog import (BUILT_IN, DATASETS, IMAGE_CHANNELS, LAYOUTS, MAX_IMAGE_SIDE, USER_SOURCES,
+                                 probe_folder, probe_npz)
 from nas.config._schedule import KINDS as SCHEDULE_KINDS
 from nas.config._schedule import Schedule
 from nas.config._toml import FloatOptions, FloatRange, Table, check_number
-from nas.config._train import AVERAGING_KEYS, EMA_DECAY, Augment, parse_augment, parse_averaging
+from nas.config._train import EMA_DECAY, Augment, parse_augment, parse_averaging
 from nas.errors import ConfigError, DataError
-
-METRICS = ("val_accuracy",)
-# [target] precision: the number format the byte limits count at (bytes per activation element).
-BYTES_PER_ELEMENT = {"float32": 4, "int8": 1}
-PRECISIONS = tuple(BYTES_PER_ELEMENT)
-RULES = ("all", "mean")  # how the target applies over seeds: every seed, or their mean
-MAX_SEEDS = 20
-PADDINGS = ("same", "valid")
-TRANSITIONS = ("none", "conv1x1")
-DOWNSAMPLES = ("max", "avg", "stride2", "none")  # stride2: the stage's last conv strides (nas.model)
-NORMS = ("batch", "none")
-HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
-CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SAMPLERS = ("tpe", "random", "nsgaii")
-PRUNERS = ("median", "hyperband", "none")
-OBJECTIVES = ("accuracy", "params")  # the winner: the most accurate finalist, or the smallest meeting the target
-FEATURES = ("batch_norm", "dropout", "gap")
-
-# Upper bounds on the integers of the grammar, so that a mistyped number (99999999999999999999,
-# an extra zero) is an error naming the key instead of a hang or a model nobody can build.
-# Stages: the 28x28 inputs allow only 4 2x2 halvings, but a stage may skip downsampling
-# ("none"), so the input shape does not bound the count; 16 stages of up to 16 convolutions is
-# already far deeper than anything that fits the small parameter budgets this tool targets.
-MAX_STAGES = 16
-MAX_CONVS_PER_STAGE = 16
-MAX_CHANNELS = 4096
-MAX_HEAD_HIDDEN = 65536
-MAX_HEAD_LAYERS = 8  # hidden FC layers of one head option
-MAX_BATCH_SIZE = 65536  # and never more than [data] train, when given
-MAX_DEFAULT_SCREEN_EPOCHS = 3  # see default_screen_epochs
-
-# The keys each table may hold (Table.expect): anything else is a typo, reported with its close match
-# before any missing key. [data] holds the keys of every source; done() refuses those that do not apply.
-TOP_KEYS = ("name", "description", "data", "target", "budget", "space", "train", "search")
-DATA_KEYS = ("dataset", "seed", "train", "val", "path", "val_fraction", "test_fraction", "image_size", "channels",
-             "layout", "class_names")
-TARGET_KEYS = ("metric", "min", "seeds", "rule", "precision")
-LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires", "max_peak_activation_bytes", "max_model_bytes")
-SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "transition", "downsample", "norm",
-              "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
-SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table
-TRAIN_KEYS = ("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "lr_scale", "augment", "weight_decay",
-              "label_smoothing", "momentum", "nesterov", *AVERAGING_KEYS)
-SEARCH_KEYS = ("trials", "sampler", "seed", "timeout_minutes", "max_consecutive_rejections", "screen_epochs",
-               "screen_fraction", "finalists", "reserves", "jobs", "heartbeat_seconds", "n_startup_trials",
-               "multivariate", "pruner", "pruner_startup_trials", "pruner_warmup_epochs", "min_epochs",
-               "reduction_factor", "objective", "screen_margin", "baseline")
-def _head_hidden(t: Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
-    """(head_hidden options, whether they follow GAP too). Each option is the widths of the hidden FC
-    layers: a list gives any number, e.g. [[], [64], [64, 32]], for gap_linear and flatten_linear; an
-    integer (the first grammar's form, 0: none) is one layer, for flatten_linear only."""
-    name = "head_hidden"
-    value = t.data.get(name)
-    if not isinstance(value, list) or not any(isinstance(v, list) for v in value):
-        widths = t.options(name, "int", default=[w[0] if w else 0 for w in default], minimum=0,
-                           maximum=MAX_HEAD_HIDDEN)
-        return tuple((w,) if w else () for w in widths), False
-    t.used.add(name)
-    found = []
-    for item in value:
-        if isinstance(item, list):
-            layers = item
-        else:  # an integer beside lists: one layer, 0 none
-            layers = [] if type(item) is int and item == 0 else [item]
-        if len(layers) > MAX_HEAD_LAYERS:
-            raise t.fail(name, f"option {item!r} has {len(layers)} hidden layers; at most {MAX_HEAD_LAYERS}")
-        for width in layers:
-            if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_HEAD_HIDDEN:
-                raise t.fail(name, f"option {item!r}: each hidden width must be an integer from 1 to "
-                                   f"{MAX_HEAD_HIDDEN}, got {width!r}")
-        found.append(tuple(layers))
-    if len(set(found)) != len(found):
-        raise t.fail(name, f"lists an option twice: {value!r}")
-    return tuple(found), True
+from nas.config._search import SearchConfig, _parse_search
+from nas.config._space import SpaceConfig, _parse_space
+from nas.config._vocabulary import DATA_KEYS, FEATURES, LIMIT_KEYS, MAX_BATCH_SIZE, MAX_SEEDS, METRICS, OPTIMIZERS, PRECISIONS, RULES, TARGET_KEYS, TOP_KEYS, TRAIN_KEYS
 
 
 @dataclass(frozen=True)
@@ -147,29 +67,6 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class SpaceConfig:
-    """The options of every choice of the stage grammar (DESIGN section 3)."""
-
-    stages: tuple[int, ...] = (2, 3)
-    convs_per_stage: tuple[int, ...] = (1, 2)
-    channels: tuple[int, ...] = (8, 16, 32)
-    kernel: tuple[int, ...] = (3,)
-    padding: tuple[str, ...] = ("same",)
-    conv: tuple[str, ...] = ("standard",)  # per stage
-    residual: tuple[bool, ...] = (False,)  # per stage
-    transition: tuple[str, ...] = ("none",)
-    downsample: tuple[str, ...] = ("max",)
-    norm: tuple[str, ...] = ("batch",)
-    dropout: FloatOptions = (0.0,)
-    head: tuple[str, ...] = ("gap_linear",)
-    head_dropout: FloatOptions = (0.0,)
-    head_hidden: tuple[tuple[int, ...], ...] = ((),)  # widths of the hidden FC layers of each option
-    # Given as lists (head_hidden = [[], [64]]) the hidden layers follow GAP too; given as integers
-    # (the first grammar's form, [0, 64]) they stay flatten_linear's alone, as they always were.
-    hidden_after_gap: bool = False
-
-
-@dataclass(frozen=True)
 class TrainConfig:
     """Training settings; tuples are options the search chooses from."""
 
@@ -191,31 +88,6 @@ class TrainConfig:
     @property
     def epochs(self) -> int:
         return self.schedule.epochs
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    trials: int = 60
-    sampler: str = "tpe"
-    seed: int = 0
-    timeout_minutes: float | None = None
-    max_consecutive_rejections: int = 200
-    screen_epochs: int = 3  # in a budget file without it: default_screen_epochs(train.epochs)
-    screen_fraction: float = 1.0
-    finalists: int = 2
-    reserves: int = 0  # screened trials confirmed (all seeds at once) when every finalist misses on its seeds
-    jobs: int = 1
-    heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
-    n_startup_trials: int = 8  # TPE's random start-up candidates
-    multivariate: bool = False  # TPE models the choices jointly
-    pruner: str = "median"
-    pruner_startup_trials: int = 5  # median: screenings finished before any is pruned
-    pruner_warmup_epochs: int = 0  # median: epochs every screening runs before it may be pruned
-    min_epochs: int = 1  # hyperband: the first rung
-    reduction_factor: int = 3  # hyperband: 1/reduction_factor of the candidates go on at each rung
-    objective: str = "accuracy"
-    screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
-    baseline: str | None = None  # an architecture spec (path relative to the budget), trained after the confirmation
 
 
 @dataclass(frozen=True)
@@ -390,39 +262,6 @@ def _parse_limits(t: Table, precision: str) -> Limits:
     return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes)
 
 
-def _parse_space(t: Table, data: DataConfig) -> SpaceConfig:
-    t.expect(SPACE_KEYS)
-    d = SpaceConfig()
-    dataset = data.dataset
-    _, height, width = data.input_shape
-    head_hidden, hidden_after_gap = _head_hidden(t, d.head_hidden)
-    space = SpaceConfig(
-        stages=t.options("stages", "int", default=list(d.stages), minimum=1, maximum=MAX_STAGES),
-        convs_per_stage=t.options("convs_per_stage", "int", default=list(d.convs_per_stage), minimum=1,
-                                  maximum=MAX_CONVS_PER_STAGE),
-        channels=t.options("channels", "int", default=list(d.channels), minimum=1, maximum=MAX_CHANNELS),
-        # A kernel wider than the image sees only padding ('same') or leaves no output ('valid').
-        kernel=t.options("kernel", "int", default=list(d.kernel), minimum=1, maximum=min(height, width),
-                         why=f" (the smaller side of the {height}x{width} {dataset} input)"),
-        padding=t.options("padding", "str", default=list(d.padding), choices=PADDINGS),
-        transition=t.options("transition", "str", default=list(d.transition), choices=TRANSITIONS),
-        downsample=t.options("downsample", "str", default=list(d.downsample), choices=DOWNSAMPLES),
-        norm=t.options("norm", "str", default=list(d.norm), choices=NORMS),
-        dropout=t.options("dropout", "float", default=list(d.dropout), minimum=0.0, maximum=0.95),
-        head=t.options("head", "str", default=list(d.head), choices=HEADS),
-        head_dropout=t.options("head_dropout", "float", default=list(d.head_dropout), minimum=0.0, maximum=0.95),
-        head_hidden=head_hidden,
-        hidden_after_gap=hidden_after_gap,
-        conv=t.options("conv", "str", default=list(d.conv), choices=CONVS),
-        residual=t.options("residual", "bool", default=list(d.residual)),
-    )
-    for k in space.kernel:
-        if k % 2 == 0:
-            raise t.fail("kernel", f"option {k} must be odd (so 'same' padding keeps the size)")
-    t.done()
-    return space
-
-
 def parse_schedule(t: Table, epochs: int) -> Schedule:
     kind = t.string("schedule", SCHEDULE_KINDS, default="phases" if "lr_phases" in t.data else "constant")
     if kind == "phases":
@@ -489,50 +328,3 @@ def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
     return train
 
 
-def default_screen_epochs(train_epochs: int) -> int:
-    """Screening epochs when [search] does not set them: 3, but at most half the training run (at
-    least 1), so that a budget of 2 epochs still screens."""
-    return min(MAX_DEFAULT_SCREEN_EPOCHS, max(1, train_epochs // 2))
-
-
-def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
-    t.expect(SEARCH_KEYS)
-    search = SearchConfig(
-        trials=t.integer("trials", default=60, minimum=1),
-        sampler=t.string("sampler", SAMPLERS, default="tpe"),
-        seed=t.integer("seed", default=0, minimum=0),
-        timeout_minutes=t.number("timeout_minutes", default=None, minimum=0.0),
-        max_consecutive_rejections=t.integer("max_consecutive_rejections", default=200, minimum=1),
-        screen_epochs=t.integer("screen_epochs", default=default_screen_epochs(train_epochs), minimum=1),
-        screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
-        finalists=t.integer("finalists", default=2, minimum=1),
-        reserves=t.integer("reserves", default=0, minimum=0),
-        jobs=t.integer("jobs", default=1, minimum=1),
-        heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
-        n_startup_trials=t.integer("n_startup_trials", default=8, minimum=0),
-        multivariate=t.boolean("multivariate", default=False),
-        pruner=t.string("pruner", PRUNERS, default="median"),
-        pruner_startup_trials=t.integer("pruner_startup_trials", default=5, minimum=0),
-        pruner_warmup_epochs=t.integer("pruner_warmup_epochs", default=0, minimum=0),
-        min_epochs=t.integer("min_epochs", default=1, minimum=1),
-        reduction_factor=t.integer("reduction_factor", default=3, minimum=2),
-        objective=t.string("objective", OBJECTIVES, default="accuracy"),
-        screen_margin=t.number("screen_margin", default=0.005, minimum=0.0, maximum=1.0),
-        baseline=t.string("baseline") if "baseline" in t.data else None,
-    )
-    # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
-    for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),
-                                ("multivariate", "tpe", search.sampler == "tpe"),
-                                ("pruner_startup_trials", "median", search.pruner == "median"),
-                                ("pruner_warmup_epochs", "median", search.pruner == "median"),
-                                ("min_epochs", "hyperband", search.pruner == "hyperband"),
-                                ("reduction_factor", "hyperband", search.pruner == "hyperband"),
-                                ("screen_margin", "params", search.objective == "params")):
-        if key in t.data and not applies:
-            kind = "objective" if owner == "params" else ("sampler" if owner == "tpe" else "pruner")
-            raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
-    if search.baseline is not None and not search.baseline.strip():
-        raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", "
-                                 "or remove it")
-    t.done()
-    return search

@@ -57,7 +57,7 @@ def test_averaging_keys_parse_with_their_defaults(smoke_budget_text, write_budge
     ("augment = { scale = [0.4, 1.0] }", "train.augment.scale", "value 0.4 is below the minimum 0.5"),
     ("augment = { scale = [0.9, 2.5] }", "train.augment.scale", "value 2.5 is above the maximum 2"),
     ("augment = { scale = 1.1 }", "train.augment.scale", "must be two numbers [low, high] within 0.5..2, got 1.1"),
-    ("augment = { rotate = 7 }", "train.augment.rotate", "unknown key; valid keys here: rotate_deg, scale, shift"),
+    ("augment = { rotate = 7 }", "train.augment", "unknown key rotate; did you mean rotate_deg?"),
     ("augment = {}", "train.augment", "is an empty table"),
     ('augment = ["none", { shift = 0.9 }]', "train.augment[1].shift", "0.9 is above the maximum 0.5"),
     ('augment = ["none", "blur"]', "train.augment[1]", "option 'blur' is not one of none, affine, rotate, crop_flip"),
