@@ -34,8 +34,7 @@ def cmd_train(args) -> int:
     dataset = data.from_config(budget.data)
     verdict = check(spec, budget, epochs)
     console.print(f"{spec.describe()}")
-    averaging = describe_averaging(options.average, options.ema_decay, options.swa_start_epoch, options.swa_lr,
-                                   epochs)
+    averaging = describe_averaging(options.to_dict(), epochs)
     console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
                   f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
                   f"{schedule.describe()}" + (f", average {averaging}" if options.average != "none" else ""))
