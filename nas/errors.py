@@ -44,6 +44,11 @@ class UsageError(NasError):
     """A command was called wrongly: an option out of range, options that exclude each other."""
 
 
+class OptionError(UsageError, ValueError):
+    """A training option out of range (`nas train --batch-size 0`); a ValueError too, for callers
+    that build TrainOptions in code."""
+
+
 class RunNotFound(NasError):
     """A run id (or id prefix) names no run, or several, in the tracking store."""
 

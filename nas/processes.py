@@ -1,5 +1,6 @@
-"""Worker-process pools for searches and studies: spawned, and stopped at once on Ctrl-C; and
-`stop_tree`, which stops a child process with everything it started (`nas ui`).
+"""The worker pool of searches and studies (`WorkerPool`): inline when there is one job, else
+spawned processes, stopped at once on Ctrl-C; and `stop_tree`, which stops a child process with
+everything it started (`nas ui`).
 
 Spawn, not fork: a forked torch with OpenMP threads is not safe. Workers ignore SIGINT: Ctrl-C in a
 terminal reaches the whole process group, and the parent, which owns the clean-up (trials queued
@@ -13,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Callable
 
@@ -32,6 +33,38 @@ def spawn_pool(workers: int, initializer: Callable | None = None, initargs: tupl
     """A pool of `workers` spawned processes that leave Ctrl-C to this one."""
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                                initargs=(initializer, initargs))
+
+
+class WorkerPool:
+    """Where work runs: in this process when `jobs` is 1 (a submitted call runs at once and its
+    Future is already done), else `jobs` spawned processes that leave Ctrl-C to this one."""
+
+    def __init__(self, jobs: int, initializer: Callable | None = None, initargs: tuple = ()):
+        self.jobs = jobs
+        self.pool = spawn_pool(jobs, initializer, initargs) if jobs > 1 else None
+
+    @property
+    def inline(self) -> bool:
+        return self.pool is None
+
+    def submit(self, fn: Callable, *args) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(fn, *args)
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - re-raised by .result(); Ctrl-C propagates at once
+            future.set_exception(exc)
+        return future
+
+    def stop(self) -> set[int]:
+        """Stop the workers mid-job (after Ctrl-C) rather than wait for them; returns their pids."""
+        return set() if self.pool is None else stop_pool(self.pool)
+
+    def close(self) -> None:
+        """Wait for the submitted work, then let the workers go."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def spawn_manager():

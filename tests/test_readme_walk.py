@@ -4,6 +4,7 @@ filled in."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -82,13 +83,20 @@ def test_a_failing_winner_is_refused_then_exported_with_allow_fail(home):
     [search] = _commands("The headline search")
     done = _run(home, search, budget="budgets/unreachable.toml")
     assert done.returncode == 1, done.stdout + done.stderr  # target not met
-    run_id = _search_id(done)
+    run_id = _search_id(done)[:12]  # as the reports print it
+    [verify] = _commands("Verifying a winner")
+    assert _run(home, verify, run_id).returncode == 1  # the failing verdict, not "no run"
     export = _commands("Using the winner")[0].replace("exports/mnist_20k", "exports/failed")
     refused = _run(home, export, run_id)
-    assert refused.returncode == 1 and "fails its budget" in refused.stderr
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "fails its budget, so nothing was exported" in refused.stderr and "val_accuracy" in refused.stderr
     assert not (home / "exports" / "failed").exists()
     listed = next(line for line in _section("Commands").splitlines() if line.startswith("nas export"))
     assert "[--allow-fail]" in listed  # the option as the README's command list gives it
     done = _run(home, export + " --allow-fail", run_id)
     assert done.returncode == 0 and "FAIL" in done.stdout
-    assert "FAIL" in (home / "exports" / "failed" / "MODEL_CARD.md").read_text().splitlines()[2]
+    card = (home / "exports" / "failed" / "MODEL_CARD.md").read_text().splitlines()
+    assert card[2].startswith("> **FAIL: this model does not meet its budget.**")
+    assert json.loads((home / "exports" / "failed" / "model.json").read_text())["verdict"] == "FAIL"
+    mistyped = _run(home, "nas predict /no/such/export/folder digit.png")
+    assert mistyped.returncode == 2 and "no export folder or run id '/no/such/export/folder'" in mistyped.stderr

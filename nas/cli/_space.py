@@ -17,22 +17,11 @@ def _fmt_dist(d: dict) -> str:
     return "  ".join(f"{k} {v:,}" for k, v in d.items())
 
 
-def cmd_space(args) -> int:
-    from nas.constraints import infeasible_advice, limit_text, survey
+def _checks_table(stats, budget) -> Table:
+    """How many sampled candidates pass each check of the budget, and all of them."""
+    from nas.constraints import limit_text
 
-    if args.samples < 1:
-        raise UsageError(f"--samples must be >= 1, got {args.samples}")
-    budget = budget_with_baseline(args.budget)
-    stats = survey(budget, samples=args.samples, seed=args.seed)
-    if args.json:
-        print(json.dumps(stats.to_dict(), indent=2))
-        if stats.feasible == 0:  # the same exit status as the table's
-            err_console.print(infeasible_advice(stats, budget), markup=False)
-            return 1
-        return 0
     lim = budget.limits
-    console.print(f"[bold]{budget.name}[/]: {budget.description}")
-    console.print(f"sampled {stats.sampled:,} architectures from the grammar (seed {args.seed})")
     table = Table(show_header=True, header_style="bold")
     table.add_column("check")
     table.add_column("candidates", justify="right")
@@ -42,7 +31,7 @@ def cmd_space(args) -> int:
         table.add_row(name, f"{n:,}", f"{n / max(stats.sampled, 1):.1%}")
 
     row("valid geometry (map stays >= 1x1)", stats.sampled - stats.invalid)
-    # Limits as nas.verdict words them, so `nas space`, the search, the report and verify agree.
+    # Limits as the verdict rule words them, so `nas space`, the search, the report and verify agree.
     row(f"parameters {limit_text('max_params', lim)}", stats.within("max_params"))
     if lim.max_macs is not None:
         row(f"MACs per image {limit_text('max_macs', lim)}", stats.within("max_macs"))
@@ -55,7 +44,26 @@ def cmd_space(args) -> int:
     if lim.requires:
         row(f"has {', '.join(lim.requires)}", stats.within("requires"))
     row("[bold]feasible (all limits)[/]", stats.feasible)
-    console.print(table)
+    return table
+
+
+def cmd_space(args) -> int:
+    from nas.constraints import infeasible_advice, survey
+
+    if args.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    budget = budget_with_baseline(args.budget)
+    stats = survey(budget, samples=args.samples, seed=args.seed)
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
+        if stats.feasible == 0:  # the same exit status as the table's
+            err_console.print(infeasible_advice(stats, budget), markup=False)
+            return 1
+        return 0
+    console.print(f"[bold]{budget.name}[/]: {budget.description}")
+    console.print(f"sampled {stats.sampled:,} architectures from the grammar (seed {args.seed})")
+    console.print(_checks_table(stats, budget))
+    lim = budget.limits
     if stats.rejected:
         reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(stats.rejected.items(), key=lambda x: -x[1]))
         console.print(f"rejections by limit (a candidate may break several): {reasons}")

@@ -108,7 +108,7 @@ class Search:
                 args = WorkerArgs(self._context(workers.threads), worker_index=started, deadline=deadline)
                 active.add(workers.start_worker(args, self._show))
                 started += 1
-                if workers.pool is None:
+                if workers.pool.inline:
                     break  # an inline worker has already run to its end
             done, active = wait(active, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:

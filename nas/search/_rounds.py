@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from typing import Callable
 
-from nas.processes import spawn_pool, stop_pool
+from nas.processes import WorkerPool
 from nas.search._job import Job, JobResult, run_job
 from nas.search._progress import Progress, Watch
 from nas.search._worker import WorkerArgs, work, work_in_process
@@ -35,52 +35,41 @@ def init_worker_process(threads: int) -> None:
 
 
 class Workers:
-    """Where work runs: inline when jobs = 1, else `jobs` spawned processes (`nas.processes`)."""
+    """Where the search's trainings run: the shared WorkerPool (inline when jobs = 1)."""
 
     def __init__(self, jobs: int):
         from nas.train import available_cores
 
         self.jobs = jobs
         self.cores = available_cores()
-        self.pool = None
         self.threads = self.threads_for(jobs)
-        if jobs > 1:
-            self.pool = spawn_pool(jobs, init_worker_process, (self.threads,))
+        self.pool = WorkerPool(jobs, init_worker_process, (self.threads,))
 
     def threads_for(self, concurrent: int) -> int | None:
         """Torch threads for each of `concurrent` trainings: the cores split between them (None
         inline: the process's own setting)."""
         return None if self.jobs == 1 else max(1, self.cores // max(1, concurrent))
 
-    def _inline(self, fn: Callable, *args) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:  # noqa: BLE001 - re-raised by .result(); Ctrl-C propagates at once
-            future.set_exception(exc)
-        return future
-
     def start_worker(self, args: WorkerArgs, after_trial: Callable[[], None]) -> Future:
-        if self.pool is None:
-            return self._inline(work, args, after_trial)
+        if self.pool.inline:
+            return self.pool.submit(work, args, after_trial)
         return self.pool.submit(work_in_process, args)
 
     def start_final(self, job: Job, after_epoch: Callable[[], None]) -> Future:
-        if self.pool is None:
+        if self.pool.inline:
             def tick(_record) -> bool:
                 after_epoch()  # the view follows an inline final epoch by epoch
                 return False
 
-            return self._inline(run_job, job, tick)
+            return self.pool.submit(run_job, job, tick)
         return self.pool.submit(run_job, job)
 
     def stop(self) -> set[int]:
         """Stop workers mid-epoch (after Ctrl-C) rather than wait for them; returns their pids."""
-        return set() if self.pool is None else stop_pool(self.pool)
+        return self.pool.stop()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+        self.pool.close()
 
 
 class Rounds:

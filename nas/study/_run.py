@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from nas.config import DataConfig
 from nas.model import ArchSpec
-from nas.processes import spawn_manager, spawn_pool, stop_pool
+from nas.processes import WorkerPool, spawn_manager
 from nas.study._design import Study
 from nas.study._results import records_from_runs
 
@@ -82,8 +82,8 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
     on_event(f"{total - len(todo)} of {total} runs already in MLflow; {len(todo)} to train")
     jobs = max(1, jobs or study.jobs)
     threads = max(1, cpu_count() // jobs)
-    pool = spawn_pool(jobs) if jobs > 1 else None
-    manager = spawn_manager() if pool is not None else None
+    pool = WorkerPool(jobs)
+    manager = spawn_manager() if not pool.inline else None
     epoch_queue = manager.Queue() if manager is not None else None  # worker processes -> this console
 
     def show_epochs() -> None:
@@ -94,10 +94,10 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
         futures = {}
         for n, (cell, seed, key) in enumerate(todo, start=1):
             spec = study.run_spec(cell)
-            options = replace(study.run_options(cell, seed), threads=threads if pool else None, device=device)
+            options = replace(study.run_options(cell, seed), threads=None if pool.inline else threads, device=device)
             job = {"data": study.data, "spec": spec.to_json(), "options": options.to_dict(),
                    "label": f"{cell} seed {seed}", "progress": epoch_queue}
-            if pool is None:
+            if pool.inline:
                 out = study_job(job, put_epoch=lambda item: on_event(_epoch_line(*item)))
                 _log_study_run(tracker, experiment, study, cell, seed, key, spec, options, out)
                 on_event(f"[{n}/{len(todo)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
@@ -114,8 +114,8 @@ def run_study(study: Study, tracker, jobs: int | None = None, on_event=None, dev
                 ended += 1
                 on_event(f"[{ended}/{len(futures)}] {cell} seed {seed}: val {out['val_accuracy']:.4f}")
     finally:
-        if pool is not None:
-            stop_pool(pool)  # after Ctrl-C, the runs still training: what they did is lost, the rest is in MLflow
+        pool.stop()  # after Ctrl-C, the runs still training: what they did is lost, the rest is in MLflow
+        if manager is not None:
             manager.shutdown()
     return records_from_runs([r for r in study_runs(tracker, experiment) if r.status == "FINISHED"
                               and r.tags.get("study_key") in {run_key(study, c, s) for c in study.cells()

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from torch import nn
 
+from nas.errors import OptionError
 from nas.config import (AVERAGES, OPTIMIZERS, Augment, Schedule, augment_from_json, augment_to_json, rescaled_swa_start,
                         swa_start)
 
@@ -49,35 +50,35 @@ class TrainOptions:
 
     def __post_init__(self):
         if not isinstance(self.schedule, Schedule):
-            raise ValueError(f"schedule must be a nas.schedule.Schedule, got {type(self.schedule).__name__}")
+            raise OptionError(f"schedule must be a nas.schedule.Schedule, got {type(self.schedule).__name__}")
         if self.schedule.epochs < 1:
-            raise ValueError(f"schedule.epochs must be >= 1, got {self.schedule.epochs}")
+            raise OptionError(f"schedule.epochs must be >= 1, got {self.schedule.epochs}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}")
+            raise OptionError(f"optimizer {self.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}")
         object.__setattr__(self, "augment", augment_from_json(self.augment))
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+            raise OptionError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if not 0.0 < self.data_fraction <= 1.0:
-            raise ValueError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
+            raise OptionError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise OptionError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise OptionError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
+            raise OptionError(f"threads must be >= 1 or None, got {self.threads}")
         self._check_averaging()
 
     def _check_averaging(self) -> None:
         if self.average not in AVERAGES:
-            raise ValueError(f"average {self.average!r} is unknown; valid: {', '.join(AVERAGES)}")
+            raise OptionError(f"average {self.average!r} is unknown; valid: {', '.join(AVERAGES)}")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+            raise OptionError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         start = self.swa_start_epoch
         if start is not None and (isinstance(start, bool) or not isinstance(start, int)
                                   or not 1 <= start <= self.schedule.epochs):
-            raise ValueError(f"swa_start_epoch must be an epoch from 1 to {self.schedule.epochs}, got {start!r}")
+            raise OptionError(f"swa_start_epoch must be an epoch from 1 to {self.schedule.epochs}, got {start!r}")
         if self.swa_lr is not None and not self.swa_lr > 0:
-            raise ValueError(f"swa_lr must be > 0 or None, got {self.swa_lr}")
+            raise OptionError(f"swa_lr must be > 0 or None, got {self.swa_lr}")
 
     @property
     def swa_start(self) -> int:
@@ -111,7 +112,7 @@ class TrainOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise OptionError(f"unknown train option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         values = dict(d)
         values["schedule"] = Schedule.from_dict(d["schedule"])
         return cls(**values)

@@ -103,3 +103,12 @@ def test_a_checkpoint_of_other_options_or_another_architecture_is_one_line(tmp_p
     other.write_text(ArchSpec(stages=(StageSpec(convs=(ConvSpec(channels=4),)),)).to_json())
     err = one_line_error(capsys, [*SMOKE[:3], str(other), *SMOKE[4:], "--checkpoint", str(path)])
     assert f"{path}: belongs to another architecture" in err
+
+
+def test_an_out_of_range_training_option_is_one_line(capsys):
+    from conftest import BUDGETS
+
+    assert main(["train", str(BUDGETS / "smoke.toml"), "--arch", str(BUDGETS / "archs" / "digits_small.json"),
+                 "--batch-size", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "nas: error: batch_size must be a positive integer, got 0"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import BUDGETS, artifact_file, seed_store
 
-import nas.train
+from nas.train import _run
 from nas.cli import main
 from nas.config import AffineAugment, load_budget
 from nas.search import Search
@@ -68,7 +68,7 @@ def averaged_search(tmp_path_factory, mlflow_template):
     budget_path = home / "smoke_ema.toml"
     budget_path.write_text((BUDGETS / "smoke.toml").read_text().replace(
         "[search]", f'average = "ema"\naugment = {TABLE}\n\n[search]'))
-    real, trainings = nas.train.train, []
+    real, trainings = _run.train, []
 
     def keeping(model, data, options, *, callbacks=(), **kwargs):
         raw = {}
@@ -79,7 +79,7 @@ def averaged_search(tmp_path_factory, mlflow_template):
 
     cwd = os.getcwd()
     os.chdir(home)
-    nas.train.train = keeping  # jobs = 1: the search trains in this process, through nas.train.train
+    _run.train = keeping  # jobs = 1: the search trains in this process, through run_spec's train
     try:
         tracker = Tracker()
         result = Search(load_budget(budget_path), tracker, command=f"nas search {budget_path}").run()
@@ -87,7 +87,7 @@ def averaged_search(tmp_path_factory, mlflow_template):
 
         report = home / write_report(tracker, result.parent_run_id)
     finally:
-        nas.train.train = real
+        _run.train = real
         os.chdir(cwd)
     return home, tracker, result, report, trainings
 

@@ -65,7 +65,7 @@ def named_everywhere(tracker, result, text: str, capsys) -> str:
     capsys.readouterr()
     assert main(["runs"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if result.parent_run_id in line)
-    assert f"{int(w.metrics['params']):,}" in row and f"{w.metrics['final_val_accuracy']:.4f}" in row
+    assert f"{int(w.metrics['params']):,}" in row and f"{w.metrics['final_val_accuracy']:.2%}" in row
     return winner
 
 
