@@ -27,6 +27,9 @@ MAX_SHIFT = 0.5
 SCALE_LIMITS = (0.5, 2.0)
 AFFINE_KEYS = ("rotate_deg", "shift", "scale")
 
+# One epoch of training as it is reported and stored: the keys of every record of an epoch log
+# (nas.train.EpochRecord, the tracking store's epochs.json and metric history).
+EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 AVERAGES = ("none", "ema", "swa")
 EMA_DECAY = 0.999  # default: per optimizer step, so ~1,000 steps of memory once warmed up
 # The [train] keys of weight averaging (read by parse_averaging).

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.config import Budget, Schedule, budget_dir, parse_budget
+from nas.config import EPOCH_KEYS, Budget, Schedule, budget_dir, parse_budget
 from nas.errors import ArtifactError, ConfigError, SpecError
 from nas.model import ArchSpec
 from nas.tracking._store import (BUDGET, EPOCHS, OPTIONS, PREDICTIONS, SPEC, SUMMARY, VERDICT, WEIGHTS, RunData,
@@ -32,7 +32,6 @@ ROLE_BASELINE = "baseline"  # a given architecture ([search] baseline) trained l
 FULL_ROLES = (ROLE_FINAL, ROLE_SEED, ROLE_BASELINE)  # trained with the full schedule and evaluated
 STOPPED_AT, STOPPED_SECONDS = "stopped_at", "stopped_seconds"  # parent-run tags: Ctrl-C time, total stopped time
 MODEL_INFO = "model_info.json"  # what using the model needs: input shape, classes, normalisation
-EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
 # -- writing ---------------------------------------------------------------------------------------

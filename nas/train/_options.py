@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from torch import nn
 
+from nas.config import (AVERAGES, EPOCH_KEYS, OPTIMIZERS, Augment, Schedule, augment_from_json, augment_to_json,
+                        rescaled_swa_start, swa_start)
 from nas.errors import OptionError
-from nas.config import (AVERAGES, OPTIMIZERS, Augment, Schedule, augment_from_json, augment_to_json, rescaled_swa_start,
-                        swa_start)
 
 # Weight-averaging fields and their defaults: to_dict leaves a field out at its default, so the
 # options of a run without averaging serialise (and hash into a candidate key) as they always did.
@@ -146,8 +146,7 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, d: dict) -> EpochRecord:
         raw = {k: float(d[k]) for k in ("raw_val_loss", "raw_val_accuracy") if d.get(k) is not None}
-        return cls(int(d["epoch"]), *(float(d[k]) for k in
-                   ("lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")), **raw)
+        return cls(int(d["epoch"]), *(float(d[k]) for k in EPOCH_KEYS[1:]), **raw)
 
 
 @dataclass
