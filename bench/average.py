@@ -1,0 +1,80 @@
+"""Weight averaging on and off, from `nas train` logs: final val/test accuracy per seed, mean and spread.
+
+Each log is the output of one `nas train BUDGET --arch SPEC --seed S --average A` run, named
+`<average>_seed<S>.log` (reports/averaging-mnist_8k_reference/run.sh writes them). Runs without a `final:` line (still running,
+or failed) are listed as missing. With averaging the epoch lines carry the raw weights' val
+accuracy too, `acc 0.9931 (raw 0.9925)`: the table gives the raw final figure beside the averaged.
+
+    python bench/average.py reports/averaging-mnist_8k_reference/
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from pathlib import Path
+
+_NAME = re.compile(r"(?P<average>[a-z]+)_seed(?P<seed>\d+)\.log$")
+_FINAL = re.compile(r"^final: val (?P<val>[\d.]+), test (?P<test>[\d.]+) .*?(?P<epoch_s>[\d.]+) s/epoch", re.M)
+_EPOCH = re.compile(r"^Epoch +\d+/\d+ .* acc [\d.]+ \| val loss [\d.]+ acc [\d.]+(?: \(raw (?P<raw>[\d.]+)\))?", re.M)
+
+
+def read(folder: Path) -> dict[str, dict[int, dict]]:
+    """{average: {seed: {"val", "test", "raw_val", "epoch_s"}}} of the finished runs; missing ones as None."""
+    runs: dict[str, dict[int, dict | None]] = {}
+    for path in sorted(folder.glob("*_seed*.log")):
+        name = _NAME.search(path.name)
+        if not name:
+            continue
+        text = path.read_text(errors="replace")
+        final = _FINAL.search(text)
+        epochs = list(_EPOCH.finditer(text))
+        raw = epochs[-1]["raw"] if epochs else None
+        runs.setdefault(name["average"], {})[int(name["seed"])] = None if final is None else {
+            "val": float(final["val"]), "test": float(final["test"]), "epoch_s": float(final["epoch_s"]),
+            "raw_val": float(raw) if raw else None, "epochs": len(epochs)}
+    return runs
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean = statistics.mean(values)
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * mean:.2f}% +- {100 * spread:.2f} (min {100 * min(values):.2f}, max {100 * max(values):.2f})"
+
+
+def table(runs: dict[str, dict[int, dict | None]]) -> str:
+    lines = ["| average | seed | val | raw val | test | s/epoch |", "|---|---:|---:|---:|---:|---:|"]
+    for average, seeds in sorted(runs.items(), key=lambda kv: (kv[0] != "none", kv[0])):
+        for seed, r in sorted(seeds.items()):
+            if r is None:
+                lines.append(f"| {average} | {seed} | missing | | | |")
+                continue
+            raw = f"{100 * r['raw_val']:.2f}%" if r["raw_val"] is not None else "-"
+            lines.append(f"| {average} | {seed} | {100 * r['val']:.2f}% | {raw} | {100 * r['test']:.2f}% | "
+                         f"{r['epoch_s']:.1f} |")
+    lines += ["", "| average | runs | val mean +- sd | test mean +- sd |", "|---|---:|---|---|"]
+    for average, seeds in sorted(runs.items(), key=lambda kv: (kv[0] != "none", kv[0])):
+        done = [r for r in seeds.values() if r is not None]
+        lines.append(f"| {average} | {len(done)} | {summary([r['val'] for r in done])} | "
+                     f"{summary([r['test'] for r in done])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, nargs="?", default=Path("measure"))
+    args = parser.parse_args(argv)
+    runs = read(args.folder)
+    if not runs:
+        print(f"no <average>_seed<S>.log files in {args.folder}", file=sys.stderr)
+        return 2
+    print(table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
