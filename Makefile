@@ -20,7 +20,7 @@ data: $(STAMP)
 
 test: install
 	bash scripts/ensure-postgres.sh
-	# Two processes, one per file (module fixtures run once): 7 min instead of 11 on 2 cores.
+	# Two processes, one test file each at a time (module fixtures run once); times in docs/architecture.md.
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 search: install

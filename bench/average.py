@@ -5,7 +5,9 @@ Each log is the output of one `nas train BUDGET --arch SPEC --seed S --average A
 or failed) are listed as missing. With averaging the epoch lines carry the raw weights' val
 accuracy too, `acc 0.9931 (raw 0.9925)`: the table gives the raw final figure beside the averaged.
 
-    python bench/average.py reports/averaging-mnist_8k_reference/
+    python bench/average.py reports/averaging-mnist_8k_reference/ [--epoch 3]   # --epoch: also the val accuracies after that epoch
+
+The figures it gave are in docs/runs.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 _NAME = re.compile(r"(?P<average>[a-z]+)_seed(?P<seed>\d+)\.log$")
 _FINAL = re.compile(r"^final: val (?P<val>[\d.]+), test (?P<test>[\d.]+) .*?(?P<epoch_s>[\d.]+) s/epoch", re.M)
-_EPOCH = re.compile(r"^Epoch +\d+/\d+ .* acc [\d.]+ \| val loss [\d.]+ acc [\d.]+(?: \(raw (?P<raw>[\d.]+)\))?", re.M)
+_EPOCH = re.compile(r"^Epoch +\d+/\d+ .* acc [\d.]+ \| val loss [\d.]+ acc (?P<val>[\d.]+)"
+                    r"(?: \(raw (?P<raw>[\d.]+)\))?", re.M)
 
 
 def read(folder: Path) -> dict[str, dict[int, dict]]:
@@ -34,7 +37,8 @@ def read(folder: Path) -> dict[str, dict[int, dict]]:
         raw = epochs[-1]["raw"] if epochs else None
         runs.setdefault(name["average"], {})[int(name["seed"])] = None if final is None else {
             "val": float(final["val"]), "test": float(final["test"]), "epoch_s": float(final["epoch_s"]),
-            "raw_val": float(raw) if raw else None, "epochs": len(epochs)}
+            "raw_val": float(raw) if raw else None,
+            "by_epoch": [(float(e["val"]), float(e["raw"]) if e["raw"] else None) for e in epochs]}
     return runs
 
 
@@ -46,16 +50,24 @@ def summary(values: list[float]) -> str:
     return f"{100 * mean:.2f}% +- {100 * spread:.2f} (min {100 * min(values):.2f}, max {100 * max(values):.2f})"
 
 
-def table(runs: dict[str, dict[int, dict | None]]) -> str:
-    lines = ["| average | seed | val | raw val | test | s/epoch |", "|---|---:|---:|---:|---:|---:|"]
+def table(runs: dict[str, dict[int, dict | None]], epoch: int | None = None) -> str:
+    at = [f"val after epoch {epoch}", f"raw val after epoch {epoch}"] if epoch else []
+    lines = ["| " + " | ".join(["average", "seed", "val", "raw val", "test", "s/epoch", *at]) + " |",
+             "|---|" + "---:|" * (5 + len(at))]
     for average, seeds in sorted(runs.items(), key=lambda kv: (kv[0] != "none", kv[0])):
         for seed, r in sorted(seeds.items()):
             if r is None:
                 lines.append(f"| {average} | {seed} | missing | | | |")
                 continue
             raw = f"{100 * r['raw_val']:.2f}%" if r["raw_val"] is not None else "-"
+            cells = []
+            if epoch and epoch <= len(r["by_epoch"]):
+                val, raw_at = r["by_epoch"][epoch - 1]
+                cells = [f"{100 * val:.2f}%", f"{100 * raw_at:.2f}%" if raw_at is not None else "-"]
+            elif epoch:
+                cells = ["-", "-"]
             lines.append(f"| {average} | {seed} | {100 * r['val']:.2f}% | {raw} | {100 * r['test']:.2f}% | "
-                         f"{r['epoch_s']:.1f} |")
+                         f"{r['epoch_s']:.1f} |" + "".join(f" {c} |" for c in cells))
     lines += ["", "| average | runs | val mean +- sd | test mean +- sd |", "|---|---:|---|---|"]
     for average, seeds in sorted(runs.items(), key=lambda kv: (kv[0] != "none", kv[0])):
         done = [r for r in seeds.values() if r is not None]
@@ -67,12 +79,13 @@ def table(runs: dict[str, dict[int, dict | None]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?", default=Path("measure"))
+    parser.add_argument("--epoch", type=int, default=None, help="also show the val accuracies after this epoch")
     args = parser.parse_args(argv)
     runs = read(args.folder)
     if not runs:
         print(f"no <average>_seed<S>.log files in {args.folder}", file=sys.stderr)
         return 2
-    print(table(runs))
+    print(table(runs, args.epoch))
     return 0
 
 
