@@ -3,7 +3,7 @@
     python bench/latency.py [--arch budgets/archs/mnist_20k_reference.json] [--input 1x28x28]
                             [--classes 10] [--repeats 5] [--runs 50] [--warmup 10]
 
-Builds the architecture, exports it once to ONNX, and runs `nas.deploy.measure_latency_ms` on
+Builds the architecture, exports it once to ONNX, and runs `nas.constraints.measure_latency_ms` on
 that file `--repeats` times (each: a fresh session, `--warmup` untimed runs, the median of `--runs`
 timed ones at batch 1 on one onnxruntime thread). Prints each median with its 10th-90th percentile
 range, the median of the medians, and their spread (max - min, in ms and as % of the median of
@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from nas.deploy import measure_latency_ms, module_to_onnx
+from nas.constraints import measure_latency_ms, module_to_onnx
 from nas.model import ArchSpec, build, count
 
 

@@ -11,6 +11,9 @@ from nas.config import TORCHVISION_NAMES
 from nas.errors import UsageError
 
 
+STATS = ("min", "p10", "median", "p90", "max")
+
+
 def _fmt_dist(d: dict) -> str:
     if not d:
         return "-"
@@ -48,7 +51,7 @@ def _checks_table(stats, budget) -> Table:
 
 
 def cmd_space(args) -> int:
-    from nas.constraints import infeasible_advice, survey
+    from nas.constraints import infeasible_advice, limit_text, survey
 
     if args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
@@ -74,6 +77,11 @@ def cmd_space(args) -> int:
         console.print(f"feasible peak activation bytes ({lim.precision}):  {_fmt_dist(d['peak_activation_bytes'])}")
     if lim.max_model_bytes is not None:
         console.print(f"feasible model bytes ({lim.precision}):  {_fmt_dist(d['model_bytes'])}")
+    if lim.max_latency_ms is not None and stats.latency_ms:
+        console.print(f"latency of {len(stats.latency_ms)} feasible samples (onnxruntime, batch 1, one thread; "
+                      f"timed, not counted): "
+                      f"{'  '.join(f'{k} {v:.3f}' for k, v in d['latency_ms'].items() if k in STATS)} ms; {stats.latency_over} over "
+                      f"{limit_text('max_latency_ms', lim)} ms (the search times each candidate before it trains)")
     if stats.feasible_blocks:
         used = ", ".join(f"{name} {n:,} ({n / stats.feasible:.0%})" for name, n in sorted(stats.feasible_blocks.items()))
         console.print(f"feasible candidates using newer blocks: {used}")

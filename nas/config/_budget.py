@@ -64,6 +64,7 @@ class Limits:
     max_peak_activation_bytes: int | None = None  # batch 1, see nas.model's footprint
     precision: str = "float32"
     max_model_bytes: int | None = None  # the weights at `precision`, see nas.model's footprint
+    max_latency_ms: float | None = None  # batch 1, one onnxruntime thread, see nas.constraints' latency
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def _parse_limits(t: Table, precision: str) -> Limits:
     max_macs = t.integer("max_macs", default=None, minimum=1)
     max_peak = t.integer("max_peak_activation_bytes", default=None, minimum=1)
     max_model_bytes = t.integer("max_model_bytes", default=None, minimum=1)
+    max_latency_ms = t.number("max_latency_ms", default=None, minimum=0.001)
     requires: tuple[str, ...] = ()
     if t.data.get("requires") == []:
         raise t.fail("requires", "is an empty list []; omit the key for no required feature, "
@@ -259,7 +261,7 @@ def _parse_limits(t: Table, precision: str) -> Limits:
     if "requires" in t.data:
         requires = t.options("requires", "str", choices=FEATURES)
     t.done()
-    return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes)
+    return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes, max_latency_ms)
 
 
 def parse_schedule(t: Table, epochs: int) -> Schedule:

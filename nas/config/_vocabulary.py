@@ -42,7 +42,8 @@ TOP_KEYS = ("name", "description", "data", "target", "budget", "space", "train",
 DATA_KEYS = ("dataset", "seed", "train", "val", "path", "val_fraction", "test_fraction", "image_size", "channels",
              "layout", "class_names")
 TARGET_KEYS = ("metric", "min", "seeds", "rule", "precision")
-LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires", "max_peak_activation_bytes", "max_model_bytes")
+LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires", "max_peak_activation_bytes", "max_model_bytes",
+              "max_latency_ms")
 SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "transition", "downsample", "norm",
               "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
 SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from nas.config import BYTES_PER_ELEMENT, Budget, Limits
 from nas.constraints._footprint import count_model_bytes, measure_peak_activation_elements
+from nas.constraints._latency import cached_latency_ms
 from nas.constraints._verdict import Measured, failed, rows
 from nas.model import ArchSpec, build, count
 
-LIMIT_NAMES = ("max_params", "max_macs", "max_peak_activation_bytes", "max_model_bytes", "max_epochs", "requires")
+LIMIT_NAMES = ("max_params", "max_macs", "max_peak_activation_bytes", "max_model_bytes", "max_latency_ms",
+               "max_epochs", "requires")
 # Who counted each figure, by `Verdict.counted_by`.
 PEAK_BY = {"analytic": "analytic (live-set walk)", "torchinfo+fvcore": "forward hooks"}
 MODEL_BYTES_BY = {"analytic": "analytic (from the spec)", "torchinfo+fvcore": "the built model's weight tensors"}
@@ -42,6 +44,8 @@ class Verdict:
     peak_activation_bytes: int | None = None  # at `precision`, batch 1
     precision: str = "float32"
     model_bytes: int | None = None  # the weights at `precision`
+    latency_ms: float | None = None  # measured only where the budget limits it (onnxruntime, cached per spec)
+    latency_cpu: str | None = None  # the processor it was measured on
 
     @property
     def feasible(self) -> bool:
@@ -54,17 +58,21 @@ class Verdict:
 
     def footprint(self) -> dict:
         """The device counts, as a run stores them beside params and MACs (verify recounts them)."""
-        found = {"peak_activation_bytes": self.peak_activation_bytes, "model_bytes": self.model_bytes}
+        found = {"peak_activation_bytes": self.peak_activation_bytes, "model_bytes": self.model_bytes,
+                 "latency_ms": self.latency_ms, "latency_cpu": self.latency_cpu}
         return {"precision": self.precision, **{k: v for k, v in found.items() if v is not None}}
 
 
 def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, counted_by: str,
-          peak_activation_bytes: int | None = None, model_bytes: int | None = None) -> Verdict:
+          peak_activation_bytes: int | None = None, model_bytes: int | None = None,
+          latency=None) -> Verdict:
     """Compare measured counts against the limits (rules in `nas.verdict`); one Violation per broken limit.
-    The bytes are counted at `limits.precision`."""
+    The bytes are counted at `limits.precision`; `latency` is a LatencyStats or None."""
+    latency_ms = None if latency is None else latency.median_ms
     measured = Measured(params=params, macs_per_image=macs, epochs=epochs, features=frozenset(spec.features()),
                         peak_activation_bytes=peak_activation_bytes, peak_by=PEAK_BY.get(counted_by, counted_by),
-                        model_bytes=model_bytes, model_bytes_by=MODEL_BYTES_BY.get(counted_by, counted_by))
+                        model_bytes=model_bytes, model_bytes_by=MODEL_BYTES_BY.get(counted_by, counted_by),
+                        latency_ms=latency_ms)
     broken = failed(rows(limits, measured))
     found = [Violation(r.limit, r.value, r.bound, r.message) for r in broken if r.limit != "requires"]
     missing = [r.constraint.removeprefix("requires ") for r in broken if r.limit == "requires"]
@@ -72,7 +80,7 @@ def judge(spec: ArchSpec, limits: Limits, params: int, macs: int, epochs: int, c
         found.append(Violation("requires", sorted(spec.features()), list(limits.requires),
                                f"lacks required feature(s): {', '.join(missing)}"))
     return Verdict(params, macs, epochs, counted_by, tuple(found), peak_activation_bytes, limits.precision,
-                   model_bytes)
+                   model_bytes, latency_ms, None if latency is None else latency.cpu)
 
 
 def check_analytic(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
@@ -114,16 +122,21 @@ def count_macs_fvcore(model, input_shape: tuple[int, int, int]) -> int:
 
 
 def check(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
-    """Authoritative verdict: builds the model, counts with torchinfo and fvcore."""
+    """Authoritative verdict: builds the model, counts with torchinfo and fvcore, and where the
+    budget limits latency measures it (once per spec: `cached_latency_ms`)."""
     model = build(spec, budget.input_shape, budget.classes)
+    latency = None
+    if budget.limits.max_latency_ms is not None:
+        latency = cached_latency_ms(spec, model, budget.input_shape, budget.classes)
     return check_model(model, spec, budget.limits, budget.input_shape,
-                       budget.train.epochs if epochs is None else epochs)
+                       budget.train.epochs if epochs is None else epochs, latency)
 
 
-def check_model(model, spec: ArchSpec, limits: Limits, input_shape, epochs: int) -> Verdict:
-    """Verdict for an already-built model (verification recounts the module it loaded)."""
+def check_model(model, spec: ArchSpec, limits: Limits, input_shape, epochs: int, latency=None) -> Verdict:
+    """Verdict for an already-built model (verification recounts the module it loaded); `latency`
+    (a LatencyStats) is judged when given, since timing is the caller's choice to make."""
     params = count_params_torchinfo(model, input_shape)
     macs = count_macs_fvcore(model, input_shape)
     peak = measure_peak_activation_elements(model, input_shape) * BYTES_PER_ELEMENT[limits.precision]
     return judge(spec, limits, params, macs, epochs, "torchinfo+fvcore", peak,
-                 count_model_bytes(model, limits.precision))
+                 count_model_bytes(model, limits.precision), latency)

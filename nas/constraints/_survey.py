@@ -29,6 +29,9 @@ class SpaceStats:
     feasible_blocks: dict[str, int] = field(default_factory=dict)  # newer block -> feasible candidates using it
     analytic_seconds_per_check: float = 0.0
     authoritative_seconds_per_check: float = 0.0
+    # Latency cannot be counted analytically: it is measured on a few feasible samples (see survey).
+    latency_ms: list[float] = field(default_factory=list)
+    latency_over: int = 0  # of those measured, the ones above max_latency_ms
 
     def within(self, limit: str) -> int:
         """Valid candidates that respect `limit` (they may break others)."""
@@ -53,6 +56,8 @@ class SpaceStats:
             "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
             "peak_activation_bytes": summarise(self.feasible_peak_bytes),
             "model_bytes": summarise(self.feasible_model_bytes),
+            "latency_ms": {"measured": len(self.latency_ms), "over_limit": self.latency_over,
+                           **summarise(self.latency_ms)},
             "feasible_blocks": dict(sorted(self.feasible_blocks.items())),
             "examples": [{"spec": s.to_dict(), "describe": s.describe(), "params": p, "macs_per_image": m}
                          for s, p, m in self.examples],
@@ -71,8 +76,10 @@ def summarise(values: list[int]) -> dict:
 
 
 def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3,
-           authoritative_checks: int = 5) -> SpaceStats:
-    """Sample the grammar `samples` times with a seeded RNG and count verdicts analytically."""
+           authoritative_checks: int = 5, latency_checks: int = 10) -> SpaceStats:
+    """Sample the grammar `samples` times with a seeded RNG and count verdicts analytically. Where
+    the budget limits latency, `latency_checks` of the analytically feasible samples, spread over
+    their parameter range, are also timed (the search times every candidate before it trains)."""
     rng = random.Random(seed)
     stats = SpaceStats()
     feasible_specs = []
@@ -111,6 +118,12 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
         for spec in probe:
             check(spec, budget)
         stats.authoritative_seconds_per_check = (time.perf_counter() - started) / len(probe)
+    if budget.limits.max_latency_ms is not None and ordered and latency_checks:
+        picks = sorted({round(i * (len(ordered) - 1) / max(latency_checks - 1, 1)) for i in range(latency_checks)})
+        for i in picks:
+            verdict = check(ordered[i][0], budget)
+            stats.latency_ms.append(verdict.latency_ms)
+            stats.latency_over += any(v.limit == "max_latency_ms" for v in verdict.violations)
     return stats
 
 

@@ -26,6 +26,8 @@ def constraint_name(limit: str, precision: str) -> str:
         layout = ("int8 weights, per-channel float32 scales and int8 zero points, int32 biases: "
                   "onnxruntime's QDQ" if precision == "int8" else "4 per parameter")
         return f"model bytes ({precision}: {layout})"
+    if limit == "max_latency_ms":
+        return "latency ms (batch 1, one onnxruntime thread, median of 50 runs)"
     raise ValueError(f"no constraint name for {limit!r}")
 
 
@@ -39,6 +41,7 @@ class Measured:
     features: frozenset[str] | None = None
     peak_activation_bytes: int | None = None  # at the limits' precision, batch 1 (nas.model._footprint)
     model_bytes: int | None = None  # the weights at the limits' precision
+    latency_ms: float | None = None  # median, batch 1, one onnxruntime thread (nas.constraints' latency)
     target_value: float | None = None  # e.g. the final validation accuracy
     # With [target] seeds > 1: one value per seed and its label ("seed 1"), judged by the rule.
     target_values: tuple[float, ...] = ()
@@ -47,6 +50,7 @@ class Measured:
     macs_by: str = "fvcore"
     peak_by: str = "forward hooks"
     model_bytes_by: str = "the built model's weight tensors"
+    latency_by: str = "onnxruntime"
     epochs_by: str = "schedule"
     features_by: str = "architecture spec"
     target_by: str = "evaluated after the final epoch"
@@ -95,6 +99,8 @@ def limit_text(limit: str, limits: Limits) -> str:
     if limit in BYTE_LIMITS:
         bound = getattr(limits, limit)
         return "none set" if bound is None else f"<= {bound:,}"
+    if limit == "max_latency_ms":
+        return "none set" if limits.max_latency_ms is None else f"<= {limits.max_latency_ms:g}"
     raise ValueError(f"no bound text for {limit!r}")
 
 
@@ -108,6 +114,8 @@ def within(limit: str, limits: Limits, value: float) -> bool:
         return value <= limits.max_epochs
     if limit in BYTE_LIMITS:
         return getattr(limits, limit) is None or value <= getattr(limits, limit)
+    if limit == "max_latency_ms":
+        return limits.max_latency_ms is None or value <= limits.max_latency_ms
     raise ValueError(f"no rule for {limit!r}")
 
 
@@ -133,6 +141,8 @@ def rows(budget: Budget | Limits, m: Measured, *, with_target: bool = True) -> l
         out.append(_bytes_row("max_peak_activation_bytes", m.peak_activation_bytes, m.peak_by, limits))
     if m.model_bytes is not None:
         out.append(_bytes_row("max_model_bytes", m.model_bytes, m.model_bytes_by, limits))
+    if m.latency_ms is not None:
+        out.append(latency_row(limits, m.latency_ms, m.latency_by))
     if m.epochs is not None:
         out.append(Row("max_epochs", "epochs", limit_text("max_epochs", limits), str(m.epochs), m.epochs_by,
                        PASS if within("max_epochs", limits, m.epochs) else FAIL, m.epochs, limits.max_epochs,
@@ -156,7 +166,23 @@ def stored_footprint(limits: Limits, stored: dict) -> dict:
         found.update(peak_activation_bytes=int(stored["peak_activation_bytes"]), peak_by="forward hooks")
     if limits.max_model_bytes is not None and stored.get("model_bytes") is not None:
         found.update(model_bytes=int(stored["model_bytes"]), model_bytes_by="the built model's weight tensors")
+    if limits.max_latency_ms is not None and stored.get("latency_ms") is not None:
+        found.update(latency_ms=float(stored["latency_ms"]),
+                     latency_by=f"onnxruntime before training, on {stored.get('latency_cpu', 'an unnamed CPU')}")
     return found
+
+
+def latency_row(limits: Limits, value_ms: float, counted_by: str, bound_ms: float | None = None,
+                measured_text: str | None = None) -> Row:
+    """The latency row; `bound_ms` (default the limit) is what the value is judged against, which
+    `nas verify` widens by its documented tolerance for timing noise."""
+    bound = limit_text("max_latency_ms", limits)
+    limit_ms = limits.max_latency_ms
+    judged = limit_ms if bound_ms is None else bound_ms
+    result = NOT_LIMITED if limit_ms is None else PASS if value_ms <= judged else FAIL
+    return Row("max_latency_ms", constraint_name("max_latency_ms", limits.precision), bound,
+               measured_text or f"{value_ms:.4f}", counted_by, result, value_ms, limit_ms,
+               f"{value_ms:.4f} ms latency, limit {bound}")
 
 
 def _bytes_row(limit: str, value: int, counted_by: str, limits: Limits) -> Row:

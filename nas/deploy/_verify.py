@@ -2,7 +2,8 @@
 
 Trusts nothing it can recompute: rebuilds the model from the stored spec, loads the stored
 weights (weights_only), recounts parameters (torchinfo), MACs (fvcore) and the device limits
-(peak activation bytes by forward hooks, model bytes from its tensors), re-evaluates validation
+(peak activation bytes by forward hooks, model bytes from its tensors; latency is timed again,
+`LATENCY_REPEATS` times, and judged with `LATENCY_TOLERANCE` for timing noise), re-evaluates validation
 and test accuracy on freshly loaded data whose fingerprint must match, and reads the epoch log to
 check training used at most `max_epochs` epochs from scratch. A recount that differs from the
 count the run stored fails.
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import Budget, load_budget
-from nas.constraints import Measured, check_model, verdict
+from nas.constraints import (LATENCY_REPEATS, LATENCY_RUNS, LATENCY_TOLERANCE, LATENCY_WARMUP, Measured, check_model,
+                             latency_row, measure_latency_ms, module_to_onnx, verdict)
 from nas.errors import ArtifactError
 from nas.tracking import WEIGHTS, Tracker, file_sha256, load_final, records, resolve_run
 
@@ -153,6 +155,9 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
                             r.ok and numbered and epochs_logged > 0))
         else:
             rows.append(_recounted(r, final.verdict, budget.limits.precision))
+    if constraints and budget.limits.max_latency_ms is not None:
+        r = _latency_row(model, budget)
+        rows.append(Row(f"{label}{r.constraint}", r.bound_text, r.measured_text, r.counted_by, r.ok))
 
     logged_fp = run.tags.get("data_fingerprint", "")
     rows.append(Row(f"{label}same data as training", f"{logged_fp[:12]}", f"{dataset.fingerprint[:12]}",
@@ -167,6 +172,25 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
                         f"{recomputed:.4%}", "re-evaluation",
                         logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
     return (val_acc, test_acc), rows, model
+
+
+def _latency_row(model, budget: Budget):
+    """The winner timed `LATENCY_REPEATS` times afresh (one ONNX export, a new session each time);
+    their median is judged against the limit plus `LATENCY_TOLERANCE`, and the row states the spread."""
+    import statistics
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="nas-verify-latency-") as tmp:
+        path = module_to_onnx(model, budget.input_shape, Path(tmp) / "model.onnx")
+        measured = [measure_latency_ms(path, budget.input_shape, runs=LATENCY_RUNS, warmup=LATENCY_WARMUP)
+                    for _ in range(LATENCY_REPEATS)]
+    medians = [m.median_ms for m in measured]
+    middle = statistics.median(medians)
+    allowed = budget.limits.max_latency_ms * (1 + LATENCY_TOLERANCE)
+    spread = (max(medians) - min(medians)) / middle if middle else 0.0
+    text = (f"{middle:.4f} (median of {LATENCY_REPEATS} re-measurements {min(medians):.4f}-{max(medians):.4f}, "
+            f"spread {spread:.0%}; passes up to {allowed:.4f}: +{LATENCY_TOLERANCE:.0%} for timing noise)")
+    return latency_row(budget.limits, middle, f"onnxruntime, re-measured on {measured[0].cpu}", allowed, text)
 
 
 # verdict.json's key of each count verify recomputes

@@ -2,9 +2,11 @@
 optimizer step, or SWA's equal-weight mean of the weights after each epoch from `swa_start_epoch`.
 
 The averaged copy is an `AveragedModel` beside the trained model (which keeps training on its
-raw weights); before each evaluation its BatchNorm statistics are recomputed for its own weights
-with `update_bn` over the (unaugmented) training images, since the running statistics of the raw
-weights do not fit averaged ones. The EMA decay warms up as min(decay, (1 + n) / (10 + n)) after
+raw weights). EMA averages the BatchNorm running statistics along with the weights, at every step,
+so they follow the averaged weights closely enough and no extra pass over the data is needed. SWA
+averages weights that lie whole epochs apart, whose running statistics do not fit their mean:
+before each evaluation its statistics are recomputed with `update_bn` over the (unaugmented)
+training images. The EMA decay warms up as min(decay, (1 + n) / (10 + n)) after
 n updates, so a short run (screening, a small dataset) is not dominated by the initial weights.
 """
 
@@ -32,8 +34,10 @@ class Averager:
         self.start_epoch = swa_start(swa_start_epoch, epochs) if average == "swa" else 1
         self.updates = 0
         multi_avg_fn = self._ema if average == "ema" else None  # None: AveragedModel's equal-weight mean
-        self.averaged = AveragedModel(model, multi_avg_fn=multi_avg_fn, use_buffers=False)
-        self.has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        # EMA: use_buffers averages the running statistics too; SWA recomputes them in `prepare`.
+        self.averaged = AveragedModel(model, multi_avg_fn=multi_avg_fn, use_buffers=average == "ema")
+        self.recompute_batchnorm = average == "swa" and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
     @property
     def module(self) -> nn.Module:
@@ -62,10 +66,10 @@ class Averager:
             self._update(model)
 
     def prepare(self, batches: Iterable[torch.Tensor], device: torch.device) -> None:
-        """Recompute the averaged model's BatchNorm statistics from `batches` (the training images,
+        """SWA: recompute the averaged model's BatchNorm statistics from `batches` (the training images,
         normalised, in the layout training uses); the global RNG is left as it was, so the training
         stream is unchanged (dropout layers draw from it while update_bn runs them in training mode)."""
-        if not (self.has_batchnorm and self.active):
+        if not (self.recompute_batchnorm and self.active):
             return
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             update_bn(batches, self.averaged)

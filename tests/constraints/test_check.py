@@ -52,6 +52,7 @@ def test_params_limit_is_strict():
 MEANT_FOR = {
     "digits_small.json": ("smoke.toml",),
     "mnist_20k_reference.json": ("mnist_20k.toml", "mnist_20k_smallest.toml"),
+    "mnist_20k_searched.json": ("mnist_20k.toml",),
     "mnist_8k_reference.json": ("mnist_8k.toml",),
     "mnist_8k_searched.json": ("mnist_8k.toml",),
 }

@@ -15,9 +15,10 @@ from nas.search import Search
 from nas.tracking import VERDICT, Tracker
 
 PEAK, MODEL = 1088, 1500  # int8 bytes: a first conv of at most 16 channels beside the 8x8 digits input
+LATENCY_MS = 1000  # far above any digits net, so timing noise cannot decide the smoke search
 DEVICE_SMOKE = ((BUDGETS / "smoke.toml").read_text()
                 .replace("max_macs = 150_000", f"max_macs = 150_000\nmax_peak_activation_bytes = {PEAK}\n"
-                                               f"max_model_bytes = {MODEL}")
+                                               f"max_model_bytes = {MODEL}\nmax_latency_ms = {LATENCY_MS}")
                 .replace("min = 0.85", 'min = 0.85\nprecision = "int8"')
                 .replace("trials = 8", "trials = 3"))
 
@@ -103,3 +104,20 @@ def test_verify_fails_a_winner_over_a_tighter_device_limit(device_search, tmp_pa
     monkeypatch.chdir(home)
     assert main(["verify", result.parent_run_id, "--budget", str(tight)]) == 1
     assert f"{peak:,}" in capsys.readouterr().out
+
+
+def test_the_winner_stores_its_latency_and_verify_times_it_again(device_search, tmp_path, capsys, monkeypatch):
+    home, tracker, result, report = device_search
+    stored = tracker.run(result.winner_run_id).json_artifact(VERDICT)
+    assert 0 < stored["latency_ms"] < LATENCY_MS and stored["latency_cpu"]
+    assert f"| {stored['latency_ms']:.4f} | onnxruntime before training, on {stored['latency_cpu']} | PASS |" in \
+        report.read_text()
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id]) == 0
+    out = capsys.readouterr().out
+    assert "latency ms" in out and "re-measurements" in out
+    tight = tmp_path / "tight_latency.toml"
+    tight.write_text(DEVICE_SMOKE.replace(f"max_latency_ms = {LATENCY_MS}", "max_latency_ms = 0.001"))
+    assert main(["verify", result.parent_run_id, "--budget", str(tight)]) == 1
+    out = capsys.readouterr().out
+    assert "passes up to" in out and "0.0011" in out and "FAIL" in out  # the limit plus the tolerance for timing noise

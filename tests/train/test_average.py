@@ -122,6 +122,29 @@ def test_ema_follows_its_warmed_up_decay():
     assert expected != pytest.approx(sum(values) / len(values)), "precondition: not the plain mean"
 
 
+def test_ema_averages_the_batchnorm_statistics_without_a_pass_over_the_data(digits, monkeypatch):
+    """EMA's running statistics are the EMA of the raw ones, step by step, so no update_bn runs."""
+    bn = nn.BatchNorm1d(2)
+    averager = Averager(bn, "ema", epochs=1, ema_decay=0.5, swa_start_epoch=None)
+    expected = None
+    for k, value in enumerate([2.0, 6.0, -1.0], start=1):
+        bn.running_mean.fill_(value)
+        averager.after_step(bn)
+        decay = min(0.5, k / (9 + k))
+        expected = value if expected is None else decay * expected + (1 - decay) * value
+        assert averager.module.running_mean[0].item() == pytest.approx(expected, abs=1e-6), k
+
+    def no_pass(*_args, **_kwargs):
+        raise AssertionError("update_bn ran for EMA")
+
+    monkeypatch.setattr("nas.train._average.update_bn", no_pass)
+    options = TrainOptions(Schedule.phases([0, 3], [1e-2, 3e-3], epochs=4), batch_size=64, average="ema",
+                           ema_decay=0.99)
+    result, snapshots = run(digits, options)
+    assert not torch.equal(result.model[1].running_mean, snapshots[-1]["1.running_mean"])
+    assert result.final.val_accuracy >= 0.85
+
+
 def test_swa_lr_holds_from_swa_start(synthetic):
     options = TrainOptions(Schedule("constant", 4, 3e-3), batch_size=32, average="swa", swa_start_epoch=3,
                            swa_lr=1e-4)

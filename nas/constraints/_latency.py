@@ -10,18 +10,34 @@ with the processor's name. An `nn.Module` is first exported to a temporary ONNX 
 change the latency, so an untrained module measures an architecture.
 
 One measurement is noisy: other processes on the same cores, frequency scaling and caches move
-it. bench/latency.py repeats it and prints the spread.
+it. bench/latency.py repeats it and prints the spread; `nas verify` re-measures a winner
+`LATENCY_REPEATS` times and allows `LATENCY_TOLERANCE` above the limit for that noise.
+
+`cached_latency_ms(spec, model, shape)` is the budget check's measurement: latency depends on the
+architecture, not the weights, so one measurement per spec (and processor, onnxruntime and torch
+version) is kept under the cache folder and reused by every later check of that spec.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nas._cache import cache_dir
 from nas.errors import ArtifactError, UsageError
+
+LATENCY_RUNS = 50  # timed runs per measurement, after LATENCY_WARMUP untimed ones
+LATENCY_WARMUP = 10
+LATENCY_REPEATS = 3  # measurements `nas verify` takes of a winner; it judges their median
+# `nas verify` passes a re-measured median up to this fraction above max_latency_ms: five verify
+# runs of one winner spread this much on the 2-core machine (docs/deploy.md has the figures).
+LATENCY_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -124,3 +140,33 @@ def measure_latency_ms(onnx_path_or_model, input_shape, runs: int = 50, warmup: 
         times_ms = _time_ms(session, _image(session, input_shape), runs, warmup)
     p10, median, p90 = np.percentile(times_ms, [10, 50, 90])
     return LatencyStats(float(median), float(p10), float(p90), runs, cpu_name())
+
+
+def _cache_key(spec_json: str, input_shape: tuple[int, int, int], classes: int) -> str:
+    import onnxruntime
+    import torch
+
+    text = json.dumps([spec_json, list(input_shape), classes, cpu_name(), onnxruntime.__version__,
+                       torch.__version__, LATENCY_RUNS, LATENCY_WARMUP])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_latency_ms(spec, model, input_shape, classes: int) -> LatencyStats:
+    """The latency of `model` (built from `spec`, weights irrelevant), measured once per spec and
+    machine and then read from the cache; a corrupt cache entry is measured again."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise UsageError("max_latency_ms is measured with onnxruntime, which is missing: "
+                         "pip install 'nas[export]'") from None
+    path = cache_dir() / "latency" / f"{_cache_key(spec.to_json(), tuple(input_shape), classes)}.json"
+    try:
+        return LatencyStats(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    stats = measure_latency_ms(model, input_shape, runs=LATENCY_RUNS, warmup=LATENCY_WARMUP)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # workers may measure the same spec at once
+    partial.write_text(json.dumps(asdict(stats)))
+    partial.replace(path)
+    return stats
