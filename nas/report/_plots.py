@@ -24,6 +24,7 @@ PLOT_FILES = {
     "scatter": "accuracy_vs_params.png",
     "misclassified": "misclassified.png",
     "confusion": "confusion_matrix.png",
+    "device": "accuracy_vs_device.png",
 }
 MAX_MISCLASSIFIED = 36
 
@@ -47,6 +48,9 @@ def draw_plots(s: SearchData, plot_dir: Path) -> dict[str, Path]:
     scatter = _plot_scatter(s, plot_dir / PLOT_FILES["scatter"])
     if scatter is not None:
         plots["scatter"] = scatter
+    device = _plot_device(s, plot_dir / PLOT_FILES["device"])
+    if device is not None:
+        plots["device"] = device
     if s.test.usable:
         errors = test_errors(s)
         if errors:
@@ -213,6 +217,46 @@ def _plot_scatter(s: SearchData, path: Path) -> Path | None:
         # below the panel, so no legend hides a point or the rug
         a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    return _save(fig, path)
+
+
+DEVICE_AXES = (("peak_activation_bytes", "max_peak_activation_bytes", "peak activation bytes (batch 1, {precision})"),
+               ("latency_ms", "max_latency_ms", "latency ms (batch 1, one onnxruntime thread)"))
+
+
+def _plot_device(s: SearchData, path: Path) -> Path | None:
+    """Screening accuracy against each device count the budget limits (peak activation memory,
+    latency), one panel each, with the limit as a line and the finalists ringed; None when the
+    budget limits neither, or no trained candidate recorded the count."""
+    from matplotlib.ticker import PercentFormatter
+
+    limits = s.budget.limits
+    screening = screening_rows(s)
+    finals = {trial_number(f) for f in s.finals}
+    panels = []
+    for key, limit, label in DEVICE_AXES:
+        bound = getattr(limits, limit)
+        points = [r for r in screening.values() if not r.get("rejected_by") and _finite(r.get(key))
+                  and _finite(r.get("screen_val_accuracy"))]
+        if bound is not None and points:
+            panels.append((key, bound, label.format(precision=limits.precision), limit, points))
+    if not panels:
+        return None
+    fig = _figure(6.5 * len(panels), 5.0)
+    for i, (key, bound, label, limit, points) in enumerate(panels, start=1):
+        ax = fig.add_subplot(1, len(panels), i)
+        ax.scatter([r[key] for r in points], [r["screen_val_accuracy"] for r in points], color="tab:blue",
+                   alpha=0.8, label=f"trained candidates ({len(points)})")
+        ringed = [r for r in points if r.get("number") in finals]
+        if ringed:
+            ax.scatter([r[key] for r in ringed], [r["screen_val_accuracy"] for r in ringed], s=160,
+                       facecolors="none", edgecolors="tab:red", lw=1.5, label="finalist")
+        ax.axvline(bound, color="tab:red", ls="--", lw=1.2, label=f"{limit} {bound:,g}")
+        ax.set_xlabel(label)
+        ax.set_ylabel("screening validation accuracy")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
 

@@ -341,7 +341,8 @@ def _baseline_section(s: SearchData) -> list[str]:
 def _plots_section(s: SearchData, plots: dict[str, str]) -> list[str]:
     lines = ["## Plots", ""]
     alts = {"curves": "training curves", "scatter": "accuracy vs parameters",
-            "misclassified": "misclassified test images", "confusion": "confusion matrix"}
+            "misclassified": "misclassified test images", "confusion": "confusion matrix",
+            "device": "accuracy vs device counts"}
     captions = {
         "curves": ("Training curves of the winner, epochs numbered from 1: accuracy, the same zoomed to the band "
                    "where the target is decided, and loss; the LR on the right axis."),
@@ -350,10 +351,13 @@ def _plots_section(s: SearchData, plots: dict[str, str]) -> list[str]:
                     f"parameter counts coloured by the limit they broke. Right, on its own axis: the finalists' "
                     f"final validation (stars) and test (diamonds) accuracy after the full schedule, the winner's "
                     f"other seeds, and the target line. Dashed red: max_params {s.budget.limits.max_params:,}."),
+        "device": ("Screening validation accuracy of every trained candidate against the device counts the "
+                   "budget limits (peak activation memory counted from the spec, latency timed before training), "
+                   "finalists ringed, the limit dashed."),
         "misclassified": "Misclassified test images of the winner (true -> predicted).",
         "confusion": "Confusion matrix of the winner on the test set (rows: true class, columns: predicted).",
     }
-    for key in ("curves", "scatter", "misclassified", "confusion"):
+    for key in ("curves", "scatter", "device", "misclassified", "confusion"):
         if key in plots:
             lines += [f"![{alts[key]}]({plots[key]})", "", f"*{captions[key]}*", ""]
     if not s.test.usable:

@@ -233,6 +233,7 @@ def candidate_table(study, budget: Budget) -> list[dict]:
         screen = a.get("screen_val_accuracy")
         rows.append({"number": t.number, "state": t.state.name.lower(), "params": a.get("params"),
                      "macs_per_image": a.get("macs_per_image"), "rejected_by": a.get("rejected_by"),
+                     "peak_activation_bytes": a.get("peak_activation_bytes"), "latency_ms": a.get("latency_ms"),
                      "pruned_at_epoch": a.get("pruned_at_epoch"), "screen_val_accuracy": screen,
                      "mlflow_run_id": a.get("mlflow_run_id"),
                      "predicted_to_meet": (predicted_to_meet(budget, screen) if t.state.name == "COMPLETE"

@@ -132,7 +132,7 @@ class Objective:
         from optuna.trial import TrialState
 
         self.in_a_row[reason] += 1
-        counts = {"params": verdict.params, "macs_per_image": verdict.macs_per_image} if verdict is not None else {}
+        counts = _counts(verdict) if verdict is not None else {}
         self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=candidate.spec.to_json(),
                    **counts)
 
@@ -151,8 +151,7 @@ class Objective:
             self._tell(trial, TrialState.PRUNED, rejected_by=QUOTA_REACHED,
                        rejection="another worker took the last training slot", spec=candidate.spec.to_json())
             return QUOTA
-        for key, value in {**candidate.to_attrs(), "params": verdict.params,
-                           "macs_per_image": verdict.macs_per_image}.items():
+        for key, value in {**candidate.to_attrs(), **_counts(verdict)}.items():
             trial.set_user_attr(key, value)
         ctx = self.ctx
         job = Job(records.ROLE_CANDIDATE, trial.number, candidate, candidate.screening(self.budget, trial.number),
@@ -196,3 +195,13 @@ class Objective:
         for k, v in attrs.items():
             trial.set_user_attr(k, v)
         self.study.tell(trial, values if state is None else None, state=state)
+
+
+def _counts(verdict) -> dict:
+    """What a trial records of its verdict: params, MACs and the device counts the budget limits
+    (the report plots accuracy against them)."""
+    device = {k: v for k, v in verdict.footprint().items() if k in DEVICE_COUNTS}
+    return {"params": verdict.params, "macs_per_image": verdict.macs_per_image, **device}
+
+
+DEVICE_COUNTS = ("peak_activation_bytes", "model_bytes", "latency_ms")

@@ -73,6 +73,21 @@ def test_the_winner_stores_its_device_counts_and_the_report_shows_them(device_se
     text = report.read_text()
     assert f"| {stored['peak_activation_bytes']:,} | forward hooks | PASS |" in text
     assert f"| {stored['model_bytes']:,} | the built model's weight tensors | PASS |" in text
+    plot = report.parent / report.stem / "accuracy_vs_device.png"
+    assert "accuracy_vs_device.png" in text and plot.stat().st_size > 10_000
+
+
+def test_each_trained_candidate_records_its_device_counts_for_the_plot(device_search):
+    home, tracker, result, _ = device_search
+    parent = tracker.run(result.parent_run_id)
+    study = optuna.load_study(study_name=parent.tags["optuna_study"], storage=parent.tags["optuna_storage"])
+    budget = load_budget(home / "device_smoke.toml")
+    trained = [t for t in study.trials if t.user_attrs.get("trained")]
+    assert trained
+    for t in trained:
+        counts = count(ArchSpec.from_json(t.user_attrs["spec"]), budget.input_shape, budget.classes)
+        assert t.user_attrs["peak_activation_bytes"] == counts.peak_activation_bytes("int8")
+        assert 0 < t.user_attrs["latency_ms"] < LATENCY_MS
 
 
 def test_verify_recounts_device_limits_and_fails_a_tampered_count(device_search, capsys, monkeypatch):
