@@ -60,21 +60,23 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def module_to_onnx(model, input_shape: tuple[int, int, int], path: Path) -> Path:
-    """Export `model` (float32 input [N, *input_shape]) to `path` as `nas export` exports: torch.onnx
-    with dynamo, a dynamic batch, one self-contained file."""
+def module_to_onnx(model, input_shape: tuple[int, int, int], path: Path, example=None) -> Path:
+    """Export `model` to `path` as `nas export` exports: torch.onnx with dynamo, a dynamic batch,
+    one self-contained file. Its input is float32 [N, *input_shape], or shaped and typed like
+    `example` (uint8 images for a model with its preprocessing folded in)."""
     import warnings
 
     import torch
 
     was_training = model.training
     batch = torch.export.Dim("batch", min=1, max=65536)
+    example = torch.zeros(1, *input_shape) if example is None else example
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), (torch.zeros(1, *input_shape),), str(path), dynamo=True,
+            torch.onnx.export(model.eval(), (example,), str(path), dynamo=True,
                               dynamic_shapes=({0: batch},), input_names=["images"], output_names=["logits"],
-                              verbose=False, external_data=False)
+                              verbose=False, external_data=False)  # one self-contained file: these nets are small
     finally:
         model.train(was_training)
     return Path(path)

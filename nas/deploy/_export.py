@@ -19,9 +19,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas.deploy._load import MODEL_JSON, WEIGHTS_FILE, preprocessed
-from nas.deploy._quantize import CALIBRATION_IMAGES, INT8_FILE, check_int8, int8_export, require_quantization
+from nas.constraints import module_to_onnx
+from nas.deploy._load import MODEL_JSON, WEIGHTS_FILE
+from nas.deploy._quantize import INT8_FILE, check_int8, int8_export
 from nas.errors import ExportCheckFailed, UsageError, VerdictFailed
+from nas.model import preprocessed
+from nas.train import CALIBRATION_IMAGES, require_quantization
 
 FORMATS = ("pt2", "onnx")
 TOLERANCE = 1e-4
@@ -91,8 +94,9 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
     folder = Path(out_dir) if out_dir else Path("exports") / f"{budget.name}-{run.run_id[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, folder / WEIGHTS_FILE)
-    files, checks = _export_and_check(model, fmt, folder, dataset, verified.test_accuracy, on_step)
+    files, checks = _export_and_check(model, fmt, folder, dataset, verified.fp32_test_accuracy, on_step)
     quantized = None
+    int8 = int8 or (fmt == "onnx" and budget.limits.precision == "int8")  # the model its target judged
     if int8:
         on_step(f"quantizing model.onnx to {INT8_FILE} (static int8, calibrated on {CALIBRATION_IMAGES} training "
                 f"images) and measuring both with onnxruntime")
@@ -110,7 +114,8 @@ def export(run_id: str, fmt: str = "pt2", out_dir: Path | None = None, tracking_
                                 f"difference| {c['max_abs_diff']:.2e} (tolerance {TOLERANCE:g}), test accuracy "
                                 f"{c['exported_test_accuracy']:.4%} against {c['verified_test_accuracy']:.4%} verified")
     if quantized:
-        check_int8(folder, quantized)
+        judged = verified.test_accuracy if budget.limits.precision == "int8" else None
+        check_int8(folder, quantized, judged, len(dataset.test))
     return Exported(folder, files, checks, model_json["verdict"], quantized)
 
 
@@ -186,17 +191,11 @@ def _export_pt2(model, example, path: Path):
 
 
 def _export_onnx(model, example, path: Path):
-    import warnings
-
     import numpy as np
     import onnxruntime
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=_dynamic_batch(),
-                          input_names=["images"], output_names=["logits"], verbose=False,
-                          external_data=False)  # one self-contained file: these nets are small
+    module_to_onnx(model, tuple(example.shape[1:]), path, example)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: torch.from_numpy(np.asarray(session.run(None, {name: x.numpy()})[0]))

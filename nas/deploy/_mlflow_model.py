@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.deploy._export import _dynamic_batch
-from nas.deploy._load import preprocessed
+from nas.model import preprocessed
 from nas.tracking import resolve_run
 
 MODEL_NAME = "model"

@@ -63,6 +63,11 @@ class VerifiedRun:
         """The winner's test accuracy, re-evaluated from its stored weights."""
         return self.accuracies[0]["test_accuracy"]
 
+    @property
+    def fp32_test_accuracy(self) -> float:
+        """The float model's test accuracy (the same figure unless the budget judges int8)."""
+        return self.accuracies[0].get("fp32_test_accuracy", self.test_accuracy)
+
 
 def load_weights(run, spec, budget: Budget, weights_path: Path):
     """The run's stored weights in a freshly built model, eval mode (ArtifactError if unusable)."""
@@ -93,13 +98,12 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
     for i, r in enumerate(runs):
         label = f"seed {r.tags.get('seed', '?')}: " if several else ""
         final = load_final(r)
-        (val_acc, test_acc), run_rows, model = _check_run(r, final, budget, dataset, label, constraints=i == 0)
+        figures, run_rows, model = _check_run(r, final, budget, dataset, label, constraints=i == 0)
         winner_model = winner_model or model
         rows += run_rows
-        values.append(val_acc)
+        values.append(figures["val_accuracy"])
         labels.append(f"seed {r.tags.get('seed', '?')}")
-        accuracies.append({"seed": r.tags.get("seed"), "run_id": r.run_id, "val_accuracy": val_acc,
-                           "test_accuracy": test_acc})
+        accuracies.append({"seed": r.tags.get("seed"), "run_id": r.run_id, **figures})
     if budget.target.seeds > 1:
         t = budget.target
         found = f"{len(runs)} found"
@@ -108,6 +112,8 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
         rows.append(Row("seeds trained from scratch", f"{t.seeds}", found, "seed runs of the winner",
                         len(runs) >= t.seeds))
     by = f"re-evaluated on {len(dataset.val):,} images"
+    if budget.limits.precision == "int8":
+        by = f"the int8 model (onnxruntime), re-quantized and {by}"
     measured = (Measured(target_values=tuple(values), target_labels=tuple(labels), target_by=by) if several
                 else Measured(target_value=values[0], target_by=by))
     target = verdict.rows(budget, measured)[0]
@@ -119,8 +125,10 @@ def verify(tracker: Tracker, run_id: str, budget_path: str | Path | None = None)
 
 def _check_run(run, final, budget: Budget, dataset, label: str, constraints: bool):
     """Rows for one trained model: weights, (for the winner) the budget's constraints, data, and
-    the logged accuracies; returns ((val, test) accuracy re-evaluated, rows, the loaded model)."""
-    from nas.train import evaluate
+    the logged accuracies; returns (the accuracies re-evaluated, rows, the loaded model). With
+    [target] precision int8, val_accuracy and test_accuracy are the re-quantized int8 model's, and
+    fp32_val_accuracy and fp32_test_accuracy the float model's."""
+    from nas.train import evaluate, int8_evaluation
 
     spec, epoch_log = final.spec, final.epochs
     weights_path = final.weights_path()
@@ -132,6 +140,11 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
     model = load_weights(run, spec, budget, weights_path)
     _, val_acc, _ = evaluate(model, dataset.val, dataset)
     _, test_acc, _ = evaluate(model, dataset.test, dataset)
+    figures = {"val_accuracy": val_acc, "test_accuracy": test_acc}
+    if budget.limits.precision == "int8":
+        int8 = int8_evaluation(model, dataset)  # the same seeded calibration images: the same int8 model
+        figures = {"val_accuracy": int8["val_accuracy"], "test_accuracy": int8["test_accuracy"],
+                   "fp32_val_accuracy": val_acc, "fp32_test_accuracy": test_acc}
 
     # Constraints: recounted here, judged by the one verdict rule the search and report use.
     epochs_logged = len(epoch_log)
@@ -164,14 +177,15 @@ def _check_run(run, final, budget: Budget, dataset, label: str, constraints: boo
                     "sha256 of the splits", dataset.fingerprint == logged_fp))
     # The logged figures must be the ones the stored model actually gives, within one image: GPU and
     # CPU kernels may round a borderline image differently.
-    for name, recomputed, n in (("val_accuracy", val_acc, len(dataset.val)), ("test_accuracy", test_acc,
-                                                                             len(dataset.test))):
+    for name, recomputed in figures.items():
+        n = len(dataset.val) if "val" in name else len(dataset.test)
         logged = run.metrics.get(f"final_{name}")
-        rows.append(Row(f"{label}logged {name} reproduces",
+        what = ("int8 " if budget.limits.precision == "int8" and not name.startswith("fp32") else "") + name
+        rows.append(Row(f"{label}logged {what} reproduces",
                         f"{logged:.4%} +-1 image" if logged is not None else "missing",
                         f"{recomputed:.4%}", "re-evaluation",
                         logged is not None and abs(logged - recomputed) <= 1.0 / n + 1e-9))
-    return (val_acc, test_acc), rows, model
+    return figures, rows, model
 
 
 def _latency_row(model, budget: Budget):

@@ -3,7 +3,8 @@ the analytic counts, and `blocks/`, the building blocks looked up by name."""
 
 from nas.model._build import Counts, build, count, load, load_baseline
 from nas.model._footprint import int8_bytes
+from nas.model._preprocessed import preprocessed
 from nas.model._spec import ArchSpec, ConvSpec, RandomChooser, StageSpec, choose, sample
 
 __all__ = ["ArchSpec", "ConvSpec", "Counts", "RandomChooser", "StageSpec", "build", "choose", "count",
-           "int8_bytes", "load", "load_baseline", "sample"]
+           "int8_bytes", "load", "load_baseline", "preprocessed", "sample"]

@@ -118,24 +118,34 @@ def seeds_section(s: SearchData) -> list[str]:
     """The winner's seeds: each one's final accuracies, their mean, standard deviation and 95% t-interval."""
     seeds = s.seeds
     t = s.budget.target
-    if t.seeds <= 1:
+    int8 = s.budget.limits.precision == "int8"
+    if t.seeds <= 1 and not (int8 and seeds):
         return []
-    lines = ["", f"The winner trained from scratch with {t.seeds} seeds ([target] seeds = {t.seeds}, rule "
-                 f"`{t.rule}`: {'every seed' if t.rule == 'all' else 'the mean over seeds'} must reach "
-                 f"{_pct(t.min)}):", ""]
-    if not contenders(s):
+    lines = [""]
+    if t.seeds > 1:
+        lines += [f"The winner trained from scratch with {t.seeds} seeds ([target] seeds = {t.seeds}, rule "
+                  f"`{t.rule}`: {'every seed' if t.rule == 'all' else 'the mean over seeds'} must reach "
+                  f"{_pct(t.min)}):", ""]
+    if not contenders(s) and t.seeds > 1:
         lines[-2:-2] = _confirmations(s)
-    rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`", _pct(r["val_accuracy"]),
-             _pct(r["test_accuracy"]) if _finite(r.get("test_accuracy")) else "-"] for r in seeds]
+    keys = ("val_accuracy", "test_accuracy", *(("fp32_val_accuracy", "fp32_test_accuracy") if int8 else ()))
+    rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`",
+             *(_pct(r[k]) if _finite(r.get(k)) else "-" for k in keys)] for r in seeds]
     stats = []
-    for key in ("val_accuracy", "test_accuracy"):
+    for key in keys:
         values = [r[key] for r in seeds if _finite(r.get(key))]
         stats.append(verdict.summarise_seeds(values) if values else None)
     if len(seeds) > 1:
         rows.append(["**mean**", "", *(_pct(m.mean) if m else "-" for m in stats)])
         rows.append(["**std**", "", *(f"{m.std * 100:.2f} pp" if m else "-" for m in stats)])
         rows.append(["**95% t-interval**", "", *(f"{_pct(m.low)} - {_pct(m.high)}" if m else "-" for m in stats)])
-    lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
+    if int8:
+        lines += ["The target judges the int8 model (static quantization with onnxruntime, calibrated on "
+                  "training images); the float32 model's accuracies stand beside it.", ""]
+        lines += _table(["seed", "run", "int8 validation", "int8 test", "float32 validation", "float32 test"], rows,
+                        "llrrrr")
+    else:
+        lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
     bad = verdict.failing_seeds([r["val_accuracy"] for r in seeds], t.min, t.rule)
     if len(seeds) < t.seeds:
         lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the missing ones count as failing, "

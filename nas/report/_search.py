@@ -17,7 +17,7 @@ from nas.report._format import hms as _hms
 from nas.report._format import ordinal as _ordinal
 from nas.report._format import stopped as _stopped
 from nas.report._format import table as _table
-from nas.search import predicted_to_meet, pruner_text
+from nas.search import fixed_by_screening, predicted_to_meet, pruner_text
 from nas.tracking import OPTIONS, SPEC
 from nas.tracking import finite as _finite
 
@@ -53,6 +53,7 @@ def search_section(s: SearchData) -> list[str]:
               f"- Screening: {p.get('screen_epochs', cfg.screen_epochs)} epochs on "
               f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
+              *_fixed(s),
               f"- Pruner: {pruner_text(s.budget)}.",
               f"- Objective: {objective.format(margin=cfg.screen_margin * 100)}",
               *_predicted(s, screening), ""]
@@ -77,6 +78,16 @@ def search_section(s: SearchData) -> list[str]:
     lines += _finalists(s, screening)
     lines += _front(s, screening)
     return lines
+
+
+def _fixed(s: SearchData) -> list[str]:
+    """A line per dimension the budget offered choices of that screening is too short to rank."""
+    t = s.budget.train
+    choices = {"augment": [str(a) for a in t.augment], "average": list(t.average)}
+    return [f"- Not searched: `{name}` offers {', '.join(choices[name])}, but screening is too short to show its "
+            f"effect ({why}); every candidate used the first, {choices[name][0]}. Compare them over the full "
+            f"schedule with `nas study`."
+            for name, why in fixed_by_screening(s.budget).items()]
 
 
 def _screened(screening: dict[int, dict]) -> dict[int, dict]:

@@ -10,7 +10,7 @@ loop every worker runs), `_progress` (the live view), `_finals` (rung 3 and the 
 """
 
 from nas.errors import SearchError
-from nas.search._candidate import Candidate, candidate_key, sample_candidate
+from nas.search._candidate import Candidate, candidate_key, fixed_by_screening, sample_candidate
 from nas.search._claims import slot_lock
 from nas.search._finals import SearchResult, predicted_to_meet
 from nas.search._job import Job, run_job
@@ -20,6 +20,6 @@ from nas.search._rounds import init_worker_process
 from nas.search._storage import default_storage, make_pruner, make_sampler, pruner_text, quiet_optuna
 from nas.search._summary import SearchSummary
 
-__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key",
+__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key", "fixed_by_screening",
            "default_storage", "init_worker_process", "make_pruner", "make_sampler", "predicted_to_meet", "pruner_text",
            "quiet_optuna", "run_job", "sample_candidate", "slot_lock"]

@@ -40,6 +40,23 @@ class Candidate:
         return cls(ArchSpec.from_json(attrs["spec"]), TrainOptions.from_dict(json.loads(attrs["options"])))
 
 
+# Dimensions whose effect a screening run shorter than the full schedule shows wrongly, and why.
+SCREEN_BLIND = {
+    "augment": "a short run favours no augmentation (augmented images slow early learning, and pay off later)",
+    "average": "averaged weights lead a short run by far more than they gain over the full schedule",
+}
+
+
+def fixed_by_screening(budget: Budget) -> dict[str, str]:
+    """The dimensions the budget offers several choices of that screening cannot rank, because it
+    is shorter than the full schedule: name -> why. The search fixes each at its first choice."""
+    t = budget.train
+    if budget.search.screen_epochs >= t.epochs:
+        return {}
+    offered = {"augment": len(t.augment), "average": len(t.average)}
+    return {name: why for name, why in SCREEN_BLIND.items() if offered[name] > 1}
+
+
 def sample_candidate(trial, budget: Budget) -> Candidate:
     """An architecture and its training options, every choice drawn through `trial`."""
     spec = sample(trial, budget.space)
@@ -49,12 +66,13 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
         schedule = replace(schedule, lr=choose(trial, "lr", t.lr))
     # A single fixed label smoothing is not a choice, and was never drawn: no trial parameter for it.
     fixed_smoothing = not isinstance(t.label_smoothing, FloatRange) and len(t.label_smoothing) == 1
+    fixed = fixed_by_screening(budget)  # not drawn: screening would mis-rank them
     # (The order of the draws below is the order of the trial's parameters: keep it, and add new ones last.)
     options = TrainOptions(
         schedule=schedule.scaled(choose(trial, "lr_scale", t.lr_scale)),
         optimizer=trial.suggest_categorical("optimizer", t.optimizer),
         batch_size=trial.suggest_categorical("batch_size", t.batch_size),
-        augment=_draw_augment(trial, t.augment),
+        augment=t.augment[0] if "augment" in fixed else _draw_augment(trial, t.augment),
         weight_decay=choose(trial, "weight_decay", t.weight_decay),
         label_smoothing=(t.label_smoothing[0] if fixed_smoothing
                          else choose(trial, "label_smoothing", t.label_smoothing)),
@@ -63,7 +81,8 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
         seed=budget.search.seed,
     )
     # Weight averaging, like label smoothing, is a trial parameter only where the budget offers a choice.
-    average = t.average[0] if len(t.average) == 1 else trial.suggest_categorical("average", t.average)
+    average = (t.average[0] if len(t.average) == 1 or "average" in fixed
+               else trial.suggest_categorical("average", t.average))
     return Candidate(spec, replace(options, **averaging_options(t, average)))
 
 

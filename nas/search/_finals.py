@@ -180,7 +180,8 @@ def seed_runs_of(children: list, final, seeds: int) -> tuple[SeedRun, ...]:
             continue
         status = {"FINISHED": COMPLETE, "FAILED": FAILED}.get(run.status, SKIPPED)
         m = run.metrics if status == COMPLETE else {}
-        out.append(SeedRun(seed, run.run_id, status, m.get("final_val_accuracy"), m.get("final_test_accuracy")))
+        out.append(SeedRun(seed, run.run_id, status, m.get("final_val_accuracy"), m.get("final_test_accuracy"),
+                           m.get("final_fp32_val_accuracy"), m.get("final_fp32_test_accuracy")))
     return tuple(out)
 
 

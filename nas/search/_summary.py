@@ -28,6 +28,9 @@ class SeedRun:
     status: str
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    # [target] precision int8: val/test are the int8 model's, these the float model's
+    fp32_val_accuracy: float | None = None
+    fp32_test_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ def tally(candidates: list[dict], contenders: list[Contender], c: ranking.Criter
     # The winner is the best ranked whose final run holds a model (a failed final has none to verify).
     best = next((j for j in sorted(judged, key=lambda j: j.rank) if j.contender.final_trained), None)
     winner_seeds = () if best is None else tuple(
-        {"seed": s.seed, "run_id": s.run_id, "val_accuracy": s.val_accuracy, "test_accuracy": s.test_accuracy}
+        {"seed": s.seed, "run_id": s.run_id, "val_accuracy": s.val_accuracy, "test_accuracy": s.test_accuracy,
+         **({"fp32_val_accuracy": s.fp32_val_accuracy, "fp32_test_accuracy": s.fp32_test_accuracy}
+            if s.fp32_val_accuracy is not None else {})}
         for s in best.contender.seeds if s.status == COMPLETE)
     n = count_candidates(candidates)
     return SearchSummary(n["sampled"], n["rejected"], n["trained"], n["pruned"], n["failed"], finished_finals,

@@ -135,7 +135,9 @@ def finish_final(tracker: Tracker, run_id: str, verdict, epochs: list[dict], *, 
     """
     tracker.log_json(run_id, EPOCHS, epochs)
     metrics = {"params": verdict.params, "macs_per_image": verdict.macs_per_image, "epochs_trained": len(epochs)}
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss", "test_loss"):
+    # With [target] precision int8, val/test accuracy are the int8 model's and fp32_* the float's.
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss", "test_loss", "fp32_val_accuracy",
+                "fp32_test_accuracy", "int8_weight_bytes"):
         if evaluation and evaluation.get(key) is not None:
             metrics[f"final_{key}"] = evaluation[key]
     tracker.log_metrics(run_id, metrics, step=len(epochs))

@@ -2,6 +2,7 @@
 drawn like the other choices, and carried to the stored run, the report, nas verify and nas export."""
 
 import json
+from dataclasses import replace
 import os
 
 import optuna
@@ -13,7 +14,7 @@ from nas.train import _run
 from nas.cli import main
 from nas.config import AffineAugment, load_budget
 from nas.search import Search
-from nas.search._candidate import Candidate, sample_candidate
+from nas.search._candidate import Candidate, fixed_by_screening, sample_candidate
 from nas.tracking import EPOCHS, OPTIONS, SPEC, WEIGHTS, Tracker
 from nas.train import TrainOptions
 
@@ -39,7 +40,9 @@ def drawn(budget, trials: int = 30) -> list:
 
 
 def test_a_mix_of_presets_and_tables_is_drawn_by_name(tmp_path):
+    """Screening as long as the full schedule can rank augmentation and averaging: both are drawn."""
     budget = budget_with(tmp_path, f'augment = ["none", {TABLE}, "affine"]\naverage = ["none", "ema"]')
+    budget = replace(budget, search=replace(budget.search, screen_epochs=budget.train.epochs))
     draws = drawn(budget)
     augments = [options.augment for _, options in draws]
     assert set(map(str, augments)) == {"none", TABLE_TEXT, "affine"}
@@ -47,6 +50,26 @@ def test_a_mix_of_presets_and_tables_is_drawn_by_name(tmp_path):
     assert all(params["augment"] == str(options.augment) for params, options in draws)
     assert {options.average for _, options in draws} == {"none", "ema"}
     assert all(params["average"] == options.average for params, options in draws)
+
+
+def test_short_screening_fixes_augmentation_and_averaging_and_the_report_says_why(tmp_path):
+    """Screening (2 of 6 epochs) would rank no augmentation and EMA first for how fast they start:
+    both are fixed at the budget's first choice, and the report names them and why."""
+    from types import SimpleNamespace
+
+    from nas.report._search import _fixed
+
+    budget = budget_with(tmp_path, f'augment = [{TABLE}, "none"]\naverage = ["none", "ema"]')
+    assert set(fixed_by_screening(budget)) == {"augment", "average"}
+    for params, options in drawn(budget, trials=10):
+        assert "augment" not in params and "average" not in params
+        assert (options.augment, options.average) == (AffineAugment(7, 0.05, (0.98, 1.02)), "none")
+    lines = _fixed(SimpleNamespace(budget=budget))
+    assert any(line.startswith(f"- Not searched: `augment` offers {TABLE_TEXT}, none") and "no augmentation" in line
+               for line in lines)
+    assert any("`average` offers none, ema" in line and "first, none" in line for line in lines)
+    one = budget_with(tmp_path, f'augment = [{TABLE}]', name="one.toml")
+    assert fixed_by_screening(one) == {}, "a single choice is not a search dimension"
 
 
 def test_a_budget_without_choices_draws_no_averaging_parameter(tmp_path):

@@ -136,3 +136,39 @@ def test_the_winner_stores_its_latency_and_verify_times_it_again(device_search, 
     assert main(["verify", result.parent_run_id, "--budget", str(tight)]) == 1
     out = capsys.readouterr().out
     assert "passes up to" in out and "0.0011" in out and "FAIL" in out  # the limit plus the tolerance for timing noise
+
+
+def test_an_int8_budget_judges_the_int8_model_and_shows_float32_beside_it(device_search):
+    home, tracker, result, report = device_search
+    from nas.data import from_config
+    from nas.deploy import load
+    from nas.train import evaluate, int8_evaluation
+
+    winner = tracker.run(result.winner_run_id)
+    budget = load_budget(home / "device_smoke.toml")
+    data = from_config(budget.data)
+    model = load(result.winner_run_id, tracking_uri=tracker.uri).net
+    int8 = int8_evaluation(model, data)
+    _, fp32_val, _ = evaluate(model, data.val, data)
+    m = winner.metrics
+    assert m["final_val_accuracy"] == int8["val_accuracy"] and m["final_test_accuracy"] == int8["test_accuracy"]
+    assert m["final_fp32_val_accuracy"] == fp32_val
+    assert result.summary["seeds"][0]["val_accuracy"] == int8["val_accuracy"]
+    text = report.read_text()
+    assert "| int8 validation | int8 test | float32 validation | float32 test |" in text
+    assert f"{int8['val_accuracy']:.2%}" in text and f"{fp32_val:.2%}" in text
+
+
+def test_verify_and_export_of_an_int8_budget_use_the_int8_model(device_search, tmp_path, capsys, monkeypatch):
+    home, tracker, result, _ = device_search
+    monkeypatch.chdir(home)
+    assert main(["verify", result.parent_run_id]) == 0
+    out = capsys.readouterr().out
+    assert "logged int8 val_accuracy reproduces" in out and "logged fp32_val_accuracy reproduces" in out
+    folder = tmp_path / "onnx"
+    assert main(["export", result.parent_run_id, "--format", "onnx", "--out", str(folder)]) == 0
+    model_json = json.loads((folder / "model.json").read_text())
+    assert (folder / "model_int8.onnx").is_file(), "an int8 budget exports the int8 model without --int8"
+    winner = tracker.run(result.winner_run_id).metrics
+    test_images = model_json["checks"]["uint8"]["test_images"]
+    assert abs(model_json["int8"]["test_accuracy"] - winner["final_test_accuracy"]) <= 1 / test_images + 1e-9
