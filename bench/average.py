@@ -6,6 +6,10 @@ or failed) are listed as missing. With averaging the epoch lines carry the raw w
 accuracy too, `acc 0.9931 (raw 0.9925)`: the table gives the raw final figure beside the averaged.
 
     python bench/average.py reports/averaging-mnist_8k_reference/ [--epoch 3]   # --epoch: also the val accuracies after that epoch
+    python bench/average.py --reports reports/mnist_20k-*.md   # the seeds of searches whose budget averaged
+
+With `--reports`, the figures come from search reports whose seed table has the column "validation
+without <average> (raw weights)": each seed's averaged and raw validation accuracy, the same run's.
 
 The figures it gave are in docs/runs.md.
 """
@@ -76,11 +80,45 @@ def table(runs: dict[str, dict[int, dict | None]], epoch: int | None = None) -> 
     return "\n".join(lines)
 
 
+_SEED_TABLE = re.compile(r"^\| seed \| run \| (?:int8 )?validation \| .*\| validation without (?P<average>\w+) "
+                         r"\(raw weights\) \|\n\|[-| :]+\|\n(?P<rows>(?:\|.*\|\n?)*)", re.M)
+
+
+def from_reports(paths: list[Path]) -> str:
+    """Per search report: each seed's averaged and raw validation accuracy; then all seeds pooled."""
+    lines = ["| search | seed | averaged val | raw val | gain (images of 10,000) |", "|---|---:|---:|---:|---:|"]
+    averaged, raw = [], []
+    for path in paths:
+        found = _SEED_TABLE.search(path.read_text(errors="replace"))
+        if not found:
+            continue
+        for line in found["rows"].splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not cells[0].isdigit():
+                continue
+            a, r = float(cells[2].rstrip("%")) / 100, float(cells[-1].rstrip("%")) / 100
+            averaged.append(a)
+            raw.append(r)
+            lines.append(f"| {path.stem.split('-')[-1][:12]} | {cells[0]} | {100 * a:.2f}% | {100 * r:.2f}% | "
+                         f"{round((a - r) * 10000):+d} |")
+    if not averaged:
+        return "no report with a raw-weights column"
+    gains = [a - r for a, r in zip(averaged, raw)]
+    lines += ["", f"{len(averaged)} seeds: averaged {summary(averaged)}; raw {summary(raw)}; gain mean "
+                  f"{100 * statistics.mean(gains):+.3f} points, {sum(g > 0 for g in gains)} of {len(gains)} seeds "
+                  f"gained, {sum(g < 0 for g in gains)} lost"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?", default=Path("measure"))
     parser.add_argument("--epoch", type=int, default=None, help="also show the val accuracies after this epoch")
+    parser.add_argument("--reports", type=Path, nargs="+", help="search reports instead of a folder of logs")
     args = parser.parse_args(argv)
+    if args.reports:
+        print(from_reports(args.reports))
+        return 0
     runs = read(args.folder)
     if not runs:
         print(f"no <average>_seed<S>.log files in {args.folder}", file=sys.stderr)

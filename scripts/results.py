@@ -78,14 +78,16 @@ def _table_row(text: str, first_cell: str) -> list[str] | None:
 
 
 def _seed_rows(text: str) -> list[tuple[str, str]]:
-    """(validation, test) of each row of the seed table: | seed | run | validation | test |."""
-    found = re.search(r"^\| seed \| run \| validation \| test \|\n\|[-| :]+\|\n((?:\|.*\|\n?)*)", text, re.M)
+    """(validation, test) of each row of the seed table: | seed | run | validation | test | (int8
+    budgets: the int8 figures first; averaged runs: the raw weights' figure after them)."""
+    found = re.search(r"^\| seed \| run \| (?:int8 )?validation \| (?:int8 )?test \|.*\n\|[-| :]+\|\n((?:\|.*\|\n?)*)",
+                      text, re.M)
     if not found:
         return []
     rows = []
     for line in found.group(1).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].isdigit():
+        if len(cells) >= 4 and cells[0].isdigit():
             rows.append((_percent(cells[2]), _percent(cells[3])))
     return rows
 

@@ -53,6 +53,9 @@ class SearchData:
     test: TestData
     uri: str
     class_names: tuple[str, ...] = ()  # from the winner's model_info.json; empty: built-in names
+    # With weight averaging: run id -> the raw (not averaged) weights' validation accuracy after the
+    # last epoch, of the winner and its seed runs, from their epoch logs.
+    raw_val_accuracy: dict[str, float] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[dict]:
@@ -93,7 +96,24 @@ def load(tracker: Tracker, parent_run_id: str) -> SearchData:
                  and _finite(c.metrics.get("final_val_accuracy"))]
     return SearchData(parent, budget, summary, winner, final.spec, final.options, final.schedule, final.verdict,
                    final.epochs, predictions, finals, candidate_runs, baselines,
-                   _load_test(budget, winner, len(predictions)), tracker.uri, _stored_class_names(winner))
+                   _load_test(budget, winner, len(predictions)), tracker.uri, _stored_class_names(winner),
+                   _raw_val_accuracy(tracker, summary))
+
+
+def _raw_val_accuracy(tracker: Tracker, summary: dict) -> dict[str, float]:
+    """Run id -> the last epoch's raw_val_accuracy, for the summary's seed runs that averaged weights."""
+    out = {}
+    for row in summary.get("seeds") or []:
+        if not isinstance(row, dict) or not row.get("run_id"):
+            continue
+        try:
+            epochs = load_final(tracker.run(row["run_id"])).epochs
+        except (ArtifactError, NasError):
+            continue
+        raw = epochs[-1].get("raw_val_accuracy") if epochs else None
+        if _finite(raw):
+            out[row["run_id"]] = float(raw)
+    return out
 
 
 def class_label(s: SearchData, index: int) -> str:

@@ -129,6 +129,10 @@ def seeds_section(s: SearchData) -> list[str]:
     if not contenders(s) and t.seeds > 1:
         lines[-2:-2] = _confirmations(s)
     keys = ("val_accuracy", "test_accuracy", *(("fp32_val_accuracy", "fp32_test_accuracy") if int8 else ()))
+    raw = getattr(s, "raw_val_accuracy", {})  # with weight averaging: the raw weights' figure
+    if raw:
+        seeds = [{**r, "raw_val_accuracy": raw.get(r["run_id"])} for r in seeds]
+        keys = (*keys, "raw_val_accuracy")
     rows = [[str(r["seed"]), f"`{r['run_id'][:12]}`",
              *(_pct(r[k]) if _finite(r.get(k)) else "-" for k in keys)] for r in seeds]
     stats = []
@@ -142,10 +146,14 @@ def seeds_section(s: SearchData) -> list[str]:
     if int8:
         lines += ["The target judges the int8 model (static quantization with onnxruntime, calibrated on "
                   "training images); the float32 model's accuracies stand beside it.", ""]
-        lines += _table(["seed", "run", "int8 validation", "int8 test", "float32 validation", "float32 test"], rows,
-                        "llrrrr")
+        headers = ["seed", "run", "int8 validation", "int8 test", "float32 validation", "float32 test"]
     else:
-        lines += _table(["seed", "run", "validation", "test"], rows, "llrr")
+        headers = ["seed", "run", "validation", "test"]
+    if raw:
+        headers.append(f"validation without {s.options.get('average', 'averaging')} (raw weights)")
+        lines += [f"The model is the {s.options.get('average')} average of the weights; the last column is the "
+                  f"same run's raw weights after the last epoch, which train exactly as without averaging.", ""]
+    lines += _table(headers, rows, "ll" + "r" * (len(headers) - 2))
     bad = verdict.failing_seeds([r["val_accuracy"] for r in seeds], t.min, t.rule)
     if len(seeds) < t.seeds:
         lines += ["", f"Only {len(seeds)} of the {t.seeds} seed runs finished; the missing ones count as failing, "
