@@ -172,3 +172,6 @@ def test_verify_and_export_of_an_int8_budget_use_the_int8_model(device_search, t
     winner = tracker.run(result.winner_run_id).metrics
     test_images = model_json["checks"]["uint8"]["test_images"]
     assert abs(model_json["int8"]["test_accuracy"] - winner["final_test_accuracy"]) <= 1 / test_images + 1e-9
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "| seed | run | int8 validation | int8 test | float32 validation | float32 test |" in card
+    assert "latency ms" in card and "peak activation bytes (int8" in card  # the device-facing numbers
