@@ -85,7 +85,7 @@ def _fixed(s: SearchData) -> list[str]:
     t = s.budget.train
     choices = {"augment": [str(a) for a in t.augment], "average": list(t.average)}
     return [f"- Not searched: `{name}` offers {', '.join(choices[name])}, but screening is too short to show its "
-            f"effect ({why}); every candidate used the first, {choices[name][0]}. Compare them over the full "
+            f"effect: {why}. Every candidate used the first, {choices[name][0]}. Compare them over the full "
             f"schedule with `nas study`."
             for name, why in fixed_by_screening(s.budget).items()]
 

@@ -42,7 +42,7 @@ class Candidate:
 
 # Dimensions whose effect a screening run shorter than the full schedule shows wrongly, and why.
 SCREEN_BLIND = {
-    "augment": "a short run favours no augmentation (augmented images slow early learning, and pay off later)",
+    "augment": "a short run favours no augmentation, whose harder images slow early learning and pay off later",
     "average": "averaged weights lead a short run by far more than they gain over the full schedule",
 }
 
