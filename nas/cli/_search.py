@@ -59,10 +59,11 @@ def _stop_on_sigterm() -> None:
 
 
 def cmd_search(args) -> int:
-    from nas.search import Search
+    from nas.search import Search, require_tools
 
     _stop_on_sigterm()
     budget = budget_with_baseline(args.budget)
+    require_tools(budget)  # before the store is opened
     tracker = open_tracker(args, create=True)
     view = _SearchView()
     command = "nas search " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["search"] else f"nas search {args.budget}"

@@ -14,12 +14,12 @@ from nas.search._candidate import Candidate, candidate_key, fixed_by_screening, 
 from nas.search._claims import slot_lock
 from nas.search._finals import SearchResult, predicted_to_meet
 from nas.search._job import Job, run_job
-from nas.search._loop import Search
+from nas.search._loop import Search, require_tools
 from nas.search._progress import Progress
 from nas.search._rounds import init_worker_process
 from nas.search._storage import default_storage, make_pruner, make_sampler, pruner_text, quiet_optuna
 from nas.search._summary import SearchSummary
 
-__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key", "fixed_by_screening",
+__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key", "fixed_by_screening", "require_tools",
            "default_storage", "init_worker_process", "make_pruner", "make_sampler", "predicted_to_meet", "pruner_text",
            "quiet_optuna", "run_job", "sample_candidate", "slot_lock"]

@@ -34,6 +34,7 @@ class Search:
                  resume_run_id: str | None = None, worker_of: str | None = None, command: str = "",
                  on_progress: Callable[[Progress], None] | None = None):
         quiet_optuna()
+        require_tools(budget)  # before any run is created: nothing is lost to a missing extra
         self.budget, self.tracker = budget, tracker
         self.n_trials = trials or budget.search.trials
         if timeout_s is None and budget.search.timeout_minutes:
@@ -141,3 +142,20 @@ class Search:
 
         return Finals(self.budget, self.study, self.tracker, self.parent_id, self.progress,
                       rounds.run, announce, slots=rounds.workers.jobs).run()
+
+
+def require_tools(budget: Budget) -> None:
+    """UsageError (exit 2) naming the install when the budget needs onnxruntime: int8 finals are
+    quantized with it, and max_latency_ms is timed with it."""
+    from nas.errors import UsageError
+
+    if budget.limits.precision == "int8":
+        from nas.train import require_quantization
+
+        require_quantization()
+    if budget.limits.max_latency_ms is not None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise UsageError(f"{budget.path}: max_latency_ms is timed with onnxruntime, which is missing: "
+                             f"pip install 'nas[export]'") from None

@@ -175,3 +175,23 @@ def test_verify_and_export_of_an_int8_budget_use_the_int8_model(device_search, t
     card = (folder / "MODEL_CARD.md").read_text()
     assert "| seed | run | int8 validation | int8 test | float32 validation | float32 test |" in card
     assert "latency ms" in card and "peak activation bytes (int8" in card  # the device-facing numbers
+
+
+@pytest.mark.parametrize("module, budget_text", [
+    ("onnxruntime.quantization", DEVICE_SMOKE),
+    ("onnxruntime", DEVICE_SMOKE.replace('precision = "int8"', 'precision = "float32"')),
+])
+def test_a_budget_needing_onnxruntime_stops_before_any_run_when_it_is_missing(tmp_path, capsys, monkeypatch, module,
+                                                                             budget_text):
+    """int8 finals are quantized with onnxruntime and latency is timed with it: without it the
+    search is one line with exit 2, and no store is written."""
+    import sys
+
+    path = tmp_path / "needs_ort.toml"
+    path.write_text(budget_text)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'nas[export]'" in err, err
+    assert not (tmp_path / "mlruns").exists()
