@@ -117,15 +117,20 @@ def _time_ms(session, image, runs: int, warmup: int) -> list[float]:
     return times_ms
 
 
+def require_onnxruntime(what: str) -> None:
+    """UsageError (exit 2) naming the install when onnxruntime, which `what` needs, is missing."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{what} is measured with onnxruntime, which is missing: pip install 'nas[export]'") from None
+
+
 def measure_latency_ms(onnx_path_or_model, input_shape, runs: int = 50, warmup: int = 10) -> LatencyStats:
     """Batch-1 latency of an ONNX file or an `nn.Module` on one onnxruntime thread (see the module
     docstring): median, 10th and 90th percentile over `runs` timed runs after `warmup` untimed ones."""
     import numpy as np
 
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise UsageError("latency is measured with onnxruntime, which is missing: pip install 'nas[export]'") from None
+    require_onnxruntime("latency")
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise UsageError(f"input_shape {input_shape} is not (channels, height, width) of positive sizes")
@@ -156,11 +161,7 @@ def _cache_key(spec_json: str, input_shape: tuple[int, int, int], classes: int) 
 def cached_latency_ms(spec, model, input_shape, classes: int) -> LatencyStats:
     """The latency of `model` (built from `spec`, weights irrelevant), measured once per spec and
     machine and then read from the cache; a corrupt cache entry is measured again."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise UsageError("max_latency_ms is measured with onnxruntime, which is missing: "
-                         "pip install 'nas[export]'") from None
+    require_onnxruntime("max_latency_ms")
     path = cache_dir() / "latency" / f"{_cache_key(spec.to_json(), tuple(input_shape), classes)}.json"
     try:
         return LatencyStats(**json.loads(path.read_text()))

@@ -147,15 +147,11 @@ class Search:
 def require_tools(budget: Budget) -> None:
     """UsageError (exit 2) naming the install when the budget needs onnxruntime: int8 finals are
     quantized with it, and max_latency_ms is timed with it."""
-    from nas.errors import UsageError
-
     if budget.limits.precision == "int8":
         from nas.train import require_quantization
 
         require_quantization()
     if budget.limits.max_latency_ms is not None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise UsageError(f"{budget.path}: max_latency_ms is timed with onnxruntime, which is missing: "
-                             f"pip install 'nas[export]'") from None
+        from nas.constraints import require_onnxruntime
+
+        require_onnxruntime(f"{budget.path}: max_latency_ms")
