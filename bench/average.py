@@ -80,8 +80,10 @@ def table(runs: dict[str, dict[int, dict | None]], epoch: int | None = None) -> 
     return "\n".join(lines)
 
 
-_SEED_TABLE = re.compile(r"^\| seed \| run \| (?:int8 )?validation \| .*\| validation without (?P<average>\w+) "
-                         r"\(raw weights\) \|\n\|[-| :]+\|\n(?P<rows>(?:\|.*\|\n?)*)", re.M)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from results import seed_table  # noqa: E402  (the one reader of a report's seed table)
+
+_RAW_COLUMN = re.compile(r"^validation without \w+ \(raw weights\)$")
 
 
 def from_reports(paths: list[Path]) -> str:
@@ -89,13 +91,10 @@ def from_reports(paths: list[Path]) -> str:
     lines = ["| search | seed | averaged val | raw val | gain (images of 10,000) |", "|---|---:|---:|---:|---:|"]
     averaged, raw = [], []
     for path in paths:
-        found = _SEED_TABLE.search(path.read_text(errors="replace"))
-        if not found:
+        headers, rows = seed_table(path.read_text(errors="replace"))
+        if not headers or not _RAW_COLUMN.match(headers[-1]):
             continue
-        for line in found["rows"].splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not cells[0].isdigit():
-                continue
+        for cells in rows:
             a, r = float(cells[2].rstrip("%")) / 100, float(cells[-1].rstrip("%")) / 100
             averaged.append(a)
             raw.append(r)

@@ -77,19 +77,22 @@ def _table_row(text: str, first_cell: str) -> list[str] | None:
     return None
 
 
-def _seed_rows(text: str) -> list[tuple[str, str]]:
-    """(validation, test) of each row of the seed table: | seed | run | validation | test | (int8
-    budgets: the int8 figures first; averaged runs: the raw weights' figure after them)."""
-    found = re.search(r"^\| seed \| run \| (?:int8 )?validation \| (?:int8 )?test \|.*\n\|[-| :]+\|\n((?:\|.*\|\n?)*)",
+def seed_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """The report's seed table: (its header cells, the cells of each seed's row). It starts
+    | seed | run | validation | test | (int8 budgets: the int8 figures first, float32 after them;
+    averaged runs: the raw weights' validation last). ([], []) when the report has none."""
+    found = re.search(r"^(\| seed \| run \| (?:int8 )?validation \| (?:int8 )?test \|.*)\n\|[-| :]+\|\n((?:\|.*\|\n?)*)",
                       text, re.M)
     if not found:
-        return []
-    rows = []
-    for line in found.group(1).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 4 and cells[0].isdigit():
-            rows.append((_percent(cells[2]), _percent(cells[3])))
-    return rows
+        return [], []
+    split = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+    rows = [split(line) for line in found.group(2).splitlines()]
+    return split(found.group(1)), [cells for cells in rows if len(cells) >= 4 and cells[0].isdigit()]
+
+
+def _seed_rows(text: str) -> list[tuple[str, str]]:
+    """(validation, test) of each seed: the figures the target judged."""
+    return [(_percent(cells[2]), _percent(cells[3])) for cells in seed_table(text)[1]]
 
 
 def _percent(cell: str) -> str:
