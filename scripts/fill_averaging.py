@@ -16,14 +16,22 @@ END = "\n<!-- /averaging-20k -->"
 REPORT = re.compile(r"^mnist_20k-[0-9a-f]{32}\.md$")
 
 
-def main() -> int:
+def table() -> str:
+    """bench/average.py's output over the committed 20k search reports."""
     reports = sorted(str(p) for p in (ROOT / "reports").glob("mnist_20k-*.md") if REPORT.match(p.name))
-    table = subprocess.run([sys.executable, str(ROOT / "bench" / "average.py"), "--reports", *reports],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "average.py"), "--reports", *reports],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def committed() -> str:
+    """The table docs/runs.md holds between its markers."""
+    return (ROOT / "docs" / "runs.md").read_text().split(BEGIN, 1)[1].split(END, 1)[0]
+
+
+def main() -> int:
     page = ROOT / "docs" / "runs.md"
-    text = page.read_text()
-    head, rest = text.split(BEGIN, 1)
-    page.write_text(head + BEGIN + table + END + rest.split(END, 1)[1])
+    head, rest = page.read_text().split(BEGIN, 1)
+    page.write_text(head + BEGIN + table() + END + rest.split(END, 1)[1])
     return 0
 
 
