@@ -85,10 +85,16 @@ class TrainConfig:
     ema_decay: float = EMA_DECAY
     swa_start_epoch: int | None = None
     swa_lr: float | None = None
+    other_schedules: tuple[Schedule, ...] = ()  # `schedule = [kinds]`: the shapes after the first
 
     @property
     def epochs(self) -> int:
         return self.schedule.epochs
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """Every schedule shape the search chooses from, the default (`schedule`) first."""
+        return (self.schedule, *self.other_schedules)
 
 
 @dataclass(frozen=True)
@@ -265,7 +271,30 @@ def _parse_limits(t: Table, precision: str) -> Limits:
 
 
 def parse_schedule(t: Table, epochs: int) -> Schedule:
+    """`schedule` as one kind, with its `lr` or `lr_phases`."""
     kind = t.string("schedule", SCHEDULE_KINDS, default="phases" if "lr_phases" in t.data else "constant")
+    return _schedule_of_kind(t, kind, epochs, lr_with_phases=False)
+
+
+def parse_schedules(t: Table, epochs: int) -> tuple[Schedule, ...]:
+    """`schedule` as one kind or a list of kinds the search chooses from (the first is the default
+    of `nas train`). In a list, `phases` takes its rates from `lr_phases` and the others from `lr`."""
+    if not isinstance(t.data.get("schedule"), list):
+        return (parse_schedule(t, epochs),)
+    kinds = t.options("schedule", "str", choices=SCHEDULE_KINDS)  # refuses a kind listed twice
+    if "phases" in kinds and "lr_phases" not in t.data:
+        raise t.fail("schedule", "offers phases but [train] has no lr_phases; add lr_phases = { at_epoch = [...], "
+                                 "lr = [...] } or drop phases from the list")
+    others = [k for k in kinds if k != "phases"]
+    if others and "lr" not in t.data:
+        raise t.fail("schedule", f"offers {', '.join(others)}, which need a peak lr; add lr = 0.003 or a range "
+                                 f"lr = {{ min = 0.002, max = 0.01, log = true }}")
+    return tuple(_schedule_of_kind(t, kind, epochs, lr_with_phases=bool(others)) for kind in kinds)
+
+
+def _schedule_of_kind(t: Table, kind: str, epochs: int, lr_with_phases: bool) -> Schedule:
+    """One schedule of `kind`. `lr_with_phases`: the budget also offers a schedule that needs
+    `lr`, so an `lr` beside `lr_phases` is expected rather than an ignored key."""
     if kind == "phases":
         phases = t.table("lr_phases").expect(("at_epoch", "lr"))
         at_epoch = phases.options("at_epoch", "int", minimum=0)
@@ -284,7 +313,7 @@ def parse_schedule(t: Table, epochs: int) -> Schedule:
         if at_epoch[-1] >= epochs:
             raise phases.fail("at_epoch", f"phase at epoch {at_epoch[-1]} starts after the last epoch "
                                           f"({epochs - 1}, 0-based); the schedule is longer than train.epochs")
-        if "lr" in t.data:  # it would be ignored: the phases carry the rates
+        if "lr" in t.data and not lr_with_phases:  # it would be ignored: the phases carry the rates
             raise t.fail("lr", "does not apply to schedule = \"phases\", which takes its rates from lr_phases; "
                                "remove lr, or scale the phases with lr_scale")
         return Schedule.phases(at_epoch, lrs, epochs)
@@ -309,12 +338,13 @@ def _parse_train(t: Table, limits: Limits, data: DataConfig) -> TrainConfig:
     if epochs > limits.max_epochs:
         raise t.fail("epochs", f"{epochs} exceeds budget.max_epochs = {limits.max_epochs}; "
                                f"the schedule must fit the budget")
-    schedule = parse_schedule(t, epochs)
+    schedules = parse_schedules(t, epochs)
     # `lr = { min, max }`: each candidate draws its peak lr (phases give their lrs in lr_phases instead)
-    drawn_lr = schedule.kind != "phases" and isinstance(t.data.get("lr"), dict)
+    drawn_lr = any(s.kind != "phases" for s in schedules) and isinstance(t.data.get("lr"), dict)
     max_batch, why_batch = batch_size_bound(data)
     train = TrainConfig(
-        schedule=schedule,
+        schedule=schedules[0],
+        other_schedules=schedules[1:],
         optimizer=t.options("optimizer", "str", default=["adam"], choices=OPTIMIZERS),
         batch_size=t.options("batch_size", "int", default=[128], minimum=1, maximum=max_batch, why=why_batch),
         lr_scale=t.options("lr_scale", "float", default=[1.0], minimum=1e-6, maximum=1e3),

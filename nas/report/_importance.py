@@ -22,6 +22,7 @@ MIN_TRIALS_FOR_IMPORTANCE = 10
 DIMENSIONS = {
     "batch_size": "batch size",
     "optimizer": "optimizer",
+    "schedule": "learning-rate schedule shape",
     "lr_scale": "learning-rate scale (x the budget's schedule)",
     "lr": "peak learning rate (drawn from the budget's range)",
     "augment": "augmentation",
@@ -48,19 +49,25 @@ MAX_LEVELS = 6
 BINS = 4
 
 
-def choices(spec, options: dict, base_lr: float | None, averaging: bool = False) -> dict:
+def choices(spec, options: dict, base_lr: float | dict[str, float] | None, averaging: bool = False,
+            shapes: bool = False) -> dict:
     """A candidate's choices along DIMENSIONS, from its spec and its train options (as logged).
-    `base_lr`: the budget's schedule lr, giving `lr_scale`; None where the budget draws the lr
-    from a range, giving the drawn peak `lr` instead (a scale of the range's middle means nothing).
-    `averaging`: the budget offers weight averaging, so `average` is a dimension too."""
+    `base_lr`: the budget's schedule lr (or, per schedule kind, a dict of them), giving `lr_scale`;
+    None where the budget draws the lr from a range, giving the drawn peak `lr` instead (a scale of
+    the range's middle means nothing). `averaging` / `shapes`: the budget offers weight averaging /
+    several schedule shapes, so `average` / `schedule` is a dimension too."""
     convs = [c for s in spec.stages for c in s.convs]
     lr = float(options["schedule"]["lr"])
+    kind = str(options["schedule"]["kind"])
+    if isinstance(base_lr, dict):
+        base_lr = base_lr.get(kind)
     pools = sorted({s.downsample for s in spec.stages if s.downsample != "none"}) or ["none"]
     rate = {"lr_scale": round(lr / base_lr, 6)} if base_lr else {"lr": lr}
     average = {"average": str(options.get("average", "none"))} if averaging else {}
     return {
         "batch_size": int(options["batch_size"]),
         "optimizer": str(options["optimizer"]),
+        **({"schedule": kind} if shapes else {}),
         **rate,
         "augment": describe_augment(options["augment"]),
         **average,

@@ -202,7 +202,8 @@ def _candidate_choices(s: SearchData) -> list[dict]:
 
     screening = screening_rows(s)
     # With a drawn lr ([train] lr = { min, max }) the peak lr itself is the dimension, not a scale.
-    base_lr = None if s.budget.train.lr is not None else s.budget.train.schedule.lr
+    train = s.budget.train
+    base_lr = None if train.lr is not None else {shape.kind: shape.lr for shape in train.schedules}
     rows = []
     for number, run in sorted(s.candidate_runs.items()):
         row = screening.get(number, {})
@@ -214,8 +215,8 @@ def _candidate_choices(s: SearchData) -> list[dict]:
             options = run.json_artifact(OPTIONS)
         except (NasError, OSError, ValueError):
             continue  # a candidate whose artifacts are gone is left out of the tables
-        averaging = s.budget.train.average != ("none",)
-        rows.append({"choices": choices(spec, options, base_lr, averaging),
+        averaging = train.average != ("none",)
+        rows.append({"choices": choices(spec, options, base_lr, averaging, shapes=len(train.schedules) > 1),
                      "screen_val_accuracy": row["screen_val_accuracy"],
                      "state": state})
     return rows

@@ -61,8 +61,8 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
     """An architecture and its training options, every choice drawn through `trial`."""
     spec = sample(trial, budget.space)
     t = budget.train
-    schedule = t.schedule
-    if t.lr is not None:  # a drawn peak lr; lr_scale still multiplies it
+    schedule = _draw_schedule(trial, t.schedules)
+    if t.lr is not None and schedule.kind != "phases":  # a drawn peak lr; lr_scale still multiplies it
         schedule = replace(schedule, lr=choose(trial, "lr", t.lr))
     # A single fixed label smoothing is not a choice, and was never drawn: no trial parameter for it.
     fixed_smoothing = not isinstance(t.label_smoothing, FloatRange) and len(t.label_smoothing) == 1
@@ -84,6 +84,15 @@ def sample_candidate(trial, budget: Budget) -> Candidate:
     average = (t.average[0] if len(t.average) == 1 or "average" in fixed
                else trial.suggest_categorical("average", t.average))
     return Candidate(spec, replace(options, **averaging_options(t, average)))
+
+
+def _draw_schedule(trial, schedules):
+    """The schedule shape; a trial parameter only where the budget offers several, so budgets of one
+    shape draw exactly the parameters they drew before."""
+    if len(schedules) == 1:
+        return schedules[0]
+    kinds = [s.kind for s in schedules]
+    return schedules[kinds.index(trial.suggest_categorical("schedule", kinds))]
 
 
 def _draw_augment(trial, augments):

@@ -6,6 +6,7 @@ import pytest
 
 from nas.model import ArchSpec, ConvSpec, StageSpec
 from nas.report import MIN_TRIALS_FOR_IMPORTANCE, choices, what_mattered
+from nas.report._importance import DIMENSIONS
 
 
 def rows(n: int, seed: int = 0) -> list[dict]:
@@ -92,3 +93,17 @@ def test_a_float_range_is_tabled_in_quantile_bins_and_still_ranked():
     assert all(" to " in lv.value for lv in wd.levels)
     assert wd.levels[0].screened.mean > wd.levels[-1].screened.mean  # the smallest decays screened best
     assert list(m.importances)[0] == "weight_decay"
+
+
+def test_a_budget_offering_schedule_shapes_makes_the_shape_a_dimension_with_its_own_base_rate():
+    spec = ArchSpec(stages=(StageSpec((ConvSpec(8),)),))
+    base = {"phases": 0.003, "onecycle": 0.01}
+    phases = {"batch_size": 64, "optimizer": "adam", "augment": "none",
+              "schedule": {"kind": "phases", "epochs": 20, "lr": 0.006, "at_epoch": [0], "phase_lr": [0.006]}}
+    onecycle = {**phases, "schedule": {"kind": "onecycle", "epochs": 20, "lr": 0.01}}
+    assert (choices(spec, phases, base, shapes=True)["schedule"], choices(spec, phases, base)["lr_scale"]) == \
+        ("phases", 2.0)
+    assert (choices(spec, onecycle, base, shapes=True)["schedule"], choices(spec, onecycle, base)["lr_scale"]) == \
+        ("onecycle", 1.0)
+    assert "schedule" not in choices(spec, onecycle, base), "one shape offered: not a dimension"
+    assert "schedule" in DIMENSIONS

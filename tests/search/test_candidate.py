@@ -171,3 +171,52 @@ def test_the_table_and_the_averaging_reach_the_stored_options_and_the_report(ave
     text = report.read_text()
     assert f"augmentation {TABLE_TEXT}, weight averaging ema (decay 0.999)" in text
     assert "| val acc | raw val acc | seconds |" in text
+
+
+SHAPES = 'schedule = ["phases", "onecycle", "cosine"]\nlr = { min = 0.002, max = 0.01, log = true }'
+
+
+def shapes_budget(tmp_path, schedule_lines: str = SHAPES, name: str = "shapes.toml"):
+    path = tmp_path / name
+    path.write_text((BUDGETS / "smoke.toml").read_text().replace('schedule = "phases"', schedule_lines))
+    return load_budget(path)
+
+
+def test_a_budget_may_offer_schedule_shapes_and_each_candidate_draws_one(tmp_path):
+    """`phases` keeps its own rates from lr_phases and draws no lr; the other shapes draw their peak
+    lr from the range; a budget of one shape draws no `schedule` parameter at all."""
+    budget = shapes_budget(tmp_path)
+    assert [s.kind for s in budget.train.schedules] == ["phases", "onecycle", "cosine"]
+    draws = drawn(budget)
+    assert {options.schedule.kind for _, options in draws} == {"phases", "onecycle", "cosine"}
+    for params, options in draws:
+        schedule = options.schedule
+        assert params["schedule"] == schedule.kind and schedule.epochs == 6
+        if schedule.kind == "phases":
+            assert "lr" not in params and schedule.phase_lr == (1e-2, 3e-3)
+        else:
+            assert 0.002 <= params["lr"] <= 0.01 and schedule.lr == params["lr"]
+    single = budget_with(tmp_path, "", name="single.toml")
+    assert all("schedule" not in params and "lr" not in params for params, _ in drawn(single, trials=3))
+
+
+@pytest.mark.parametrize("lines, message", [
+    ('schedule = ["onecycle", "onecycle"]\nlr = 0.01', "lists an option twice"),
+    ('schedule = ["onecycle", "cosine"]', "need a peak lr"),
+    ('schedule = ["cosine", "linear"]\nlr = 0.01', "option 'linear' is not one of phases, cosine"),
+])
+def test_a_bad_list_of_schedule_shapes_exits_2_naming_the_fix(lines, message, tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    text = (BUDGETS / "smoke.toml").read_text().replace('schedule = "phases"', lines)
+    path.write_text(text)
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "schedule" in err and "Traceback" not in err
+
+
+def test_phases_offered_without_lr_phases_is_refused(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    text = (BUDGETS / "smoke.toml").read_text().replace('schedule = "phases"', 'schedule = ["phases", "cosine"]\nlr = 0.01')
+    path.write_text(text.replace("lr_phases = { at_epoch = [0, 4], lr = [1e-2, 3e-3] }\n", ""))
+    assert main(["space", str(path), "--samples", "10"]) == 2
+    assert "offers phases but [train] has no lr_phases" in capsys.readouterr().err
