@@ -8,6 +8,8 @@ the `[target] seeds`, and the rule's statistic over those seeds names the winner
 - winner: among the candidates whose seeds pass the rule, the best statistic (the worst seed
   under rule "all", the mean under "mean"; objective "params": the smallest); when none passes,
   the best statistic of all, so one lucky seed decides nothing either way.
+- one architecture, one place: a screened repeat of an architecture (the same net at another drawn
+  lr, say) goes after every distinct one, so a second finalist or a reserve is a second net.
 - reserves: when no finalist passes, the next `[search] reserves` screened candidates in the
   same order are confirmed one by one, all seeds each, until one passes.
 
@@ -58,12 +60,24 @@ def in_order(budget: Budget, study) -> list:
     """Every screened trial in the order the finals take them (see the module docstring): the
     first `finalists` are trained, the next `[search] reserves` are confirmed when none of them passes."""
     order = ranked(study)
-    if budget.search.objective != "params":
-        return order
-    likely = sorted((t for t in order if predicted_to_meet(budget, t.values[0])),
-                    key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))
-    chosen = {t.number for t in likely}
-    return likely + [t for t in order if t.number not in chosen]
+    if budget.search.objective == "params":
+        likely = sorted((t for t in order if predicted_to_meet(budget, t.values[0])),
+                        key=lambda t: (t.user_attrs.get("params", 0), -t.values[0]))
+        chosen = {t.number for t in likely}
+        order = likely + [t for t in order if t.number not in chosen]
+    return _distinct_first(order)
+
+
+def _distinct_first(order: list) -> list:
+    """`order` with each architecture's first trial in place and its repeats after all of those:
+    two finalists of one net (a 2k search screened one at lr 0.0256 and 0.0239) say nothing new."""
+    seen: set = set()
+    first, repeats = [], []
+    for t in order:
+        spec = t.user_attrs.get("spec")
+        (repeats if spec is not None and spec in seen else first).append(t)
+        seen.add(spec)
+    return first + repeats
 
 
 def choose_finalists(budget: Budget, study) -> list:

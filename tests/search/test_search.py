@@ -538,3 +538,18 @@ def test_finalists_follow_the_objective():
     assert chosen("accuracy") == [2000, 1500]
     assert chosen("params") == [500, 900]  # within 0.01 of the target in screening, smallest first
     assert chosen("params", target=0.95) == [2000, 1500]  # only 2000 is predicted; topped up by accuracy
+
+
+def test_a_repeated_architecture_goes_after_every_distinct_one():
+    """The same net screened twice (at nearby drawn lrs) fills one finalist place, not two."""
+    from nas.search import _finals as finals
+
+    study = optuna.create_study(direction="maximize")
+    for accuracy, spec, params in [(0.95, "net-a", 2000), (0.94, "net-a", 2000), (0.93, "net-b", 1500),
+                                   (0.92, "net-c", 900)]:
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs={"params": params, "spec": spec}))
+    base = load_budget(SMOKE)
+    budget = replace(base, search=replace(base.search, finalists=2, reserves=1))
+    assert [t.user_attrs["spec"] for t in finals.choose_finalists(budget, study)] == ["net-a", "net-b"]
+    assert [t.user_attrs["spec"] for t in finals.reserves(budget, study)] == ["net-c"]
+    assert [t.values[0] for t in finals.in_order(budget, study)] == [0.95, 0.93, 0.92, 0.94]
