@@ -32,6 +32,22 @@ def _isolated_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 8x8 digits, the default split: real images that train in seconds."""
+    from nas.data import load
+
+    return load("digits")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """A small seeded synthetic set, for what needs no real signal."""
+    from nas.data import load
+
+    return load("synthetic", train=128, val=64)
+
+
 @pytest.fixture
 def smoke_budget_text() -> str:
     return (BUDGETS / "smoke.toml").read_text()

@@ -5,13 +5,7 @@ import pytest
 import torch
 
 from nas.config import AFFINE_RANGES, AffineAugment, Schedule
-from nas.data import load
 from nas.train import TrainOptions, affine_augment, augment_batch, seed_everything, train
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
 
 
 @pytest.mark.parametrize("preset", ["affine", "rotate"])

@@ -7,18 +7,7 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from nas.config import Schedule
-from nas.data import load
 from nas.train import Averager, TrainOptions, evaluate, normalise, seed_everything, train
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return load("synthetic", train=128, val=64)
 
 
 def bn_net(classes: int, dropout: float = 0.0) -> nn.Module:

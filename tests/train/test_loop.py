@@ -27,16 +27,6 @@ from nas.train import (
 SEED_003_PHASES = Schedule.phases([0, 5, 12, 18], [0.003, 0.001, 0.0003, 0.0001], epochs=20)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return load("synthetic", train=128, val=64)
-
-
 def small_cnn(classes: int = 10, dropout: float = 0.0) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
