@@ -24,7 +24,7 @@ DIMENSIONS = {
     "optimizer": "optimizer",
     "schedule": "learning-rate schedule shape",
     "lr_scale": "learning-rate scale (x the budget's schedule)",
-    "lr": "peak learning rate (drawn from the budget's range)",
+    "lr": "peak learning rate (drawn from the budget's range; a phases schedule's first rate)",
     "augment": "augmentation",
     "average": "weight averaging",
     "weight_decay": "weight decay",

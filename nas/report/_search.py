@@ -22,10 +22,10 @@ from nas.tracking import OPTIONS, SPEC
 from nas.tracking import finite as _finite
 
 _OBJECTIVE_TEXT_BY_STATISTIC = {
-    "accuracy": "accuracy (finalists are the most accurate in screening; of the candidates whose seeds pass the "
-                "target's rule, the best by the rule's statistic wins).",
-    "params": "params (finalists are the smallest candidates screening put within {margin:g} percentage points of the "
-              "target; the smallest candidate whose seeds pass the target's rule wins).",
+    "accuracy": "accuracy (finalists are the most accurate architectures in screening, one place each; of the "
+                "candidates whose seeds pass the target's rule, the best by the rule's statistic wins).",
+    "params": "params (finalists are the smallest architectures screening put within {margin:g} percentage points of "
+              "the target, one place each; the smallest candidate whose seeds pass the target's rule wins).",
 }
 # Searches recorded before the ranking over seeds (no `contenders` in their summary) chose this way.
 _OBJECTIVE_TEXT = {

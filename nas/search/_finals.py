@@ -8,8 +8,8 @@ the `[target] seeds`, and the rule's statistic over those seeds names the winner
 - winner: among the candidates whose seeds pass the rule, the best statistic (the worst seed
   under rule "all", the mean under "mean"; objective "params": the smallest); when none passes,
   the best statistic of all, so one lucky seed decides nothing either way.
-- one architecture, one place: a screened repeat of an architecture (the same net at another drawn
-  lr, say) goes after every distinct one, so a second finalist or a reserve is a second net.
+- one architecture, one place: a screened repeat of an architecture (the same net with other training
+  options, such as another drawn lr) goes after every distinct one, so a second finalist or a reserve is a second net.
 - reserves: when no finalist passes, the next `[search] reserves` screened candidates in the
   same order are confirmed one by one, all seeds each, until one passes.
 
