@@ -68,10 +68,15 @@ def search_reports(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.md") if REPORT_NAME.match(p.name))
 
 
+def _cells(line: str) -> list[str]:
+    """The stripped cells of one markdown table line."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def _table_row(text: str, first_cell: str) -> list[str] | None:
     """The cells of the first markdown table row whose first cell starts with `first_cell`."""
     for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = _cells(line)
         if line.startswith("|") and cells and cells[0].startswith(first_cell):
             return cells
     return None
@@ -85,9 +90,8 @@ def seed_table(text: str) -> tuple[list[str], list[list[str]]]:
                       text, re.M)
     if not found:
         return [], []
-    split = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
-    rows = [split(line) for line in found.group(2).splitlines()]
-    return split(found.group(1)), [cells for cells in rows if len(cells) >= 4 and cells[0].isdigit()]
+    rows = [_cells(line) for line in found.group(2).splitlines()]
+    return _cells(found.group(1)), [cells for cells in rows if len(cells) >= 4 and cells[0].isdigit()]
 
 
 def _seed_rows(text: str) -> list[tuple[str, str]]:
