@@ -103,15 +103,18 @@ def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
     b = s.budget
     if b.search.objective != "params":
         return []
-    screened = list(_screened(screening).values())
-    accuracies = [r["screen_val_accuracy"] for r in screened]
+    screened = _screened(screening)
+    accuracies = [r["screen_val_accuracy"] for r in screened.values()]
     if not accuracies:
         return []
-    # Recorded by the search; recomputed for searches that predate the record.
-    predicted = sum(r["predicted_to_meet"] if isinstance(r.get("predicted_to_meet"), bool)
-                    else predicted_to_meet(b, r["screen_val_accuracy"]) for r in screened)
+    # Recorded by the search; recomputed for searches that predate the record. An architecture screened
+    # twice (another learning rate) counts once: the finals take each architecture once.
+    predicted = len({r.get("spec") or n for n, r in screened.items()
+                     if (r["predicted_to_meet"] if isinstance(r.get("predicted_to_meet"), bool)
+                         else predicted_to_meet(b, r["screen_val_accuracy"]))})
+    architectures = len({r.get("spec") or n for n, r in screened.items()})
     wanted = b.search.finalists + b.search.reserves
-    line = (f"- Screening predicted {predicted:,} of the {len(accuracies):,} screened candidates to meet the target "
+    line = (f"- Screening predicted {predicted:,} of the {architectures:,} screened architectures to meet the target "
             f"(screening val acc >= {_pct(b.target.min - b.search.screen_margin)}; the best reached "
             f"{_pct(max(accuracies))}).")
     if predicted < wanted:

@@ -241,7 +241,8 @@ def _val_images(budget: Budget) -> int | None:
 
 def candidate_table(study, budget: Budget) -> list[dict]:
     """Every sampled candidate: number, params, state, why rejected/pruned, screening accuracy and
-    (completed ones) whether it predicted meeting the target; whether it trained or its training failed."""
+    (completed ones) whether it predicted meeting the target; whether it trained or its training failed;
+    its architecture (JSON), so that a net screened twice counts once."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
@@ -250,7 +251,7 @@ def candidate_table(study, budget: Budget) -> list[dict]:
                      "macs_per_image": a.get("macs_per_image"), "rejected_by": a.get("rejected_by"),
                      "peak_activation_bytes": a.get("peak_activation_bytes"), "latency_ms": a.get("latency_ms"),
                      "pruned_at_epoch": a.get("pruned_at_epoch"), "screen_val_accuracy": screen,
-                     "mlflow_run_id": a.get("mlflow_run_id"),
+                     "mlflow_run_id": a.get("mlflow_run_id"), "spec": a.get("spec"),
                      "predicted_to_meet": (predicted_to_meet(budget, screen) if t.state.name == "COMPLETE"
                                            and screen is not None else None),
                      "trained": bool(a.get("trained")), "training_failed": bool(a.get("training_failed"))})

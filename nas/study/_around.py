@@ -16,7 +16,7 @@ DEFAULT_AROUND_FACTORS = ("batch_size", "conv_dropout", "lr_scale")
 # Levels tried when --factors names a factor without levels; the base level is always added.
 DEFAULT_LEVELS = {"batch_size": (32, 64, 128), "conv_dropout": (0.0, 0.05, 0.1), "head_dropout": (0.0, 0.05, 0.1),
                   "lr_scale": (0.5, 1.0, 2.0), "optimizer": ("adam", "adamw", "sgd"),
-                  "weight_decay": (0.0, 1e-4, 5e-4), "pooling": ("max", "avg"), "norm": ("batch", "none"),
+                  "weight_decay": (0.0, 1e-4, 5e-4), "label_smoothing": (0.0, 0.1), "pooling": ("max", "avg"), "norm": ("batch", "none"),
                   "width": (0.75, 1.0), "lr": (), "augment": ("none", "rotate", "affine"), "epochs": ()}
 
 

@@ -46,11 +46,12 @@ FACTORS = {
     "lr_scale": "every learning rate of the schedule, multiplied",
     "optimizer": "the optimizer",
     "weight_decay": "the optimizer's weight decay",
+    "label_smoothing": "the share of each target's probability spread over the other classes in the loss",
     "augment": "on-the-fly augmentation of the training images (none, affine, rotate, crop_flip)",
     "epochs": "training epochs, the schedule's shape squeezed or stretched to fit",
 }
 SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width")
-TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "augment", "epochs")
+TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "label_smoothing", "augment", "epochs")
 # Factors whose levels are names, and the names each takes.
 CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS}
 # The [train] averaging options of each kind of weight averaging.
@@ -107,6 +108,8 @@ def apply_train(base: TrainOptions, levels: dict) -> TrainOptions:
             options = replace(options, optimizer=str(level))
         elif factor == "weight_decay":
             options = replace(options, weight_decay=float(level))
+        elif factor == "label_smoothing":
+            options = replace(options, label_smoothing=float(level))
         elif factor == "augment":
             options = replace(options, augment=level)  # a preset name, or the base's table as a dict
         elif factor == "epochs":
@@ -124,6 +127,7 @@ def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None)
         raise ValueError(f"factor {factor!r} needs the base training options")
     return {"batch_size": options.batch_size, "lr": options.schedule.lr, "lr_scale": 1.0,
             "optimizer": options.optimizer, "weight_decay": options.weight_decay,
+            "label_smoothing": options.label_smoothing,
             "augment": augment_to_json(options.augment),
             "epochs": options.schedule.epochs}[factor]
 
@@ -146,7 +150,8 @@ def parse_levels(factor: str, values: list, fail) -> tuple:
                 raise fail(f"{factor} level {v!r} must be a whole number {bound}")
         else:
             bounds = {"conv_dropout": (0.0, 0.95), "head_dropout": (0.0, 0.95), "width": (0.05, 16.0),
-                      "lr": (1e-7, 10.0), "lr_scale": (1e-4, 100.0), "weight_decay": (0.0, 1.0)}[factor]
+                      "lr": (1e-7, 10.0), "lr_scale": (1e-4, 100.0), "weight_decay": (0.0, 1.0),
+                      "label_smoothing": (0.0, 0.5)}[factor]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not bounds[0] <= v <= bounds[1]:
                 raise fail(f"{factor} level {v!r} must be a number in [{bounds[0]:g}, {bounds[1]:g}]")
             v = float(v)

@@ -187,9 +187,9 @@ def test_what_mattered_tables_the_screened_choices_and_says_why_no_importances(p
 
 
 @pytest.mark.parametrize("margin,expected", [
-    (0.05, "Screening predicted 2 of the 3 screened candidates to meet the target (screening val acc >= 80.00%; "
+    (0.05, "Screening predicted 2 of the 3 screened architectures to meet the target (screening val acc >= 80.00%; "
            "the best reached 84.00%). The other 1 finalist/reserve place went to the most accurate in screening"),
-    (0.0, "Screening predicted 0 of the 3 screened candidates to meet the target (screening val acc >= 85.00%; "
+    (0.0, "Screening predicted 0 of the 3 screened architectures to meet the target (screening val acc >= 85.00%; "
           "the best reached 84.00%). All 3 finalist/reserve places went to the most accurate in screening"),
 ])
 def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke_budget_text, margin, expected):
@@ -208,3 +208,7 @@ def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke
     assert line.startswith("- " + expected)
     accuracy = replace(budget, search=replace(budget.search, objective="accuracy"))
     assert _predicted(SimpleNamespace(budget=accuracy), rows) == []
+    # the same architecture screened at a second learning rate counts once, among the predicted too
+    repeated = {**rows, 0: {**rows[0], "spec": "A"}, 5: {"state": "complete", "screen_val_accuracy": 0.83, "spec": "A"}}
+    (line,) = _predicted(SimpleNamespace(budget=budget), repeated)
+    assert line.startswith("- " + expected)

@@ -255,3 +255,19 @@ def test_augment_and_epochs_factors_change_the_training_options():
         parse_factor_args(["augment=blur"])
     with pytest.raises(NasError, match="epochs level 0 must be a whole number"):
         parse_factor_args(["epochs=0"])
+
+
+def test_label_smoothing_factor_sets_the_loss_smoothing():
+    from nas.config import Schedule
+    from nas.errors import NasError
+    from nas.study import apply_train, base_level, parse_factor_args
+    from nas.train import TrainOptions
+
+    base = TrainOptions(schedule=Schedule.phases([0], [1e-3], 5))
+    assert parse_factor_args(["label_smoothing"]) == {"label_smoothing": ()}
+    assert parse_factor_args(["label_smoothing=0.05,0.1"]) == {"label_smoothing": (0.05, 0.1)}
+    assert base_level(None, "label_smoothing", base) == 0.0
+    smoothed = apply_train(base, {"label_smoothing": 0.1})
+    assert smoothed.label_smoothing == 0.1 and smoothed.schedule == base.schedule
+    with pytest.raises(NasError, match=r"label_smoothing level 0.7 must be a number in \[0, 0.5\]"):
+        parse_factor_args(["label_smoothing=0.7"])
