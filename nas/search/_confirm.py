@@ -10,7 +10,9 @@ finishes early in the round. While no candidate has passed, every seed trains: w
 passes, the winner is the best by the rule's statistic, which needs each candidate's seeds.
 Once one has passed, the winner is chosen among those that pass, so the seeds still waiting of a
 candidate that can no longer pass (under rule "all": a seed below the target) are dropped and
-tagged skipped; a resumed search plans none for it either.
+tagged skipped; a resumed search plans none for it either. Once no candidate confirmed so far can
+pass, the next reserve joins the round behind the seeds still waiting, rather than wait for them:
+on 2 cores a finalist's last seed would otherwise train alone beside an idle slot.
 """
 
 from __future__ import annotations
@@ -99,9 +101,29 @@ class Finals:
         settled = self._settled()
         return [job for job in pending if self._confirms.get(job.run_id) in settled]
 
+    def _early_reserve(self, pending: list[Job]) -> list[Job]:
+        """The next reserve's jobs, once every candidate confirmed so far cannot pass (asked after
+        each wave while jobs still wait): they train beside the waiting seeds instead of after them."""
+        standings = self._standings()
+        if not standings or not all(ranking.cannot_pass(s, self.criteria) for s in standings):
+            return []
+        trial = self._next_reserve()
+        if trial is None:
+            return []
+        self.announce(f"no candidate so far can pass on its {self.budget.target.seeds} seed(s); confirming reserve "
+                      f"trial {trial.number} beside the seeds still to train")
+        jobs = self._plan([trial], RESERVE)
+        self._expect(jobs)
+        return jobs
+
+    def _next_reserve(self):
+        """The first reserve not yet confirmed, or None."""
+        tried = {trial.number for trial, _, _ in self.confirmed}
+        return next((t for t in finals.reserves(self.budget, self.study) if t.number not in tried), None)
+
     def _train(self, jobs: list[Job]) -> None:
         """Train a round; seeds dropped by `_drop` are tagged skipped and leave the view's count."""
-        skipped = self.run_round(jobs, self._drop)
+        skipped = self.run_round(jobs, self._drop, self._early_reserve)
         for job in skipped or []:
             why = (f"trial {job.number} could no longer pass the target under rule {self.budget.target.rule} "
                    f"and another candidate had passed, before this seed's turn")
@@ -122,14 +144,9 @@ class Finals:
     def _reserves(self) -> None:
         """No finalist passed on its seeds: confirm the reserves one by one, each with all its
         seeds in one round, until one passes."""
-        tried = {trial.number for trial, _, _ in self.confirmed}
-        for trial in finals.reserves(self.budget, self.study):
-            if trial.number in tried:
-                continue
+        while not self._any_passed() and (trial := self._next_reserve()) is not None:
             self.announce(f"no candidate passed on its {self.budget.target.seeds} seed(s); confirming reserve "
                           f"trial {trial.number}")
             jobs = self._plan([trial], RESERVE)
             self._expect(jobs)
             self._train(jobs)
-            if self._any_passed():
-                return

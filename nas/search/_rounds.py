@@ -87,7 +87,8 @@ class Rounds:
         for job in self.running.values():
             records.abandon(self.tracker, job.run_id)
 
-    def run(self, jobs: list[Job], drop: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
+    def run(self, jobs: list[Job], drop: Callable[[list[Job]], list[Job]] | None = None,
+            more: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
         cores split between them, until all have ended. A wave of one (the last of an odd number)
         gets every core rather than leave one idle: 1 x 2 threads does ~1.4x the work of 1 x 1
@@ -95,7 +96,9 @@ class Rounds:
         processes took ~1.4x longer per epoch than their share of the cores.
 
         After each wave `drop(pending)` names the jobs still waiting that need not train any more
-        (the finals' decided candidates): they are returned, never trained."""
+        (the finals' decided candidates): they are returned, never trained. Then `more(pending)`
+        gives jobs to add after the waiting ones (a reserve once no finalist can pass), so that a
+        last wave of one fills its free slot rather than train alone."""
         pending, skipped = list(jobs), []
         while pending:
             wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
@@ -105,6 +108,8 @@ class Rounds:
                 dropped = {job.run_id for job in drop(pending)}
                 skipped += [job for job in pending if job.run_id in dropped]
                 pending = [job for job in pending if job.run_id not in dropped]
+            if pending and more is not None:
+                pending += more(pending)
         return skipped
 
     @staticmethod

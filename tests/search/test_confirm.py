@@ -116,25 +116,32 @@ def test_the_report_shows_each_finalists_screening_seeds_statistic_and_margin(tw
 
 
 def test_a_failed_search_names_one_winner_with_one_verdict(tmp_path, mlflow_template, capsys):
-    """An unreachable target: the finalist and the reserve train all their seeds (a finalist and its
-    seed side by side), nothing passes, and the best worst seed is named; the report's count of
-    failing constraints is the count `nas verify` fails."""
+    """An unreachable target: the finalist and the reserve train all their 3 seeds, two at a time:
+    the finalist and its seed 1 side by side, then its seed 2 beside the reserve's own run (the
+    finalist could no longer pass), then the reserve's seeds. Nothing passes, and the best worst
+    seed is named; the report's count of failing constraints is the count `nas verify` fails."""
     from nas.deploy import verify
 
     seed_store(tmp_path, mlflow_template)
     counts = []
-    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 2", "finalists = 1\nreserves = 1")
+    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 3", "finalists = 1\nreserves = 1")
                                  .replace("jobs = 1", "jobs = 2"),
                                  on_progress=lambda p: counts.append((p.finals_done, p.finals_total)))
     assert not result.met_target
     finalist, reserve = result.summary["contenders"]
     assert (finalist["role"], reserve["role"]) == ("finalist", "reserve")
     assert all(s["status"] == "complete" for c in (finalist, reserve) for s in c["seeds"])
-    assert counts[-1] == (4, 4) and all(done <= total for done, total in counts)
-    final, seed = tracker.run(finalist["run_id"]), records.seed_runs(tracker, result.parent_run_id,
-                                                                       finalist["run_id"])[0]
-    final_epochs, seed_epochs = (epoch_times(tracker, r.run_id) for r in (final, seed))
-    assert seed_epochs[0] < final_epochs[-1] and final_epochs[0] < seed_epochs[-1]  # one round, side by side
+    assert counts[-1] == (6, 6) and all(done <= total for done, total in counts)
+
+    def side_by_side(a, b) -> bool:
+        a_epochs, b_epochs = (epoch_times(tracker, r.run_id) for r in (a, b))
+        return a_epochs[0] < b_epochs[-1] and b_epochs[0] < a_epochs[-1]
+
+    final, reserve_final = tracker.run(finalist["run_id"]), tracker.run(reserve["run_id"])
+    seed1, seed2 = records.seed_runs(tracker, result.parent_run_id, finalist["run_id"])
+    assert (seed1.tags["seed"], seed2.tags["seed"]) == ("1", "2")
+    assert side_by_side(final, seed1) and side_by_side(seed2, reserve_final)
+    assert not side_by_side(final, reserve_final)  # the reserve waited for the finalist's first wave
 
     text = report_text(tracker, result)
     assert named_everywhere(tracker, result, text, capsys) == by_statistic(tracker, result, "all")
@@ -142,7 +149,7 @@ def test_a_failed_search_names_one_winner_with_one_verdict(tmp_path, mlflow_temp
     header = re.search(r"\*\*Verdict: FAIL\*\* - (\d+) of (\d+) constraints fail", text)
     assert header and int(header.group(1)) == len(failing) == 1
     target_row = next(line for line in text.splitlines() if line.startswith("| target: val_accuracy"))
-    assert "(every one of 2 seeds)" in target_row and "**FAIL**" in target_row
+    assert "(every one of 3 seeds)" in target_row and "**FAIL**" in target_row
     winner = next(c for c in result.summary["contenders"] if c["run_id"] == result.winner_run_id)
     assert (f"the winner named is the best of the 2 confirmed by its worst seed ({winner['statistic']:.2%}, "
             f"{winner['worst_margin_images']:+d} images against the target)") in text
