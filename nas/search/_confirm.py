@@ -102,8 +102,8 @@ class Finals:
         return [job for job in pending if self._confirms.get(job.run_id) in settled]
 
     def _early_reserve(self, pending: list[Job]) -> list[Job]:
-        """The next reserve's jobs, once every candidate confirmed so far cannot pass (asked after
-        each wave while jobs still wait): they train beside the waiting seeds instead of after them."""
+        """The next reserve's jobs, once every candidate confirmed so far cannot pass (asked before a
+        wave that would leave a worker idle): they train beside the waiting seeds instead of after them."""
         standings = self._standings()
         if not standings or not all(ranking.cannot_pass(s, self.criteria) for s in standings):
             return []

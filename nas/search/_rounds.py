@@ -96,11 +96,13 @@ class Rounds:
         processes took ~1.4x longer per epoch than their share of the cores.
 
         After each wave `drop(pending)` names the jobs still waiting that need not train any more
-        (the finals' decided candidates): they are returned, never trained. Then `more(pending)`
-        gives jobs to add after the waiting ones (a reserve once no finalist can pass), so that a
-        last wave of one fills its free slot rather than train alone."""
+        (the finals' decided candidates): they are returned, never trained. Before a wave that would
+        leave a worker idle, `more(pending)` gives jobs to add after the waiting ones (a reserve once
+        no finalist can pass, also on resuming), so that a last seed does not train alone."""
         pending, skipped = list(jobs), []
         while pending:
+            if more is not None and len(pending) < self.workers.jobs:
+                pending += more(pending)
             wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
             self._start(wave, self.workers.threads_for(len(wave)))
             self._wait()
@@ -108,8 +110,6 @@ class Rounds:
                 dropped = {job.run_id for job in drop(pending)}
                 skipped += [job for job in pending if job.run_id in dropped]
                 pending = [job for job in pending if job.run_id not in dropped]
-            if pending and more is not None:
-                pending += more(pending)
         return skipped
 
     @staticmethod
