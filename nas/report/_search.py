@@ -109,10 +109,13 @@ def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
         return []
     # Recorded by the search; recomputed for searches that predate the record. An architecture screened
     # twice (another learning rate) counts once: the finals take each architecture once.
-    predicted = len({r.get("spec") or n for n, r in screened.items()
-                     if (r["predicted_to_meet"] if isinstance(r.get("predicted_to_meet"), bool)
-                         else predicted_to_meet(b, r["screen_val_accuracy"]))})
-    architectures = len({r.get("spec") or n for n, r in screened.items()})
+    by_architecture: dict = {}
+    for n, r in screened.items():
+        meets = (r["predicted_to_meet"] if isinstance(r.get("predicted_to_meet"), bool)
+                 else predicted_to_meet(b, r["screen_val_accuracy"]))
+        key = r.get("spec") or n
+        by_architecture[key] = by_architecture.get(key, False) or meets
+    predicted, architectures = sum(by_architecture.values()), len(by_architecture)
     wanted = b.search.finalists + b.search.reserves
     line = (f"- Screening predicted {predicted:,} of the {architectures:,} screened architectures to meet the target "
             f"(screening val acc >= {_pct(b.target.min - b.search.screen_margin)}; the best reached "

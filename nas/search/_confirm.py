@@ -110,8 +110,12 @@ class Finals:
         trial = self._next_reserve()
         if trial is None:
             return []
-        self.announce(f"no candidate so far can pass on its {self.budget.target.seeds} seed(s); confirming reserve "
-                      f"trial {trial.number} beside the seeds still to train")
+        return self._start_reserve(trial, f"no candidate so far can pass on its {self.budget.target.seeds} seed(s); "
+                                          f"confirming reserve trial {trial.number} beside the seeds still to train")
+
+    def _start_reserve(self, trial, announcement: str) -> list[Job]:
+        """Announce reserve `trial`, create its seed runs and count them in the view."""
+        self.announce(announcement)
         jobs = self._plan([trial], RESERVE)
         self._expect(jobs)
         return jobs
@@ -145,8 +149,5 @@ class Finals:
         """No finalist passed on its seeds: confirm the reserves one by one, each with all its
         seeds in one round, until one passes."""
         while not self._any_passed() and (trial := self._next_reserve()) is not None:
-            self.announce(f"no candidate passed on its {self.budget.target.seeds} seed(s); confirming reserve "
-                          f"trial {trial.number}")
-            jobs = self._plan([trial], RESERVE)
-            self._expect(jobs)
-            self._train(jobs)
+            self._train(self._start_reserve(trial, f"no candidate passed on its {self.budget.target.seeds} seed(s); "
+                                                   f"confirming reserve trial {trial.number}"))
