@@ -9,7 +9,9 @@ Per budget the row is its best committed search (most seeds asked, then the high
 validation accuracy):
 parameters, worst and mean validation accuracy over the seeds, mean test accuracy, whether the
 target was met, and the search's wall time on its machine. Public reference points follow,
-labelled as what they are: one seed each, best epoch picked on the test set.
+labelled as what they are: one seed each, best epoch picked on the test set. For a budget that
+missed, the last column says what limits it: the largest gain a committed `nas study` report around
+one of its winners measured (`reports/study-<budget>-around-*.md`), with its seeds and interval.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from results import Row, parse_report, search_reports  # noqa: E402
+from results import Row, _cells, parse_report, search_reports  # noqa: E402
 
 BUDGETS = ("mnist_20k", "mnist_8k", "mnist_4k", "mnist_2k")
 PUBLIC = [  # (parameters, test accuracy, what it is)
@@ -49,23 +52,75 @@ def best_rows(reports: Path) -> dict[str, Row]:
     return rows
 
 
-def table(rows: dict[str, Row]) -> str:
+class Effect(NamedTuple):
+    """One factor level's gain over its study's base, as the study report states it."""
+
+    factor: str
+    level: str
+    runs: int                # runs at this level (seeds)
+    gain_points: float       # mean validation accuracy minus the base's, in points
+    interval: str            # the Welch 95% interval, or why there is none
+    study: str               # the study report's file name
+    around: str              # the search whose winner the study varied
+
+
+def study_effects(reports: Path, budget: str) -> list[Effect]:
+    """Every level that beat its base in the committed study reports around a `budget` winner."""
+    effects = []
+    for path in sorted(reports.glob(f"study-{budget}-around-*.md")):
+        text = path.read_text()
+        around = re.search(r"the winner of search `([0-9a-f]{32})`", text)
+        factor = None
+        for line in text.splitlines():
+            if line.startswith("## "):
+                factor = line[3:].strip()
+            elif factor and line.startswith("|") and not line.startswith(("| level", "|---")):
+                cells = _cells(line)
+                gain = re.match(r"([+-]\d+\.\d+)\s*(.*)", cells[5]) if len(cells) > 5 else None
+                if gain and float(gain.group(1)) > 0:
+                    interval = gain.group(2).strip()
+                    effects.append(Effect(factor, cells[0], int(cells[1]), float(gain.group(1)),
+                                          interval if interval.startswith("[") else "no interval",
+                                          path.name, around.group(1)[:8] if around else "?"))
+    return sorted(effects, key=lambda e: (-e.gain_points, -e.runs))
+
+
+def limit(row: Row, reports: Path) -> str:
+    """What limits a budget whose best search missed: the largest gain its committed studies measured."""
+    if row.met:
+        return ""
+    effects = study_effects(reports, row.budget)
+    if not effects:
+        return "no committed study"
+    e = effects[0]
+    return (f"[{e.factor} = {e.level}](reports/{e.study}): {e.gain_points:+.2f} points, {e.runs} "
+            f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
+
+
+def table(rows: dict[str, Row], reports: Path) -> str:
+    """The frontier table: a row per budget, then the public reference points."""
     def mean(values) -> str:
         numbers = [float(v) for v in values if v != "-"]
         return f"{sum(numbers) / len(numbers):.2f}%" if numbers else "-"
 
-    lines = ["| budget | params | val worst / mean | test mean | target | met | wall | machine |",
-             "|---|---:|---:|---:|---|---|---|---|"]
+    lines = ["| budget | params | val worst / mean | test mean | target | met | wall | machine | what limits a miss |",
+             "|---|---:|---:|---:|---|---|---|---|---|"]
     for budget in BUDGETS:
         r = rows.get(budget)
         if r is None:
-            lines.append(f"| {budget} | - | no committed search | | | | | |")
+            lines.append(f"| {budget} | - | no committed search | | | | | | |")
             continue
         lines.append(f"| [{budget}](reports/{r.file}) | {r.params:,} | {_worst(r):.2f}% / {mean(r.val)} | "
-                     f"{mean(r.test)} | {r.target} | {'yes' if r.met else '**no**'} | {r.wall} | {r.machine} |")
+                     f"{mean(r.test)} | {r.target} | {'yes' if r.met else '**no**'} | {r.wall} | {r.machine} | "
+                     f"{limit(r, reports)} |")
     for params, accuracy, what in PUBLIC:
-        lines.append(f"| *{what}* | {params} | | {accuracy} | | | | |")
+        lines.append(f"| *{what}* | {params} | | {accuracy} | | | | | |")
     return "\n".join(lines)
+
+
+def frontier(reports: Path) -> str:
+    """What `--readme` writes: the table from the committed reports."""
+    return table(best_rows(reports), reports)
 
 
 def write_readme(text: str, readme: Path = ROOT / "README.md") -> None:
@@ -91,7 +146,7 @@ def main(argv=None) -> int:
             if found:  # the search writes its report under ./reports; keep a copy with the committed ones
                 source = Path(found.group(1))
                 (args.reports / source.name).write_text(source.read_text())
-    text = table(best_rows(args.reports))
+    text = frontier(args.reports)
     print(text)
     if args.readme:
         write_readme(text)

@@ -59,8 +59,12 @@ def test_readme_frontier_table_is_bench_frontier_output():
     spec.loader.exec_module(frontier)
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(frontier.BEGIN, 1)[1].split(frontier.END, 1)[0].strip()
-    assert shown == frontier.table(frontier.best_rows(ROOT / "reports"))
+    assert shown == frontier.frontier(ROOT / "reports")
     assert all(f"| [{b}](reports/{b}-" in shown for b in ("mnist_20k", "mnist_8k", "mnist_4k"))
+    # what limits the 2k budget, read from its committed width study: 1.3x wider, 2 seeds a side
+    width = frontier.study_effects(ROOT / "reports", "mnist_2k")[0]
+    assert (width.factor, width.level, width.runs, width.gain_points) == ("width", "1.3", 2, 0.45)
+    assert width.interval == "[-0.09, +0.99]" and width.around == "2771c8f5"
 
 
 def test_the_averaging_tables_in_docs_are_the_benchs_output_over_the_reports():
