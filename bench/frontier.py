@@ -11,7 +11,7 @@ parameters, worst and mean validation accuracy over the seeds, mean test accurac
 target was met, and the search's wall time on its machine. Public reference points follow,
 labelled as what they are: one seed each, best epoch picked on the test set. For a budget that
 missed, the last column says what limits it: the largest gain a committed `nas study` report around
-one of its winners measured (`reports/study-<budget>-around-*.md`), with its seeds and interval.
+that search's winner measured (`reports/study-<budget>-around-*.md`), with its seeds and interval.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Effect(NamedTuple):
     gain_points: float       # mean validation accuracy minus the base's, in points
     interval: str            # the Welch 95% interval, or why there is none
     study: str               # the study report's file name
-    around: str              # the search whose winner the study varied
+    around: str              # the run id of the search whose winner the study varied
 
 
 def study_effects(reports: Path, budget: str) -> list[Effect]:
@@ -81,17 +81,17 @@ def study_effects(reports: Path, budget: str) -> list[Effect]:
                     interval = gain.group(2).strip()
                     effects.append(Effect(factor, cells[0], int(cells[1]), float(gain.group(1)),
                                           interval if interval.startswith("[") else "no interval",
-                                          path.name, around.group(1)[:8] if around else "?"))
+                                          path.name, around.group(1) if around else ""))
     return sorted(effects, key=lambda e: (-e.gain_points, -e.runs))
 
 
 def limit(row: Row, reports: Path) -> str:
-    """What limits a budget whose best search missed: the largest gain its committed studies measured."""
+    """What limits a budget whose best search missed: the largest gain a study around its winner measured."""
     if row.met:
         return ""
-    effects = study_effects(reports, row.budget)
+    effects = [e for e in study_effects(reports, row.budget) if e.around == row.run_id]
     if not effects:
-        return "no committed study"
+        return "no committed study around this winner"
     e = effects[0]
     return (f"[{e.factor} = {e.level}](reports/{e.study}): {e.gain_points:+.2f} points, {e.runs} "
             f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
