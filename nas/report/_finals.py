@@ -100,7 +100,9 @@ def contenders_section(s: SearchData, screen_rank: dict[int, int], screened: int
                  if isinstance(val_images, int) else "")]
     if any(x.get("status") == "skipped" for c in judged for x in c["seeds"] if isinstance(x, dict)):
         lines += ["", "Seeds marked skipped were not trained: their candidate could no longer pass (a seed below "
-                      "the target under rule `all`) after another had passed, so they could not change the winner."]
+                      "the target under rule `all`), and either another had passed or one that trained every "
+                      "seed already had a better worst seed, so they could change neither the verdict nor the "
+                      "winner."]
     notes = [f"trial {c.get('trial')}: " + (f"{_ordinal(screen_rank[c['trial']])} of {screened} in screening"
                                             if c.get("trial") in screen_rank else "unranked in screening")
              + f", {_ordinal(int(c['rank']))} of {len(judged)} on its seeds" for c in judged

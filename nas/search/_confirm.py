@@ -6,11 +6,12 @@ planned, because what comes next depends on their accuracies. `Finals.run` decid
 their MLflow runs, come from `nas.search._finals`; who wins from `nas.search._ranking`.
 
 Every finalist trains with all `[target] seeds`, its final and seeds listed together so that it
-finishes early in the round. While no candidate has passed, every seed trains: when nothing
-passes, the winner is the best by the rule's statistic, which needs each candidate's seeds.
-Once one has passed, the winner is chosen among those that pass, so the seeds still waiting of a
-candidate that can no longer pass (under rule "all": a seed below the target) are dropped and
-tagged skipped; a resumed search plans none for it either. Once no candidate confirmed so far can
+finishes early in the round. The seeds still waiting of a candidate that can change neither the
+verdict nor the winner are dropped and tagged skipped (`_ranking.needless`); a resumed search
+plans none for it either. Once one candidate has passed, that is every one that can no longer pass
+(under rule "all": a seed below the target). While none has passed, the winner is the best by the
+rule's statistic, so a candidate trains every seed unless a complete one already outranks it:
+under rule "all", a finished candidate's worst seed above its worst seed so far. Once no candidate confirmed so far can
 pass, the next reserve joins the round behind the seeds still waiting, rather than wait for them:
 on 2 cores a finalist's last seed would otherwise train alone beside an idle slot.
 """
@@ -128,17 +129,36 @@ class Finals:
     def _train(self, jobs: list[Job]) -> None:
         """Train a round; seeds dropped by `_drop` are tagged skipped and leave the view's count."""
         skipped = self.run_round(jobs, self._drop, self._early_reserve)
-        for job in skipped or []:
-            why = (f"trial {job.number} could no longer pass the target under rule {self.budget.target.rule} "
-                   f"and another candidate had passed, before this seed's turn")
-            records.skip(self.tracker, job.run_id, why)
+        if not skipped:
+            return
+        why = {final_id: self._why_decided(final_id) for final_id in {self._confirms.get(j.run_id) for j in skipped}}
+        for job in skipped:
+            records.skip(self.tracker, job.run_id, f"trial {job.number} {why[self._confirms.get(job.run_id)]}, "
+                                                   f"before this seed's turn")
             self._runs.discard(job.run_id)
-        if skipped:
-            self._expect([])
-            for number in dict.fromkeys(job.number for job in skipped):
-                seeds = ", ".join(str(j.options.seed) for j in skipped if j.number == number)
-                self.announce(f"trial {number} cannot pass and another candidate did; its seed(s) {seeds} "
-                              f"not trained")
+        self._expect([])
+        for number in dict.fromkeys(job.number for job in skipped):
+            mine = [j for j in skipped if j.number == number]
+            seeds = ", ".join(str(j.options.seed) for j in mine)
+            self.announce(f"trial {number} {why[self._confirms.get(mine[0].run_id)]}; its seed(s) {seeds} not trained")
+
+    def _why_decided(self, final_id: str | None) -> str:
+        """Why the candidate confirmed by `final_id` needs no more seeds, as a phrase after "trial N"."""
+        standings = self._standings()
+        rule = self.budget.target.rule
+        if any(ranking.passes(s, self.criteria) for s in standings):
+            return f"could no longer pass the target under rule {rule} and another candidate had passed"
+        mine = next((s for s in standings if s.key == final_id), None)
+        ahead = ranking.outranked_by(mine, standings, self.criteria) if mine else None
+        trial = {run_id: t.number for t, _, run_id in self.confirmed}
+        if ahead is None or mine is None:  # not reached: `needless` names only these two cases
+            return f"could no longer pass the target under rule {rule}"
+        if mine.failed:
+            return (f"could no longer pass the target (a seed's training failed) and ranks after trial "
+                    f"{trial.get(ahead.key)}, which trained every seed")
+        return (f"could no longer pass the target under rule {rule}, and its worst seed so far "
+                f"({min(mine.values):.2%}) is below trial {trial.get(ahead.key)}'s worst of every seed "
+                f"({min(ahead.values):.2%}), so it could not be named the winner")
 
     def _expect(self, jobs: list[Job]) -> None:
         """Count `jobs` (their runs are created) in the view's total."""

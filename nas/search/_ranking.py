@@ -96,13 +96,32 @@ def winner(standings: Sequence[Standing], c: Criteria) -> Standing | None:
 
 
 def needless(standings: Sequence[Standing], c: Criteria) -> set[str]:
-    """Keys of the candidates whose seeds still waiting need not train: once one candidate has
-    passed, the winner is chosen among those that pass, so one that cannot pass is decided. While
-    none has passed every seed is trained, so that each candidate's statistic is defined for the
-    ranking."""
-    if not any(passes(s, c) for s in standings):
-        return set()
-    return {s.key for s in standings if cannot_pass(s, c)}
+    """Keys of the candidates whose seeds still waiting need not train, because they can change
+    neither the verdict nor the winner. Once one candidate has passed, the winner is chosen among
+    those that pass, so one that cannot pass is decided. While none has passed, a candidate is
+    decided once a complete one outranks it whatever its waiting seeds reach (`outranked_by`);
+    the others train every seed, so that their statistic is defined for the ranking."""
+    if any(passes(s, c) for s in standings):
+        return {s.key for s in standings if cannot_pass(s, c)}
+    return {s.key for s in standings if outranked_by(s, standings, c) is not None}
+
+
+def outranked_by(s: Standing, standings: Sequence[Standing], c: Criteria) -> Standing | None:
+    """A complete candidate that `s` can no longer rank above, whatever its waiting seeds reach
+    (None: there is none, or `s` is complete). A failed seed leaves `s` incomplete, after every
+    complete one. Under rule "all" the worst seed only falls as seeds are added, so a complete
+    candidate whose worst seed is above `s`'s worst so far stays ahead (equal: fewer parameters
+    ahead); a mean can still rise, so under rule "mean" only a failed seed decides."""
+    if complete(s, c) or not cannot_pass(s, c):
+        return None
+    done = [o for o in standings if o.key != s.key and complete(o, c) and not o.failed]
+    if s.failed:
+        return winner(done, c) if done else None
+    if c.rule != "all" or not s.values:
+        return None
+    bound = (min(s.values), -s.params)
+    ahead = [o for o in done if (statistic(o.values, c.rule), -o.params) > bound]
+    return winner(ahead, c) if ahead else None
 
 
 def margin_images(value: float, minimum: float, n_images: int) -> int:

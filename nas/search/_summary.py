@@ -20,7 +20,7 @@ COMPLETE, FAILED, SKIPPED, NOT_TRAINED = "complete", "failed", "skipped", "not t
 @dataclass(frozen=True)
 class SeedRun:
     """One seed of a confirmed candidate: the final's own seed or a seed run; `status` is
-    complete | failed | skipped (not trained: it had missed and another candidate passed) |
+    complete | failed | skipped (not trained: its candidate could change neither verdict nor winner) |
     not trained."""
 
     seed: int

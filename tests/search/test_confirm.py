@@ -187,6 +187,41 @@ def test_a_decided_finalists_waiting_seeds_are_skipped_once_another_passed(tmp_p
     assert "Seeds marked skipped were not trained" in report_text(tracker, result)
 
 
+def test_a_reserve_outranked_by_a_finished_finalist_trains_no_more_seeds(tmp_path, mlflow_template, monkeypatch):
+    """Nothing can pass (min 99.9%). The finalist trains both seeds; the reserve's own run is made
+    to score below the finalist's worst seed, so under rule "all" it can neither pass nor be named
+    the winner whatever its seed reaches: that seed is not trained (tagged skipped), the finalist
+    is named, and `nas verify` still fails the run."""
+    from nas.search import _finals as finals
+    from nas.search._summary import SeedRun
+
+    real, order = finals.seed_runs_of, []
+
+    def reserve_final_scores_low(children, final, seeds):
+        out = real(children, final, seeds)
+        if final.run_id not in order:  # contenders are read in the order confirmed: the finalist first
+            order.append(final.run_id)
+        if final.run_id == order[0] or out[0].status != "complete":
+            return out
+        return (SeedRun(out[0].seed, out[0].run_id, out[0].status, 0.05, 0.05),) + out[1:]
+
+    monkeypatch.setattr(finals, "seed_runs_of", reserve_final_scores_low)
+    seed_store(tmp_path, mlflow_template)
+    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 2", "finalists = 1\nreserves = 1"))
+    finalist, reserve = result.summary["contenders"]
+    assert (finalist["role"], reserve["role"]) == ("finalist", "reserve") and not result.met_target
+    assert [s["status"] for s in finalist["seeds"]] == ["complete", "complete"]
+    assert [s["status"] for s in reserve["seeds"]] == ["complete", "skipped"]
+    assert result.winner_run_id == finalist["run_id"]
+    skipped = [c for c in tracker.children(result.parent_run_id) if c.tags.get("status") == "skipped"]
+    assert [c.tags["confirms"] for c in skipped] == [reserve["run_id"]]
+    worst = min(x["val_accuracy"] for x in finalist["seeds"])
+    assert f"its worst seed so far (5.00%) is below trial {finalist['trial']}'s worst of every seed ({worst:.2%})" \
+        in skipped[0].tags["skipped"]
+    assert "Seeds marked skipped were not trained" in report_text(tracker, result)
+    assert main(["verify", result.parent_run_id]) == 1
+
+
 def test_a_resumed_search_trains_only_the_runs_that_had_not_ended(tmp_path, mlflow_template, monkeypatch):
     """Stopped after the finalist's own run, then resumed: its seed, the reserve and the reserve's
     seed train once each, the view counts the run done before from its first line, and the wall

@@ -8,6 +8,7 @@ from nas.search._ranking import (
     cannot_pass,
     margin_images,
     needless,
+    outranked_by,
     passes,
     rank,
     statistic,
@@ -87,6 +88,25 @@ def test_waiting_seeds_are_needless_only_once_another_candidate_passed():
     assert needless([missed, halfway], criteria()) == set()
     assert needless([missed, STEADY], criteria()) == {"missed"}
     assert needless([missed, halfway, STEADY], criteria(rule="mean")) == set()  # a mean is not decided early
+
+
+def test_while_none_passes_a_candidate_a_finished_one_outranks_trains_no_more_seeds():
+    done = Standing("done", 9_000, (0.993, 0.992, 0.9935))  # every seed trained, none passed: worst 0.992
+    low = Standing("low", 5_000, (0.991,))  # its worst can only fall: it cannot overtake "done"
+    high = Standing("high", 5_000, (0.9925,))  # its next seeds may stay above 0.992
+    tie_small = Standing("tie_small", 5_000, (0.992,))  # an equal worst seed with fewer params ranks first
+    tie_big = Standing("tie_big", 12_000, (0.992,))
+    failed = Standing("failed", 5_000, (0.999,), failed=1)  # incomplete for good: after every complete one
+    c = criteria()
+    group = [done, low, high, tie_small, tie_big, failed]
+    assert needless(group, c) == {"low", "tie_big", "failed"}
+    assert outranked_by(low, group, c) is done and outranked_by(done, group, c) is None
+    # The claim holds once the decided ones have trained: whatever their seeds reach, "done" ranks first.
+    assert winner([done, Standing("low", 5_000, (0.991, 0.9999, 0.9999)),
+                   Standing("tie_big", 12_000, (0.992, 0.9999, 0.9999))], c).key == "done"
+    assert needless([low, high], c) == set()  # nothing finished: each trains every seed
+    assert needless([done, low, high], criteria(rule="mean")) == set()  # a mean can still rise
+    assert needless([done, failed], criteria(rule="mean")) == {"failed"}
 
 
 def test_margins_are_counted_in_validation_images():
