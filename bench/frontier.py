@@ -20,6 +20,7 @@ import argparse
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,6 +63,7 @@ class Effect(NamedTuple):
     interval: str            # the Welch 95% interval, or why there is none
     study: str               # the study report's file name
     around: str              # the run id of the search whose winner the study varied
+    params: int | None       # the level's parameter count, where its table states one
 
 
 def study_effects(reports: Path, budget: str) -> list[Effect]:
@@ -79,9 +81,11 @@ def study_effects(reports: Path, budget: str) -> list[Effect]:
                 gain = re.match(r"([+-]\d+\.\d+)\s*(.*)", cells[5]) if len(cells) > 5 else None
                 if gain and float(gain.group(1)) > 0:
                     interval = gain.group(2).strip()
+                    params = cells[7].replace(",", "") if len(cells) > 7 else ""
                     effects.append(Effect(factor, cells[0], int(cells[1]), float(gain.group(1)),
                                           interval if interval.startswith("[") else "no interval",
-                                          path.name, around.group(1) if around else ""))
+                                          path.name, around.group(1) if around else "",
+                                          int(params) if params.isdigit() else None))
     return sorted(effects, key=lambda e: (-e.gain_points, -e.runs))
 
 
@@ -93,8 +97,19 @@ def limit(row: Row, reports: Path) -> str:
     if not effects:
         return "no committed study around this winner"
     e = effects[0]
-    return (f"[{e.factor} = {e.level}](reports/{e.study}): {e.gain_points:+.2f} points, {e.runs} "
+    # A gain bought with more parameters than the budget allows names the budget as the limit.
+    cap = max_params(row.budget)
+    size = "" if e.params is None else f" ({e.params:,} params{f', over the {cap:,} limit' if cap and e.params >= cap else ''})"
+    return (f"[{e.factor} = {e.level}](reports/{e.study}){size}: {e.gain_points:+.2f} points, {e.runs} "
             f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
+
+
+def max_params(budget: str) -> int | None:
+    """The budget file's `[budget] max_params` (None: no such file or limit)."""
+    path = ROOT / "budgets" / f"{budget}.toml"
+    if not path.exists():
+        return None
+    return tomllib.loads(path.read_text()).get("budget", {}).get("max_params")
 
 
 def table(rows: dict[str, Row], reports: Path) -> str:

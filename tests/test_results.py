@@ -65,6 +65,11 @@ def test_readme_frontier_table_is_bench_frontier_output():
     width = frontier.study_effects(ROOT / "reports", "mnist_2k")[0]
     assert (width.factor, width.level, width.runs, width.gain_points) == ("width", "1.3", 2, 0.45)
     assert width.interval == "[-0.09, +0.99]" and width.around == "2771c8f53eb145a4b48091b69a994383"
+    # the 8k winner's width study: the gain needs more parameters than the budget's limit, and the row says so
+    wider = next(e for e in frontier.study_effects(ROOT / "reports", "mnist_8k")
+                 if e.around == "b4937f95d5444a63a7edc21a387993f7")
+    assert (wider.factor, wider.level, wider.params) == ("width", "1.2", 11_133)
+    assert frontier.max_params("mnist_8k") == 8_000 and "(11,133 params, over the 8,000 limit)" in shown
 
 
 def test_the_averaging_tables_in_docs_are_the_benchs_output_over_the_reports():
