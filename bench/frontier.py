@@ -11,7 +11,8 @@ parameters, worst and mean validation accuracy over the seeds, mean test accurac
 target was met, and the search's wall time on its machine. Public reference points follow,
 labelled as what they are: one seed each, best epoch picked on the test set. For a budget that
 missed, the last column says what limits it: the largest gain a committed `nas study` report around
-that search's winner measured (`reports/study-<budget>-around-*.md`), with its seeds and interval.
+that search's winner measured (`reports/study-<budget>-around-*.md`), with its seeds, interval and
+parameters (over the budget's limit: the limit is what binds), or that no studied level beat it.
 """
 
 from __future__ import annotations
@@ -64,28 +65,32 @@ class Effect(NamedTuple):
     study: str               # the study report's file name
     around: str              # the run id of the search whose winner the study varied
     params: int | None       # the level's parameter count, where its table states one
+    base: str = ""           # the base level's mean validation accuracy and runs in its table, e.g. "99.44%, 1 run"
 
 
 def study_effects(reports: Path, budget: str) -> list[Effect]:
-    """Every level that beat its base in the committed study reports around a `budget` winner."""
+    """Every non-base level's effect in the committed study reports around a `budget` winner,
+    largest gain first."""
     effects = []
     for path in sorted(reports.glob(f"study-{budget}-around-*.md")):
         text = path.read_text()
         around = re.search(r"the winner of search `([0-9a-f]{32})`", text)
-        factor = None
+        factor, base = None, ""
         for line in text.splitlines():
             if line.startswith("## "):
-                factor = line[3:].strip()
+                factor, base = line[3:].strip(), ""
             elif factor and line.startswith("|") and not line.startswith(("| level", "|---")):
                 cells = _cells(line)
+                if len(cells) > 5 and cells[5] == "base":
+                    base = f"{cells[2]}, {cells[1]} run{'s' if cells[1] != '1' else ''}"
                 gain = re.match(r"([+-]\d+\.\d+)\s*(.*)", cells[5]) if len(cells) > 5 else None
-                if gain and float(gain.group(1)) > 0:
+                if gain:
                     interval = gain.group(2).strip()
                     params = cells[7].replace(",", "") if len(cells) > 7 else ""
                     effects.append(Effect(factor, cells[0], int(cells[1]), float(gain.group(1)),
                                           interval if interval.startswith("[") else "no interval",
                                           path.name, around.group(1) if around else "",
-                                          int(params) if params.isdigit() else None))
+                                          int(params) if params.isdigit() else None, base))
     return sorted(effects, key=lambda e: (-e.gain_points, -e.runs))
 
 
@@ -97,10 +102,13 @@ def limit(row: Row, reports: Path) -> str:
     if not effects:
         return "no committed study around this winner"
     e = effects[0]
+    # No level beat it: the winner retrained in the study beside its seeds in the search shows the seed noise.
+    lead = "" if e.gain_points > 0 else (f"no studied level beat the winner (retrained in the study: {e.base}; in the "
+                                         f"search: {' / '.join(v + '%' for v in row.val)}); best ")
     # A gain bought with more parameters than the budget allows names the budget as the limit.
     cap = max_params(row.budget)
     size = "" if e.params is None else f" ({e.params:,} params{f', over the {cap:,} limit' if cap and e.params >= cap else ''})"
-    return (f"[{e.factor} = {e.level}](reports/{e.study}){size}: {e.gain_points:+.2f} points, {e.runs} "
+    return (f"{lead}[{e.factor} = {e.level}](reports/{e.study}){size}: {e.gain_points:+.2f} points, {e.runs} "
             f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
 
 
