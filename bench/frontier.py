@@ -21,7 +21,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -107,17 +106,18 @@ def limit(row: Row, reports: Path) -> str:
                                          f"search: {' / '.join(v + '%' for v in row.val)}); best ")
     # A gain bought with more parameters than the budget allows names the budget as the limit.
     cap = max_params(row.budget)
-    size = "" if e.params is None else f" ({e.params:,} params{f', over the {cap:,} limit' if cap and e.params >= cap else ''})"
+    over = f", over the {cap:,} limit" if cap and e.params is not None and e.params >= cap else ""
+    size = "" if e.params is None else f" ({e.params:,} params{over})"
     return (f"{lead}[{e.factor} = {e.level}](reports/{e.study}){size}: {e.gain_points:+.2f} points, {e.runs} "
             f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
 
 
 def max_params(budget: str) -> int | None:
-    """The budget file's `[budget] max_params` (None: no such file or limit)."""
+    """The shipped budget file's parameter limit (None: no such file); parameters must stay below it."""
+    from nas.config import load_budget
+
     path = ROOT / "budgets" / f"{budget}.toml"
-    if not path.exists():
-        return None
-    return tomllib.loads(path.read_text()).get("budget", {}).get("max_params")
+    return load_budget(path).limits.max_params if path.exists() else None
 
 
 def table(rows: dict[str, Row], reports: Path) -> str:

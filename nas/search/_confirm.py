@@ -11,9 +11,9 @@ verdict nor the winner are dropped and tagged skipped (`_ranking.needless`); a r
 plans none for it either. Once one candidate has passed, that is every one that can no longer pass
 (under rule "all": a seed below the target). While none has passed, the winner is the best by the
 rule's statistic, so a candidate trains every seed unless a complete one already outranks it:
-under rule "all", a finished candidate's worst seed above its worst seed so far. Once no candidate confirmed so far can
-pass, the next reserve joins the round behind the seeds still waiting, rather than wait for them:
-on 2 cores a finalist's last seed would otherwise train alone beside an idle slot.
+under rule "all", a finished candidate's worst seed above its worst seed so far. Once no candidate
+confirmed so far can pass, the next reserve joins the round behind the seeds still waiting, rather
+than wait for them: on 2 cores a finalist's last seed would otherwise train alone beside an idle slot.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ class Finals:
         skipped = self.run_round(jobs, self._drop, self._early_reserve)
         if not skipped:
             return
-        why = {final_id: self._why_decided(final_id) for final_id in {self._confirms.get(j.run_id) for j in skipped}}
+        standings = self._standings()
+        why = {final_id: self._why_decided(final_id, standings)
+               for final_id in {self._confirms.get(j.run_id) for j in skipped}}
         for job in skipped:
             records.skip(self.tracker, job.run_id, f"trial {job.number} {why[self._confirms.get(job.run_id)]}, "
                                                    f"before this seed's turn")
@@ -142,9 +144,8 @@ class Finals:
             seeds = ", ".join(str(j.options.seed) for j in mine)
             self.announce(f"trial {number} {why[self._confirms.get(mine[0].run_id)]}; its seed(s) {seeds} not trained")
 
-    def _why_decided(self, final_id: str | None) -> str:
+    def _why_decided(self, final_id: str | None, standings: list[ranking.Standing]) -> str:
         """Why the candidate confirmed by `final_id` needs no more seeds, as a phrase after "trial N"."""
-        standings = self._standings()
         rule = self.budget.target.rule
         if any(ranking.passes(s, self.criteria) for s in standings):
             return f"could no longer pass the target under rule {rule} and another candidate had passed"
