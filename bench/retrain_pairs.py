@@ -1,0 +1,89 @@
+"""Searched winners retrained with one training option changed, against the same seeds in their search.
+
+Each log in FOLDER is the output of one `nas train BUDGET --arch SPEC --seed S <changed option>` run,
+named `<run id prefix>_seed<S>.log`, where the prefix starts the id of a search report
+`reports/<budget>-<run id>.md`; that report's seed table gives the same net's validation accuracy
+with the same seed as the search trained it. Training on the CPU is deterministic for a given seed
+and thread count, so each pair differs by the changed option alone (the folder's run.sh says which).
+
+    python bench/retrain_pairs.py reports/batch32-mnist_20k-winners/
+
+It prints each pair, then the mean paired difference with its 95% t interval (scipy.stats).
+The figures it gave are in docs/studies.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from pathlib import Path
+
+from scipy import stats
+
+_NAME = re.compile(r"(?P<prefix>[0-9a-f]{6,32})_seed(?P<seed>\d+)\.log$")
+_FINAL = re.compile(r"^final: val (?P<val>[\d.]+), test (?P<test>[\d.]+) .*?(?P<epoch_s>[\d.]+) s/epoch", re.M)
+# A row of a search report's seed table: | seed | `run` | validation | test | ...
+_SEED_ROW = re.compile(r"^\| (?P<seed>\d+) \| `[0-9a-f]+` \| (?P<val>[\d.]+)% \| (?P<test>[\d.]+)% \|", re.M)
+
+
+def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, float]]:
+    """(report name, {seed: validation accuracy in percent}) of the search report whose id starts with `prefix`."""
+    found = sorted(p for p in reports.glob(f"*-{prefix}*.md") if not p.name.startswith("study-"))
+    if len(found) != 1:
+        sys.exit(f"error: {len(found)} search reports under {reports}/ match run id prefix {prefix!r}; "
+                 f"name the log after a unique prefix")
+    text = found[0].read_text()
+    start = text.index("The winner trained from scratch")
+    return found[0].stem, {int(m["seed"]): float(m["val"]) for m in _SEED_ROW.finditer(text, start)}
+
+
+def pairs(folder: Path, reports: Path) -> list[dict]:
+    """One dict per finished log: report, seed, the search's val and the retrained val (percent), s/epoch."""
+    rows = []
+    for path in sorted(folder.glob("*_seed*.log")):
+        name = _NAME.search(path.name)
+        final = _FINAL.search(path.read_text(errors="replace"))
+        if not name or not final:
+            print(f"{path.name}: no final line (still running or failed), left out")
+            continue
+        report, seeds = search_seeds(reports, name["prefix"])
+        seed = int(name["seed"])
+        if seed not in seeds:
+            sys.exit(f"error: {report}.md has no seed {seed}; its seeds are {sorted(seeds)}")
+        rows.append({"report": report, "seed": seed, "search_val": seeds[seed],
+                     "val": round(float(final["val"]) * 100, 2), "test": round(float(final["test"]) * 100, 2),
+                     "epoch_s": float(final["epoch_s"])})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="folder of <run id prefix>_seed<S>.log files")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="folder of the search reports")
+    args = parser.parse_args(argv)
+    rows = pairs(args.folder, args.reports)
+    if not rows:
+        sys.exit(f"error: no finished <run id prefix>_seed<S>.log under {args.folder}/")
+    print("| search report | seed | val in the search | val retrained | difference | test retrained | s/epoch |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['report']} | {r['seed']} | {r['search_val']:.2f}% | {r['val']:.2f}% | "
+              f"{r['val'] - r['search_val']:+.2f} | {r['test']:.2f}% | {r['epoch_s']:.1f} |")
+    diffs = [r["val"] - r["search_val"] for r in rows]
+    mean = statistics.mean(diffs)
+    line = f"{len(diffs)} pairs: mean difference {mean:+.3f} points"
+    if len(diffs) > 1:
+        sem = statistics.stdev(diffs) / len(diffs) ** 0.5
+        low, high = stats.t.interval(0.95, len(diffs) - 1, loc=mean, scale=sem) if sem else (mean, mean)
+        line += f", sd {statistics.stdev(diffs):.3f}, 95% t interval [{low:+.3f}, {high:+.3f}]"
+    gained = sum(d > 0 for d in diffs)
+    lost = sum(d < 0 for d in diffs)
+    print(f"\n{line}; {gained} gained, {lost} lost, {len(diffs) - gained - lost} equal; "
+          f"retrained mean {statistics.mean(r['val'] for r in rows):.2f}%, worst {min(r['val'] for r in rows):.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
