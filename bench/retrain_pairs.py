@@ -28,19 +28,20 @@ _FINAL = re.compile(r"^final: val (?P<val>[\d.]+), test (?P<test>[\d.]+) .*?(?P<
 _SEED_ROW = re.compile(r"^\| (?P<seed>\d+) \| `[0-9a-f]+` \| (?P<val>[\d.]+)% \| (?P<test>[\d.]+)% \|", re.M)
 
 
-def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, float]]:
-    """(report name, {seed: validation accuracy in percent}) of the search report whose id starts with `prefix`."""
+def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, tuple[float, float]]]:
+    """(report name, {seed: (validation, test) accuracy in percent}) of the search report whose id starts
+    with `prefix`."""
     found = sorted(p for p in reports.glob(f"*-{prefix}*.md") if not p.name.startswith("study-"))
     if len(found) != 1:
         sys.exit(f"error: {len(found)} search reports under {reports}/ match run id prefix {prefix!r}; "
                  f"name the log after a unique prefix")
     text = found[0].read_text()
     start = text.index("The winner trained from scratch")
-    return found[0].stem, {int(m["seed"]): float(m["val"]) for m in _SEED_ROW.finditer(text, start)}
+    return found[0].stem, {int(m["seed"]): (float(m["val"]), float(m["test"])) for m in _SEED_ROW.finditer(text, start)}
 
 
 def pairs(folder: Path, reports: Path) -> list[dict]:
-    """One dict per finished log: report, seed, the search's val and the retrained val (percent), s/epoch."""
+    """One dict per finished log: report, seed, the search's and the retrained val and test (percent), s/epoch."""
     rows = []
     for path in sorted(folder.glob("*_seed*.log")):
         name = _NAME.search(path.name)
@@ -52,7 +53,7 @@ def pairs(folder: Path, reports: Path) -> list[dict]:
         seed = int(name["seed"])
         if seed not in seeds:
             sys.exit(f"error: {report}.md has no seed {seed}; its seeds are {sorted(seeds)}")
-        rows.append({"report": report, "seed": seed, "search_val": seeds[seed],
+        rows.append({"report": report, "seed": seed, "search_val": seeds[seed][0], "search_test": seeds[seed][1],
                      "val": round(float(final["val"]) * 100, 2), "test": round(float(final["test"]) * 100, 2),
                      "epoch_s": float(final["epoch_s"])})
     return rows
@@ -66,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = pairs(args.folder, args.reports)
     if not rows:
         sys.exit(f"error: no finished <run id prefix>_seed<S>.log under {args.folder}/")
-    print("| search report | seed | val in the search | val retrained | difference | test retrained | s/epoch |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| search report | seed | val in the search | val retrained | difference | test in the search | "
+          "test retrained | s/epoch retrained |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['report']} | {r['seed']} | {r['search_val']:.2f}% | {r['val']:.2f}% | "
-              f"{r['val'] - r['search_val']:+.2f} | {r['test']:.2f}% | {r['epoch_s']:.1f} |")
+              f"{r['val'] - r['search_val']:+.2f} | {r['search_test']:.2f}% | {r['test']:.2f}% | {r['epoch_s']:.1f} |")
     diffs = [r["val"] - r["search_val"] for r in rows]
     mean = statistics.mean(diffs)
     line = f"{len(diffs)} pairs: mean difference {mean:+.3f} points"
@@ -81,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     gained = sum(d > 0 for d in diffs)
     lost = sum(d < 0 for d in diffs)
     print(f"\n{line}; {gained} gained, {lost} lost, {len(diffs) - gained - lost} equal; "
-          f"retrained mean {statistics.mean(r['val'] for r in rows):.2f}%, worst {min(r['val'] for r in rows):.2f}%")
+          f"val mean {statistics.mean(r['search_val'] for r in rows):.3f}% in the search, "
+          f"{statistics.mean(r['val'] for r in rows):.3f}% retrained (worst {min(r['search_val'] for r in rows):.2f}%, "
+          f"{min(r['val'] for r in rows):.2f}%); test mean {statistics.mean(r['search_test'] for r in rows):.3f}%, "
+          f"{statistics.mean(r['test'] for r in rows):.3f}%")
     return 0
 
 
