@@ -1,12 +1,15 @@
 """Search throughput on this machine: N training processes x T threads, side by side in one run.
 
-    python bench/jobs_speed.py [--images 10000] [--batch-size 128] [--dataset mnist] [--rounds 3]
+    python bench/jobs_speed.py [--images 10000] [--batch-size 128] [--dataset mnist] [--rounds 3] [--arch SPEC]
 
-Trains the mnist_20k reference architecture on the same number of images (a) in one process with
-all cores, (b) in `cores` processes with one thread each, at the same time, and (c) in `cores + 1`
-one-thread processes (more jobs than cores, sharing them), and prints the total images per
-second of each layout and their ratios. `nas search --jobs` defaults to the faster of (a) and
-(b) (the budget's `jobs`); the finals never run more jobs than workers at once because of (c).
+Trains an architecture (default: the mnist_20k reference) on the same number of images (a) in one
+process with all cores, (b) in `cores` processes with one thread each, at the same time, (c) in
+`cores + 1` one-thread processes (more jobs than cores, sharing them), and (d) in one process with
+one thread, alone, and (e) as (a) in a process first set to one thread, as the search's workers are, and prints
+the total images per second of each layout and their ratios.
+`nas search --jobs` defaults to the faster of (a) and (b) (the budget's `jobs`); the finals never
+run more jobs than workers at once because of (c); (d) against (a) is the thread count of a job that
+trains alone (`nas.search._rounds.lone_threads`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_images(args: tuple[str, int, int, int]) -> tuple[int, float]:
+def one_thread() -> None:
+    """A pool process's setup as the search's workers do it (`init_worker_process`): one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_images(args: tuple[str, int, int, int, str]) -> tuple[int, float]:
     """Train one epoch over `images` images with `threads` threads; returns (images, seconds)."""
-    dataset_name, images, batch_size, threads = args
+    dataset_name, images, batch_size, threads, arch = args
     import torch
 
     from nas.config import Schedule
@@ -34,7 +44,7 @@ def train_images(args: tuple[str, int, int, int]) -> tuple[int, float]:
 
     dataset = data.load(dataset_name)
     fraction = images / len(dataset.train)
-    spec = ArchSpec.from_json((ROOT / "budgets" / "archs" / "mnist_20k_reference.json").read_text())
+    spec = ArchSpec.from_json(Path(arch).read_text())
     torch.manual_seed(0)
     model = build(spec, dataset.input_shape, dataset.classes)
     options = TrainOptions(schedule=Schedule("constant", 1, 1e-3), batch_size=batch_size, threads=threads,
@@ -53,42 +63,57 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is printed")
+    parser.add_argument("--arch", default=str(ROOT / "budgets" / "archs" / "mnist_20k_reference.json"),
+                        help="architecture spec JSON (default: the mnist_20k reference)")
     args = parser.parse_args()
     cores = cpu_count()
     ctx = get_context("spawn")
-    job = (args.dataset, args.images, args.batch_size)
+    warm = (args.dataset, 512, args.batch_size)
 
-    one_rates, many_rates, over_rates = [], [], []
+    one_rates, many_rates, over_rates, lone_rates, worker_rates = [], [], [], [], []
     with ProcessPoolExecutor(1, mp_context=ctx) as one, ProcessPoolExecutor(cores, mp_context=ctx) as many, \
-            ProcessPoolExecutor(cores + 1, mp_context=ctx) as over:
-        one.submit(train_images, (args.dataset, 512, args.batch_size, cores)).result()  # warm-up
-        list(many.map(train_images, [(args.dataset, 512, args.batch_size, 1)] * cores))
-        list(over.map(train_images, [(args.dataset, 512, args.batch_size, 1)] * (cores + 1)))
+            ProcessPoolExecutor(cores + 1, mp_context=ctx) as over, ProcessPoolExecutor(1, mp_context=ctx) as lone, \
+            ProcessPoolExecutor(1, mp_context=ctx, initializer=one_thread) as worker:
+        one.submit(train_images, (*warm, cores, args.arch)).result()  # warm-up
+        lone.submit(train_images, (*warm, 1, args.arch)).result()
+        worker.submit(train_images, (*warm, cores, args.arch)).result()
+        list(many.map(train_images, [(*warm, 1, args.arch)] * cores))
+        list(over.map(train_images, [(*warm, 1, args.arch)] * (cores + 1)))
         # The layouts alternate, round by round: the machine is shared, and its load drifts.
         for _ in range(args.rounds):
-            started = time.perf_counter()
-            n, _ = one.submit(train_images, (*job, cores)).result()
-            one_rates.append(n / (time.perf_counter() - started))
-            for pool, k, rates in ((many, cores, many_rates), (over, cores + 1, over_rates)):
+            for pool, k, threads, rates in ((one, 1, cores, one_rates), (many, cores, 1, many_rates),
+                                            (over, cores + 1, 1, over_rates), (lone, 1, 1, lone_rates),
+                                            (worker, 1, cores, worker_rates)):
                 started = time.perf_counter()
-                done = list(pool.map(train_images, [(*job, 1)] * k))
+                done = list(pool.map(train_images, [(args.dataset, args.images, args.batch_size, threads,
+                                                     args.arch)] * k))
                 rates.append(sum(n for n, _ in done) / (time.perf_counter() - started))
 
     ratios = sorted(m / o for m, o in zip(many_rates, one_rates))
     over_ratios = sorted(v / m for v, m in zip(over_rates, many_rates))
+    lone_ratios = sorted(v / o for v, o in zip(lone_rates, one_rates))
+    worker_ratios = sorted(v / w for v, w in zip(lone_rates, worker_rates))
     print(f"{cores} cores, {args.images} {args.dataset} images per process, batch {args.batch_size}, "
-          f"{args.rounds} rounds")
+          f"{args.rounds} rounds, {Path(args.arch).name}")
     print(f"1 process x {cores} threads: {statistics.median(one_rates):8.0f} images/s (median)")
     print(f"{cores} processes x 1 thread: {statistics.median(many_rates):8.0f} images/s (median)")
     print(f"{cores + 1} processes x 1 thread: {statistics.median(over_rates):8.0f} images/s (median)")
+    print(f"1 process x 1 thread, alone: {statistics.median(lone_rates):8.0f} images/s (median)")
+    print(f"1 process x {cores} threads, set to 1 first: {statistics.median(worker_rates):8.0f} images/s (median)")
     print(f"ratio ({cores} x 1) / (1 x {cores}): median {statistics.median(ratios):.2f}, "
           f"range {ratios[0]:.2f} - {ratios[-1]:.2f}")
     print(f"ratio ({cores + 1} x 1) / ({cores} x 1): median {statistics.median(over_ratios):.2f}, "
           f"range {over_ratios[0]:.2f} - {over_ratios[-1]:.2f}")
+    print(f"ratio (1 x 1, alone) / (1 x {cores}): median {statistics.median(lone_ratios):.2f}, "
+          f"range {lone_ratios[0]:.2f} - {lone_ratios[-1]:.2f}")
+    print(f"ratio (1 x 1, alone) / (1 x {cores}, set to 1 first): median {statistics.median(worker_ratios):.2f}, "
+          f"range {worker_ratios[0]:.2f} - {worker_ratios[-1]:.2f}")
     print(json.dumps({"cores": cores, "one_process_images_per_s": one_rates,
                       "per_core_processes_images_per_s": many_rates,
                       "one_more_process_than_cores_images_per_s": over_rates, "ratios": ratios,
-                      "oversubscribed_ratios": over_ratios}))
+                      "oversubscribed_ratios": over_ratios,
+                      "one_thread_alone_images_per_s": lone_rates, "alone_ratios": lone_ratios,
+                      "all_cores_after_one_images_per_s": worker_rates, "worker_alone_ratios": worker_ratios}))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from nas.search._worker import WorkerArgs, work, work_in_process
 from nas.tracking import Tracker, records
 
 POLL_S = 1.0
+# A training alone on the workers' cores gets them all only from this batch size up: smaller batches
+# mean smaller ops, whose threads spend more time waiting on each other than computing
+# (bench/jobs_speed.py; figures in docs/performance.md).
+ALONE_ALL_CORES_MIN_BATCH = 64
 
 
 def init_worker_process(threads: int) -> None:
@@ -45,10 +49,15 @@ class Workers:
         self.threads = self.threads_for(jobs)
         self.pool = WorkerPool(jobs, init_worker_process, (self.threads,))
 
-    def threads_for(self, concurrent: int) -> int | None:
+    def threads_for(self, concurrent: int, batch_size: int | None = None) -> int | None:
         """Torch threads for each of `concurrent` trainings: the cores split between them (None
-        inline: the process's own setting)."""
-        return None if self.jobs == 1 else max(1, self.cores // max(1, concurrent))
+        inline: the process's own setting). One training alone at `batch_size` below
+        `ALONE_ALL_CORES_MIN_BATCH` keeps one thread: there more threads were slower, not faster."""
+        if self.jobs == 1:
+            return None
+        if concurrent == 1 and batch_size is not None and batch_size < ALONE_ALL_CORES_MIN_BATCH:
+            return 1
+        return max(1, self.cores // max(1, concurrent))
 
     def start_worker(self, args: WorkerArgs, after_trial: Callable[[], None]) -> Future:
         if self.pool.inline:
@@ -91,9 +100,10 @@ class Rounds:
             more: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
         cores split between them, until all have ended. A wave of one (the last of an odd number)
-        gets every core rather than leave one idle: 1 x 2 threads does ~1.4x the work of 1 x 1
-        (DESIGN section 5). Never more jobs than workers at once: on 2 cores, 3 one-thread
-        processes took ~1.4x longer per epoch than their share of the cores.
+        gets every core rather than leave one idle (1 x 2 threads does ~1.4x the work of 1 x 1,
+        DESIGN section 5), except at small batches (`Workers.threads_for`). Never more jobs than
+        workers at once: on 2 cores, 3 one-thread processes took ~1.4x longer per epoch than their
+        share of the cores.
 
         After each wave `drop(pending)` names the jobs still waiting that need not train any more
         (the finals' decided candidates): they are returned, never trained. Before a wave that would
@@ -104,7 +114,7 @@ class Rounds:
             if more is not None and len(pending) < self.workers.jobs:
                 pending += more(pending)
             wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
-            self._start(wave, self.workers.threads_for(len(wave)))
+            self._start(wave, self.workers.threads_for(len(wave), min(job.options.batch_size for job in wave)))
             self._wait()
             if pending and drop is not None:
                 dropped = {job.run_id for job in drop(pending)}

@@ -270,3 +270,32 @@ def epoch_times(tracker, run_id: str) -> list[int]:
 
     history = MlflowClient(tracker.uri).get_metric_history(run_id, "val_accuracy")
     return [m.timestamp for m in sorted(history, key=lambda m: m.step)]
+
+
+def test_a_seed_that_trains_alone_at_a_small_batch_keeps_one_thread(tmp_path, mlflow_template, monkeypatch):
+    """jobs = 2, 3 seeds: the finalist and its seed 1 train side by side with the cores split, then
+    seed 2 trains alone. At batch 32 (the smoke budget's) it keeps one thread, since there two were
+    slower than one; from batch 64 up a training alone gets every core."""
+    from nas.search import _rounds as rounds
+    from nas.train import available_cores
+
+    seed_store(tmp_path, mlflow_template)
+    real_start, started = rounds.Rounds._start, []
+
+    def record_starts(self, jobs, threads):
+        started.append(([job.role for job in jobs], threads))
+        return real_start(self, jobs, threads)
+
+    monkeypatch.setattr(rounds.Rounds, "_start", record_starts)
+    tracker, result = run_search(tmp_path, smoke("min = 0.1\nseeds = 3", "finalists = 1\nreserves = 0")
+                                 .replace("jobs = 1", "jobs = 2"))
+    assert result.met_target
+    assert "batch_size = [32]" in SMOKE.read_text()
+    half = max(1, available_cores() // 2)
+    assert started == [([records.ROLE_FINAL, records.ROLE_SEED], half), ([records.ROLE_SEED], 1)], started
+    workers = rounds.Workers(2)
+    try:
+        assert workers.threads_for(1, 64) == workers.threads_for(1, 128) == available_cores()
+        assert workers.threads_for(1, 32) == 1 and workers.threads_for(2, 32) == half
+    finally:
+        workers.close()
