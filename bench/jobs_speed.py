@@ -9,7 +9,7 @@ one thread, alone, and (e) as (a) in a process first set to one thread, as the s
 the total images per second of each layout and their ratios.
 `nas search --jobs` defaults to the faster of (a) and (b) (the budget's `jobs`); the finals never
 run more jobs than workers at once because of (c); (d) against (a) is the thread count of a job that
-trains alone (`nas.search._rounds.lone_threads`).
+trains alone (`nas.search._rounds.Workers.threads_for`).
 """
 
 from __future__ import annotations
