@@ -174,6 +174,9 @@ def parse_budget(raw: dict, path: str = "<budget>", base_dir: str | Path | None 
     if search.screen_epochs > train.epochs:
         raise ConfigError(path, "search.screen_epochs",
                           f"{search.screen_epochs} exceeds train.epochs = {train.epochs}; screening must be shorter")
+    if search.min_params >= limits.max_params:
+        raise ConfigError(path, "search.min_params", f"{search.min_params:,} is not below budget.max_params = "
+                                                     f"{limits.max_params:,}, so no candidate could train; lower it")
     if search.pruner == "hyperband" and search.min_epochs > search.screen_epochs:
         raise ConfigError(path, "search.min_epochs", f"{search.min_epochs} exceeds search.screen_epochs = "
                                                      f"{search.screen_epochs}; hyperband's first rung must fit screening")

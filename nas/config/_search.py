@@ -31,6 +31,7 @@ class SearchConfig:
     objective: str = "accuracy"
     screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
     baseline: str | None = None  # an architecture spec (path relative to the budget), trained after the confirmation
+    min_params: int = 0  # candidates with fewer parameters are not trained (0: no floor)
 
 
 def default_screen_epochs(train_epochs: int) -> int:
@@ -63,6 +64,7 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         objective=t.string("objective", OBJECTIVES, default="accuracy"),
         screen_margin=t.number("screen_margin", default=0.005, minimum=0.0, maximum=1.0),
         baseline=t.string("baseline") if "baseline" in t.data else None,
+        min_params=t.integer("min_params", default=0, minimum=0),
     )
     # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
     for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),

@@ -198,6 +198,7 @@ REJECTION_TEXT = {
     "requires": "required features (requires)",
     "invalid_geometry": "invalid geometry (feature map below 1x1)",
     "duplicate": "duplicate of a trained candidate",
+    "min_params": "fewer parameters than the search's floor (min_params)",
 }
 
 

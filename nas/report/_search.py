@@ -36,6 +36,13 @@ _OBJECTIVE_TEXT = {
 }
 
 
+def _floor(cfg) -> list[str]:
+    if not cfg.min_params:
+        return []
+    return [f"- Size floor: candidates with fewer than {cfg.min_params:,} parameters were not trained "
+            f"(`[search] min_params`; a search preference, not a limit of the verdict)."]
+
+
 def search_section(s: SearchData) -> list[str]:
     sm, p = s.summary, s.parent.params
     cfg = s.budget.search
@@ -54,6 +61,7 @@ def search_section(s: SearchData) -> list[str]:
               f"{float(p.get('screen_fraction', cfg.screen_fraction)):.0%} of the training images (the schedule "
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
               *_fixed(s),
+              *_floor(cfg),
               f"- Pruner: {pruner_text(s.budget)}.",
               f"- Objective: {objective.format(margin=cfg.screen_margin * 100)}",
               *_predicted(s, screening), ""]

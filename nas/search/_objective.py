@@ -24,8 +24,9 @@ from nas.tracking import records
 
 TRAINED, REJECTED, QUOTA = "trained", "rejected", "quota"
 QUOTA_REACHED = "quota_reached"
+BELOW_MIN_PARAMS = "min_params"  # the search's floor ([search] min_params), not a limit of the verdict
 # Limits a budget sets; a duplicate or a lost slot race says nothing about the budget being too tight.
-_BUDGET_LIMITS = (*LIMIT_NAMES, "invalid_geometry")
+_BUDGET_LIMITS = (*LIMIT_NAMES, "invalid_geometry", BELOW_MIN_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,18 @@ class Objective:
             verdict = check_analytic(candidate.spec, self.budget)
         except SpecError as exc:
             return "invalid_geometry", 1.0, str(exc), None
-        if verdict.feasible:
+        if verdict.feasible and not self._below_floor(verdict):  # the cheap count rules out most first
             verdict = check(candidate.spec, self.budget)  # the authoritative count decides what trains
+        if self._below_floor(verdict):
+            floor = self.budget.search.min_params
+            # Graded like a broken limit, so the sampler learns which choices build nets that small.
+            return (BELOW_MIN_PARAMS, floor / max(verdict.params, 1) - 1.0 + 1e-3,
+                    f"{verdict.params:,} parameters, below [search] min_params = {floor:,}", verdict)
         detail = "; ".join(v.message for v in verdict.violations)
         return verdict.rejected_by, violation_amount(verdict), detail, verdict
+
+    def _below_floor(self, verdict) -> bool:
+        return verdict.feasible and verdict.params < self.budget.search.min_params
 
     def _abandon(self, trial) -> None:
         """A trial stopped (Ctrl-C, SIGTERM) before it was judged or claimed: FAIL, not left RUNNING."""
@@ -122,6 +131,10 @@ class Objective:
                     f"the [space] of {self.budget.path} holds fewer distinct candidates than [search] trials "
                     f"asks for; lower trials or widen the space")
         worst, n = limits.most_common(1)[0]
+        if worst == BELOW_MIN_PARAMS:
+            return (f"{cap} candidates in a row were rejected (most often as smaller than [search] min_params: "
+                    f"{n} of {total}); few nets of this [space] reach {self.budget.search.min_params:,} parameters "
+                    f"within the limits: lower min_params (`nas space {self.budget.path}` shows the sizes)")
         return (f"{cap} candidates in a row were rejected (most often by {worst}: {n} of {total}); the {worst} "
                 f"limit is too tight for this [space]: relax it or shrink the space "
                 f"(`nas space {self.budget.path}` shows the numbers)")

@@ -72,6 +72,8 @@ MISTAKES = [
     (lambda t: t.replace('optimizer = ["adam"]', 'optimizer = ["lion"]'), "train.optimizer", "'lion' is not one of"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "grid"'), "search.sampler", "'grid' is not one of"),
     (lambda t: t.replace("screen_epochs = 2", "screen_epochs = 9"), "search.screen_epochs", "exceeds train.epochs"),
+    (lambda t: t.replace("[search]", "[search]\nmin_params = 3000"), "search.min_params",
+     "3,000 is not below budget.max_params = 3,000, so no candidate could train; lower it"),
     (lambda t: t.replace("[target]", "[target"), "", "not valid TOML"),
     (lambda t: t.replace("[budget]", "[limits]"), "", "unknown key limits; valid keys here: budget, data"),
     # mistyped numbers: an upper bound, named in the message, instead of a hang or a huge model

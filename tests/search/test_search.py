@@ -213,6 +213,31 @@ def test_over_tight_budget_stops_with_the_cap_message(store):
         Search(budget, Tracker()).run()
 
 
+def test_a_size_floor_trains_no_smaller_candidate_and_the_report_names_it(store, write_budget):
+    """`[search] min_params` at the median feasible size of the smoke space: about half of what
+    the limits let through is rejected as too small, nothing under the floor trains, and the
+    report's rejection table counts them."""
+    import numpy as np
+
+    from nas.constraints import survey
+    from nas.report import write_report
+
+    floor = int(np.median(survey(load_budget(SMOKE), samples=500, seed=0).feasible_params))
+    budget = load_budget(write_budget(SMOKE.read_text().replace("[search]", f"[search]\nmin_params = {floor}")))
+    tracker = Tracker()
+    result = Search(budget, tracker).run()
+    candidates = result.summary["candidates"]
+    below = [c for c in candidates if c["rejected_by"] == "min_params"]
+    assert below and all(c["params"] < floor for c in below)
+    trained = [c for c in candidates if c.get("trained")]
+    assert len(trained) == budget.search.trials and all(c["params"] >= floor for c in trained)
+    for run in tracker.children(result.parent_run_id):  # screening and finals alike
+        assert int(run.metrics["params"]) >= floor, run.tags.get("trial_number")
+    report = Path(write_report(tracker, result.parent_run_id)).read_text()
+    assert f"| fewer parameters than the search's floor (min_params) | {len(below):,} |" in report
+    assert f"candidates with fewer than {floor:,} parameters were not trained" in report
+
+
 def test_rejection_cap_never_blames_duplicates_on_a_limit(store, write_budget):
     """A space with one candidate: every later ask is a duplicate, which no limit can relax."""
     text = (SMOKE.read_text().replace("stages = [1, 2]", "stages = [1]").replace("convs_per_stage = [1, 2]",
