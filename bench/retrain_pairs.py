@@ -22,10 +22,11 @@ from pathlib import Path
 
 from scipy import stats
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from average import _FINAL  # noqa: E402  (the one reader of a `nas train` log's final line)
+from results import seed_table  # noqa: E402  (the one reader of a report's seed table)
+
 _NAME = re.compile(r"(?P<prefix>[0-9a-f]{6,32})_seed(?P<seed>\d+)\.log$")
-_FINAL = re.compile(r"^final: val (?P<val>[\d.]+), test (?P<test>[\d.]+) .*?(?P<epoch_s>[\d.]+) s/epoch", re.M)
-# A row of a search report's seed table: | seed | `run` | validation | test | ...
-_SEED_ROW = re.compile(r"^\| (?P<seed>\d+) \| `[0-9a-f]+` \| (?P<val>[\d.]+)% \| (?P<test>[\d.]+)% \|", re.M)
 
 
 def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, tuple[float, float]]]:
@@ -35,9 +36,12 @@ def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, tuple[float
     if len(found) != 1:
         sys.exit(f"error: {len(found)} search reports under {reports}/ match run id prefix {prefix!r}; "
                  f"name the log after a unique prefix")
-    text = found[0].read_text()
-    start = text.index("The winner trained from scratch")
-    return found[0].stem, {int(m["seed"]): (float(m["val"]), float(m["test"])) for m in _SEED_ROW.finditer(text, start)}
+    _, rows = seed_table(found[0].read_text())
+    return found[0].stem, {int(cells[0]): (_percent(cells[2]), _percent(cells[3])) for cells in rows}
+
+
+def _percent(cell: str) -> float:
+    return float(cell.strip().rstrip("%"))
 
 
 def pairs(folder: Path, reports: Path) -> list[dict]:

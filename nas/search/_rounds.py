@@ -100,10 +100,9 @@ class Rounds:
             more: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
         cores split between them, until all have ended. A wave of one (the last of an odd number)
-        gets every core rather than leave one idle (1 x 2 threads does ~1.4x the work of 1 x 1,
-        DESIGN section 5), except at small batches (`Workers.threads_for`). Never more jobs than
-        workers at once: on 2 cores, 3 one-thread processes took ~1.4x longer per epoch than their
-        share of the cores.
+        gets every core rather than leave one idle, except at small batches, where one thread is
+        faster (`Workers.threads_for`). Never more jobs than workers at once: more processes than
+        cores slow every one of them. The measurements: docs/performance.md, DESIGN section 5.
 
         After each wave `drop(pending)` names the jobs still waiting that need not train any more
         (the finals' decided candidates): they are returned, never trained. Before a wave that would
