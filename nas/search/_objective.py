@@ -131,10 +131,13 @@ class Objective:
                     f"the [space] of {self.budget.path} holds fewer distinct candidates than [search] trials "
                     f"asks for; lower trials or widen the space")
         worst, n = limits.most_common(1)[0]
-        if worst == BELOW_MIN_PARAMS:
-            return (f"{cap} candidates in a row were rejected (most often as smaller than [search] min_params: "
-                    f"{n} of {total}); few nets of this [space] reach {self.budget.search.min_params:,} parameters "
-                    f"within the limits: lower min_params (`nas space {self.budget.path}` shows the sizes)")
+        floor, below = self.budget.search.min_params, limits[BELOW_MIN_PARAMS]
+        if below:
+            # A floor pushes the sampler against the upper limits, so it is named whichever broke most.
+            return (f"{cap} candidates in a row were rejected (most often by {worst}: {n} of {total}; "
+                    f"{below} were smaller than [search] min_params = {floor:,}): few nets of this [space] have "
+                    f"that many parameters within the limits; lower min_params, or narrow the space to larger "
+                    f"nets (`nas space {self.budget.path}` shows the sizes)")
         return (f"{cap} candidates in a row were rejected (most often by {worst}: {n} of {total}); the {worst} "
                 f"limit is too tight for this [space]: relax it or shrink the space "
                 f"(`nas space {self.budget.path}` shows the numbers)")

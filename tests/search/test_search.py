@@ -238,6 +238,17 @@ def test_a_size_floor_trains_no_smaller_candidate_and_the_report_names_it(store,
     assert f"candidates with fewer than {floor:,} parameters were not trained" in report
 
 
+def test_a_floor_few_nets_reach_is_named_when_the_rejection_cap_stops_the_search(store):
+    budget = load_budget(SMOKE)
+    budget = replace(budget, search=replace(budget.search, min_params=2990, max_consecutive_rejections=25))
+    with pytest.raises(SearchError) as caught:
+        Search(budget, Tracker()).run()
+    message = str(caught.value)
+    assert message.startswith("25 candidates in a row were rejected (most often by ")
+    assert "were smaller than [search] min_params = 2,990): few nets of this [space] have" in message
+    assert "lower min_params" in message
+
+
 def test_rejection_cap_never_blames_duplicates_on_a_limit(store, write_budget):
     """A space with one candidate: every later ask is a duplicate, which no limit can relax."""
     text = (SMOKE.read_text().replace("stages = [1, 2]", "stages = [1]").replace("convs_per_stage = [1, 2]",
