@@ -47,6 +47,8 @@ def _checks_table(stats, budget) -> Table:
     if lim.requires:
         row(f"has {', '.join(lim.requires)}", stats.within("requires"))
     row("[bold]feasible (all limits)[/]", stats.feasible)
+    if budget.search.min_params:
+        row(f"feasible, >= {budget.search.min_params:,} parameters (\\[search] min_params)", stats.trainable)
     return table
 
 

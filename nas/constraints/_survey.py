@@ -20,6 +20,7 @@ class SpaceStats:
     sampled: int = 0
     invalid: int = 0
     feasible: int = 0
+    trainable: int = 0  # feasible and not below the search's floor ([search] min_params): what a search trains
     rejected: dict[str, int] = field(default_factory=dict)  # limit -> candidates breaking it
     feasible_params: list[int] = field(default_factory=list)
     feasible_macs: list[int] = field(default_factory=list)
@@ -50,7 +51,7 @@ class SpaceStats:
 
     def to_dict(self) -> dict:
         return {
-            "sampled": self.sampled, "invalid": self.invalid, "feasible": self.feasible,
+            "sampled": self.sampled, "invalid": self.invalid, "feasible": self.feasible, "trainable": self.trainable,
             "feasible_fraction": self.feasible / self.sampled if self.sampled else 0.0,
             "rejected": dict(sorted(self.rejected.items())),
             "params": summarise(self.feasible_params), "macs_per_image": summarise(self.feasible_macs),
@@ -96,6 +97,7 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
             stats.rejected[violation.limit] = stats.rejected.get(violation.limit, 0) + 1
         if verdict.feasible:
             stats.feasible += 1
+            stats.trainable += verdict.params >= budget.search.min_params
             stats.feasible_params.append(verdict.params)
             stats.feasible_macs.append(verdict.macs_per_image)
             stats.feasible_peak_bytes.append(verdict.peak_activation_bytes)

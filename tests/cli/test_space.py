@@ -11,10 +11,13 @@ from nas.cli import main
 
 @pytest.fixture
 def budget_5m(tmp_path):
-    """The headline budget with the 5M MAC cap these seeded draws were chosen under (the shipped
-    budget caps MACs at 2.6M since; the grammar and the draws are unchanged)."""
+    """The headline budget with the 5M MAC cap and the space these seeded draws were chosen under
+    (the shipped budget caps MACs at 2.6M since, and samples 3 pooled stages only)."""
     path = tmp_path / "mnist_20k_5m.toml"
     text = (BUDGETS / "mnist_20k.toml").read_text()
+    text = re.sub(r"^stages = .*$", "stages = [2, 3]", text, flags=re.M)
+    text = re.sub(r"^downsample = .*$", 'downsample = ["max", "none"]', text, flags=re.M)
+    text = re.sub(r"^min_params = .*$", "", text, flags=re.M)
     path.write_text(text.replace("max_macs = 2_600_000", "max_macs = 5_000_000").replace(
         'baseline = "archs/', f'baseline = "{BUDGETS}/archs/'))
     assert "max_macs = 5_000_000" in path.read_text()
@@ -37,6 +40,20 @@ def test_space_human_output_names_limits(capsys):
     assert main(["space", str(BUDGETS / "smoke.toml"), "--samples", "200"]) == 0
     out = capsys.readouterr().out
     assert "parameters < 3,000" in out and "feasible (all limits)" in out and "examples" in out
+
+
+def test_space_counts_the_candidates_a_size_floor_lets_train(capsys):
+    from nas.config import load_budget
+    from nas.constraints import survey
+
+    budget = load_budget(BUDGETS / "mnist_20k.toml")
+    floor = budget.search.min_params
+    stats = survey(budget, samples=600, seed=0)
+    assert stats.trainable == sum(p >= floor for p in stats.feasible_params)
+    assert 0 < stats.trainable < stats.feasible
+    assert main(["space", str(BUDGETS / "mnist_20k.toml"), "--samples", "600"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if "([search] min_params)" in row)
+    assert f">= {floor:,} parameters" in line and f"{stats.trainable:,}" in line
 
 
 def test_space_times_a_single_feasible_sample(capsys, budget_5m):
