@@ -121,6 +121,12 @@ def count_macs_fvcore(model, input_shape: tuple[int, int, int]) -> int:
         model.train(was_training)
 
 
+def below_floor(verdict: Verdict, budget: Budget) -> bool:
+    """Within every limit but smaller than the search's floor (`[search] min_params`): a search
+    does not train it. The floor is the search's preference, not a limit of the verdict."""
+    return verdict.feasible and verdict.params < budget.search.min_params
+
+
 def check(spec: ArchSpec, budget: Budget, epochs: int | None = None) -> Verdict:
     """Authoritative verdict: builds the model, counts with torchinfo and fvcore, and where the
     budget limits latency measures it (once per spec: `cached_latency_ms`)."""

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from nas.config import Budget
-from nas.constraints._check import check, check_analytic
+from nas.constraints._check import below_floor, check, check_analytic
 from nas.constraints._verdict import BYTE_LIMITS
 from nas.errors import SpecError
 from nas.model import ArchSpec, RandomChooser, sample
@@ -97,7 +97,7 @@ def survey(budget: Budget, samples: int = 1000, seed: int = 0, examples: int = 3
             stats.rejected[violation.limit] = stats.rejected.get(violation.limit, 0) + 1
         if verdict.feasible:
             stats.feasible += 1
-            stats.trainable += verdict.params >= budget.search.min_params
+            stats.trainable += not below_floor(verdict, budget)
             stats.feasible_params.append(verdict.params)
             stats.feasible_macs.append(verdict.macs_per_image)
             stats.feasible_peak_bytes.append(verdict.peak_activation_bytes)

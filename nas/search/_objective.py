@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from nas.config import Budget
-from nas.constraints import LIMIT_NAMES, check, check_analytic
+from nas.constraints import LIMIT_NAMES, below_floor, check, check_analytic
 from nas.errors import SearchError, SpecError
 from nas.search import _claims as claims
 from nas.search._candidate import Candidate, sample_candidate
@@ -102,18 +102,15 @@ class Objective:
             verdict = check_analytic(candidate.spec, self.budget)
         except SpecError as exc:
             return "invalid_geometry", 1.0, str(exc), None
-        if verdict.feasible and not self._below_floor(verdict):  # the cheap count rules out most first
+        if verdict.feasible and not below_floor(verdict, self.budget):  # the cheap count rules out most first
             verdict = check(candidate.spec, self.budget)  # the authoritative count decides what trains
-        if self._below_floor(verdict):
+        if below_floor(verdict, self.budget):
             floor = self.budget.search.min_params
             # Graded like a broken limit, so the sampler learns which choices build nets that small.
             return (BELOW_MIN_PARAMS, floor / max(verdict.params, 1) - 1.0 + 1e-3,
                     f"{verdict.params:,} parameters, below [search] min_params = {floor:,}", verdict)
         detail = "; ".join(v.message for v in verdict.violations)
         return verdict.rejected_by, violation_amount(verdict), detail, verdict
-
-    def _below_floor(self, verdict) -> bool:
-        return verdict.feasible and verdict.params < self.budget.search.min_params
 
     def _abandon(self, trial) -> None:
         """A trial stopped (Ctrl-C, SIGTERM) before it was judged or claimed: FAIL, not left RUNNING."""
