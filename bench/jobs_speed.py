@@ -7,9 +7,10 @@ process with all cores, (b) in `cores` processes with one thread each, at the sa
 `cores + 1` one-thread processes (more jobs than cores, sharing them), and (d) in one process with
 one thread, alone, and (e) as (a) in a process first set to one thread, as the search's workers are, and prints
 the total images per second of each layout and their ratios.
-`nas search --jobs` defaults to the faster of (a) and (b) (the budget's `jobs`); the finals never
-run more jobs than workers at once because of (c); (d) against (a) is the thread count of a job that
-trains alone (`nas.search._rounds.Workers.threads_for`).
+`nas search --jobs` defaults to the faster of (a) and (b) (the budget's `jobs`); (d) against (a) is
+the thread count of a job that trains alone (`nas.search._rounds.Workers.threads_for`); and from
+(b), (c) and (d) the last line prices a finals round of `cores + 1` trainings as two waves (`cores`,
+then one alone) against one wave of all of them (`nas.search._rounds.Workers.wave_size`).
 """
 
 from __future__ import annotations
@@ -108,12 +109,22 @@ def main() -> None:
           f"range {lone_ratios[0]:.2f} - {lone_ratios[-1]:.2f}")
     print(f"ratio (1 x 1, alone) / (1 x {cores}, set to 1 first): median {statistics.median(worker_ratios):.2f}, "
           f"range {worker_ratios[0]:.2f} - {worker_ratios[-1]:.2f}")
+    # A finals round of cores + 1 trainings of the same size: two waves (cores side by side, then the
+    # last alone with its faster thread count) against one wave of all of them (`Workers.wave_size`).
+    two_waves = [args.images * cores / m + args.images / max(lo, o)
+                 for m, lo, o in zip(many_rates, lone_rates, one_rates)]
+    one_wave = [args.images * (cores + 1) / v for v in over_rates]
+    round_ratios = sorted(t / w for t, w in zip(two_waves, one_wave))
+    print(f"a round of {cores + 1} trainings: two waves {statistics.median(two_waves):.1f} s, one wave "
+          f"{statistics.median(one_wave):.1f} s; ratio (two waves) / (one wave): median "
+          f"{statistics.median(round_ratios):.2f}, range {round_ratios[0]:.2f} - {round_ratios[-1]:.2f}")
     print(json.dumps({"cores": cores, "one_process_images_per_s": one_rates,
                       "per_core_processes_images_per_s": many_rates,
                       "one_more_process_than_cores_images_per_s": over_rates, "ratios": ratios,
                       "oversubscribed_ratios": over_ratios,
                       "one_thread_alone_images_per_s": lone_rates, "alone_ratios": lone_ratios,
-                      "all_cores_after_one_images_per_s": worker_rates, "worker_alone_ratios": worker_ratios}))
+                      "all_cores_after_one_images_per_s": worker_rates, "worker_alone_ratios": worker_ratios,
+                      "round_two_waves_s": two_waves, "round_one_wave_s": one_wave, "round_ratios": round_ratios}))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 `Workers`: `jobs` spawned processes (`nas.processes`), or inline when jobs = 1, each with its
 share of the cores as torch threads: two one-thread processes do ~1.5x the work of one
-two-thread process on small convs (DESIGN section 5). `Rounds.run(jobs)` trains full-schedule
-jobs on them in waves and follows each epoch in the live view (`nas.search.progress`);
+two-thread process on small convs (DESIGN section 5), and a third beside them adds no work but
+takes none away. `Rounds.run(jobs)` trains full-schedule jobs on them in waves and follows each
+epoch in the live view (`nas.search.progress`);
 `nas.search._confirm` decides what the rounds are.
 """
 
@@ -47,7 +48,18 @@ class Workers:
         self.jobs = jobs
         self.cores = available_cores()
         self.threads = self.threads_for(jobs)
-        self.pool = WorkerPool(jobs, init_worker_process, (self.threads,))
+        # One process more than `jobs` for a last wave (`wave_size`); spawned processes start on
+        # demand, so screening, which keeps `jobs` trials running, never starts it.
+        self.pool = WorkerPool(jobs + 1 if jobs > 1 else 1, init_worker_process, (self.threads,))
+
+    def wave_size(self, waiting: int) -> int:
+        """How many of `waiting` full-schedule jobs train at once: `jobs`, or all of them when one
+        more than `jobs` is left. `jobs` + 1 one-thread processes do the work of `jobs` together
+        (bench/jobs_speed.py), so the last job trains beside the others, not alone after them:
+        3 seeds on 2 workers end after 1.5 trainings' time instead of 2."""
+        if self.jobs == 1:
+            return 1
+        return waiting if waiting == self.jobs + 1 else min(waiting, self.jobs)
 
     def threads_for(self, concurrent: int, batch_size: int | None = None) -> int | None:
         """Torch threads for each of `concurrent` trainings: the cores split between them (None
@@ -99,10 +111,11 @@ class Rounds:
     def run(self, jobs: list[Job], drop: Callable[[list[Job]], list[Job]] | None = None,
             more: Callable[[list[Job]], list[Job]] | None = None) -> list[Job]:
         """Train full-schedule jobs in waves of `jobs` (the worker count), each wave's jobs with the
-        cores split between them, until all have ended. A wave of one (the last of an odd number)
-        gets every core rather than leave one idle, except at small batches, where one thread is
-        faster (`Workers.threads_for`). Never more jobs than workers at once: more processes than
-        cores slow every one of them. The measurements: docs/performance.md, DESIGN section 5.
+        cores split between them, until all have ended. When `jobs` + 1 are left they form one last
+        wave (`Workers.wave_size`); never more than that at once, since each added process slows
+        every other one. A wave of one gets every core rather than leave one idle, except at small
+        batches, where one thread is faster (`Workers.threads_for`). The measurements:
+        docs/performance.md, DESIGN section 5.
 
         After each wave `drop(pending)` names the jobs still waiting that need not train any more
         (the finals' decided candidates): they are returned, never trained. Before a wave that would
@@ -112,7 +125,8 @@ class Rounds:
         while pending:
             if more is not None and len(pending) < self.workers.jobs:
                 pending += more(pending)
-            wave, pending = pending[:self.workers.jobs], pending[self.workers.jobs:]
+            size = self.workers.wave_size(len(pending))
+            wave, pending = pending[:size], pending[size:]
             self._start(wave, self.workers.threads_for(len(wave), min(job.options.batch_size for job in wave)))
             self._wait()
             if pending and drop is not None:

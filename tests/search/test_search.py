@@ -336,10 +336,10 @@ def test_resume_leaves_a_live_workers_trial_alone(store):
     """`--resume` after the coordinator died fails only stale trials: a worker that still beats
     finishes its candidate, which counts, and no candidate trains twice."""
     trials = 4
-    # A candidate trains ~12 s on one thread: long enough to outlive the resume's start by more
+    # A candidate trains ~12-30 s on one thread: long enough to outlive the resume's start by more
     # than 5 s. The finals need only 2 epochs: they are not what this test is about.
     text = (SMOKE.read_text().replace('dataset = "digits"\ntrain = 1000\nval = 400',
-                                      'dataset = "synthetic"\ntrain = 8000\nval = 500')
+                                      'dataset = "synthetic"\ntrain = 20000\nval = 500')
             .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {trials}")
             .replace("batch_size = [32]", "batch_size = [8]").replace("\nepochs = 6", "\nepochs = 2")
             .replace("at_epoch = [0, 4]", "at_epoch = [0, 1]")
