@@ -100,3 +100,24 @@ def test_the_batch_32_pairs_are_the_benchs_output_over_the_logs_and_reports():
     # seed 7 of the search-seed-7 winner: 99.40% in its search at batch 64, its log's final line at 32
     assert "| mnist_20k-c2b96a65eff842b09156c9ab7188b100 | 7 | 99.40% | 99.56% | +0.16 |" in done.stdout
     assert "8 pairs: mean difference +0.036 points" in done.stdout
+
+
+def test_the_margin_odds_are_the_benchs_output_over_the_20k_reports():
+    """reports/reference/margin_mnist_20k.txt is bench/margin.py's over every committed mnist_20k search
+    report; its count of winners with every seed >= 99.45% is the reports' own, and the spread it pools
+    is each winner's seeds around their own mean."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("margin", ROOT / "bench" / "margin.py")
+    margin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(margin)
+    assert margin.pooled_sd([[1.0, 3.0], [10.0, 12.0, 11.0]]) == (4 / 3) ** 0.5  # (1 + 1 + 1 + 1 + 0) / (1 + 2)
+    reports = sorted(p for p in (ROOT / "reports").glob("mnist_20k-*.md") if SEARCH_REPORT.match(p.name))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "margin.py"), *map(str, reports)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "reports" / "reference" / "margin_mnist_20k.txt").read_text(), \
+        "run python bench/margin.py reports/mnist_20k-<id>.md ... > reports/reference/margin_mnist_20k.txt"
+    winners = margin.winners(reports)
+    every = sum(min(v) >= 99.445 for v in winners)
+    assert f"every seed >= 99.45%: {every} of {len(winners)}" in done.stdout and len(winners) >= 30

@@ -1,0 +1,81 @@
+"""How far above a target a winner's mean must sit for every seed to clear it, from search reports.
+
+    python bench/margin.py reports/mnist_20k-*.md [--target 99.40] [--margin-images 5] [--val-images 10000]
+                           [--searches 5]
+
+Reads each report's seed table (`scripts/results.py`, the one reader of it), pools the seeds'
+spread around their own winner's mean (the within-winner standard deviation: what retraining the
+same net with another seed moves), and prints, for a range of winner means, the chance that one
+seed, all K seeds of a winner, and `--searches` searches in a row clear target + margin, under a
+normal model of the seeds (scipy.stats.norm). Beside it, what the reports show: the winners'
+means, and how many winners had every seed at or above target + margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from scipy.stats import norm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from results import ReportError, parse_report  # noqa: E402
+
+
+def winners(paths: list[Path]) -> list[list[float]]:
+    """Each report's winner's validation accuracy per seed (percent), for reports with 2+ seeds."""
+    found = []
+    for path in paths:
+        try:
+            row = parse_report(path)
+        except ReportError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            continue
+        values = [float(v) for v in row.val if v != "-"]
+        if len(values) >= 2:
+            found.append(values)
+    return found
+
+
+def pooled_sd(groups: list[list[float]]) -> float:
+    """The within-group standard deviation, pooled over groups (each group's own mean removed)."""
+    squares = sum((x - statistics.mean(g)) ** 2 for g in groups for x in g)
+    dof = sum(len(g) - 1 for g in groups)
+    return (squares / dof) ** 0.5
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", type=Path, nargs="+")
+    parser.add_argument("--target", type=float, default=99.40, help="the target, in percent")
+    parser.add_argument("--margin-images", type=int, default=5, help="the margin asked above the target")
+    parser.add_argument("--val-images", type=int, default=10000, help="the validation set's size")
+    parser.add_argument("--searches", type=int, default=5, help="searches in a row")
+    args = parser.parse_args(argv)
+    groups = winners(args.reports)
+    if len(groups) < 2:
+        print("need 2+ search reports with 2+ seeds each", file=sys.stderr)
+        return 2
+    step = 100 / args.val_images  # one image, in points
+    bar = args.target + args.margin_images * step
+    sd = pooled_sd(groups)
+    means = [statistics.mean(g) for g in groups]
+    seeds = max(len(g) for g in groups)
+    every = sum(min(g) >= bar - step / 2 for g in groups)
+    print(f"{len(groups)} winners, {sum(map(len, groups))} seeds: within-winner sd {sd:.3f} points; "
+          f"winners' means {statistics.mean(means):.3f} +- {statistics.stdev(means):.3f} "
+          f"(min {min(means):.2f}, max {max(means):.2f}); every seed >= {bar:.2f}%: {every} of {len(groups)}")
+    print(f"\n| winner mean | P(a seed >= {bar:.2f}%) | P(all {seeds} seeds) | P({args.searches} searches in a row) |")
+    print("|---:|---:|---:|---:|")
+    first = round(statistics.mean(means), 2)
+    for mean in [round(first + i * 0.01, 2) for i in range(0, 10)]:
+        # the reports round to 0.01: a seed shown at the bar is one above bar - half a step
+        one = float(norm.sf(bar - step / 2, loc=mean, scale=sd))
+        print(f"| {mean:.2f}% | {one:.2f} | {one ** seeds:.2f} | {one ** (seeds * args.searches):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
