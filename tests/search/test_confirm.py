@@ -311,3 +311,28 @@ def test_a_seed_that_trains_alone_at_a_small_batch_keeps_one_thread(tmp_path, ml
         assert [workers.wave_size(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 3, 2, 2]
     finally:
         workers.close()
+
+
+def test_a_reserve_joins_a_round_that_would_leave_a_worker_idle(tmp_path, mlflow_template, monkeypatch):
+    """jobs = 3, 5 seeds, an unreachable target: the finalist trains 3 of its runs, then, out of reach
+    of the target, leaves 2 waiting for 3 workers; the reserve's own run joins them rather than wait."""
+    from nas.search import _rounds as rounds
+
+    seed_store(tmp_path, mlflow_template)
+    real_start, started = rounds.Rounds._start, []
+
+    def record_starts(self, jobs, threads):
+        started.append([(job.role, job.number) for job in jobs])
+        return real_start(self, jobs, threads)
+
+    monkeypatch.setattr(rounds.Rounds, "_start", record_starts)
+    events = []
+    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 5", "finalists = 1\nreserves = 1")
+                                 .replace("jobs = 1", "jobs = 3"),
+                                 on_progress=lambda p: events.append(p.last_event))
+    finalist, reserve = result.summary["contenders"]
+    assert not result.met_target and (finalist["role"], reserve["role"]) == ("finalist", "reserve")
+    mine, theirs = finalist["trial"], reserve["trial"]
+    assert started[0] == [(records.ROLE_FINAL, mine), (records.ROLE_SEED, mine), (records.ROLE_SEED, mine)]
+    assert started[1] == [(records.ROLE_SEED, mine), (records.ROLE_SEED, mine), (records.ROLE_FINAL, theirs)], started
+    assert any(f"confirming reserve trial {theirs} beside the seeds still to train" in (e or "") for e in events)
