@@ -37,7 +37,9 @@ def cmd_train(args) -> int:
     averaging = describe_averaging(options.to_dict(), epochs)
     console.print(f"{verdict.params:,} params (torchinfo), {verdict.macs_per_image:,} MACs/image (fvcore); "
                   f"{options.optimizer}, batch {options.batch_size}, augment {options.augment}, "
-                  f"{schedule.describe()}" + (f", average {averaging}" if options.average != "none" else ""))
+                  f"{schedule.describe()}" + (f", average {averaging}" if options.average != "none" else "")
+                  + (f", weight decay {options.weight_decay:g}" if options.weight_decay else "")
+                  + (f", label smoothing {options.label_smoothing:g}" if options.label_smoothing else ""))
     for v in verdict.violations:
         console.print(f"[yellow]warning: breaks the budget: {v.message}[/]")
 

@@ -14,8 +14,7 @@ from nas.constraints._verdict import (FAIL, latency_row, NOT_LIMITED, PASS, fail
 
 __all__ = ["FAIL", "LATENCY_REPEATS", "LATENCY_RUNS", "LATENCY_TOLERANCE", "LATENCY_WARMUP", "LIMIT_NAMES",
            "LatencyStats", "NOT_LIMITED", "PASS", "below_floor", "cached_latency_ms", "check", "check_analytic",
-           "check_model",
-           "count_macs_fvcore", "count_model_bytes", "count_params_torchinfo", "cpu_name", "failing_seeds",
-           "infeasible_advice", "judge", "latency_row", "limit_text", "measure_latency_ms",
-           "measure_peak_activation_elements", "module_to_onnx", "require_onnxruntime", "Measured", "pct", "pct_vs", "Row", "rows", "survey", "Verdict",
-           "verdict"]
+           "check_model", "count_macs_fvcore", "count_model_bytes", "count_params_torchinfo", "cpu_name",
+           "failing_seeds", "infeasible_advice", "judge", "latency_row", "limit_text", "measure_latency_ms",
+           "measure_peak_activation_elements", "module_to_onnx", "require_onnxruntime", "Measured", "pct", "pct_vs",
+           "Row", "rows", "survey", "Verdict", "verdict"]

@@ -112,3 +112,16 @@ def test_an_out_of_range_training_option_is_one_line(capsys):
                  "--batch-size", "0"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "nas: error: batch_size must be a positive integer, got 0"
+
+
+def test_the_spec_line_names_weight_decay_and_label_smoothing_when_set(tmp_path, capsys):
+    # two runs of one net that differ by these options alone must not print the same settings line
+    text = (BUDGETS / "smoke.toml").read_text().replace("[train]\n", "[train]\nweight_decay = 0.0001\n"
+                                                                    "label_smoothing = 0.1\n")
+    (tmp_path / "b.toml").write_text(text)
+    assert main(["train", str(tmp_path / "b.toml"), *SMOKE[2:]]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "MACs/image" in ln)
+    assert line.endswith(", weight decay 0.0001, label smoothing 0.1"), line
+    assert main(SMOKE) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "MACs/image" in ln)
+    assert "weight decay" not in line and "label smoothing" not in line
