@@ -1,0 +1,17 @@
+#!/bin/bash
+# The five mnist_20k winners of search seeds 0-4 (finals in one wave, b733df5; the spec JSONs here,
+# named after their search reports' run ids) retrained with label smoothing 0.1 and the first two
+# seeds their search trained them with (label smoothing 0.0); one torch thread each, as in those
+# finals, two runs at a time on the 2-core CPU, at those searches' batch 64. Pairs:
+#   python bench/retrain_pairs.py reports/label_smoothing-mnist_20k-winners/
+# The first two waves ran (4 logs here); the last three were stopped to give the cores to a headline series.
+cd "$(dirname "$0")/../.."
+here=reports/label_smoothing-mnist_20k-winners
+sed 's/^epochs = 20$/epochs = 20\nlabel_smoothing = 0.1/' budgets/mnist_20k.toml > $here/budget.toml
+grep -q '^label_smoothing = 0.1$' $here/budget.toml || exit 1
+one() { .venv/bin/nas train $here/budget.toml --arch $here/$1.json --seed $2 --threads 1 --batch-size 64 > $here/$1_seed$2.log 2>&1; }
+one 5156de0b 0 & one 035e4e59 1 & wait
+one 38364213 2 & one 887e3c97 3 & wait
+one 2bbdd79f 4 & one 5156de0b 1 & wait
+one 035e4e59 2 & one 38364213 3 & wait
+one 887e3c97 4 & one 2bbdd79f 5 & wait
