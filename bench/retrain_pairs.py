@@ -24,7 +24,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from average import _FINAL  # noqa: E402  (the one reader of a `nas train` log's final line)
-from results import seed_table  # noqa: E402  (the one reader of a report's seed table)
+from results import percent, seed_table  # noqa: E402  (the one reader of a report's seed table)
 
 _NAME = re.compile(r"(?P<prefix>[0-9a-f]{6,32})_seed(?P<seed>\d+)\.log$")
 
@@ -37,11 +37,7 @@ def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, tuple[float
         sys.exit(f"error: {len(found)} search reports under {reports}/ match run id prefix {prefix!r}; "
                  f"name the log after a unique prefix")
     _, rows = seed_table(found[0].read_text())
-    return found[0].stem, {int(cells[0]): (_percent(cells[2]), _percent(cells[3])) for cells in rows}
-
-
-def _percent(cell: str) -> float:
-    return float(cell.strip().rstrip("%"))
+    return found[0].stem, {int(cells[0]): (float(percent(cells[2])), float(percent(cells[3]))) for cells in rows}
 
 
 def pairs(folder: Path, reports: Path) -> list[dict]:

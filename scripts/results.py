@@ -96,10 +96,11 @@ def seed_table(text: str) -> tuple[list[str], list[list[str]]]:
 
 def _seed_rows(text: str) -> list[tuple[str, str]]:
     """(validation, test) of each seed: the figures the target judged."""
-    return [(_percent(cells[2]), _percent(cells[3])) for cells in seed_table(text)[1]]
+    return [(percent(cells[2]), percent(cells[3])) for cells in seed_table(text)[1]]
 
 
-def _percent(cell: str) -> str:
+def percent(cell: str) -> str:
+    """A table cell's percentage as written ('**99.45%**' -> '99.45'), or '-' where it has none."""
     found = PERCENT.search(cell)
     return found.group(1) if found else "-"
 
