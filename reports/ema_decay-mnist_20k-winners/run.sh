@@ -10,7 +10,7 @@
 # Pairs: python bench/retrain_pairs.py reports/ema_decay-mnist_20k-winners/
 cd "$(dirname "$0")/../.."
 here=reports/ema_decay-mnist_20k-winners
-sed 's/^average = "ema" .*$/average = "ema"\nema_decay = 0.9997/' budgets/mnist_20k.toml > $here/budget.toml
+git show b733df5:budgets/mnist_20k.toml | sed 's/^average = "ema" .*$/average = "ema"\nema_decay = 0.9997/' > $here/budget.toml  # the recipe those searches trained with
 grep -q '^ema_decay = 0.9997$' $here/budget.toml || exit 1
 one() {
   log=$here/$1_seed$2.log

@@ -7,7 +7,7 @@
 # The first two waves ran (4 logs here); the last three were stopped to give the cores to a headline series.
 cd "$(dirname "$0")/../.."
 here=reports/label_smoothing-mnist_20k-winners
-sed 's/^epochs = 20$/epochs = 20\nlabel_smoothing = 0.1/' budgets/mnist_20k.toml > $here/budget.toml
+git show b733df5:budgets/mnist_20k.toml | sed 's/^epochs = 20$/epochs = 20\nlabel_smoothing = 0.1/' > $here/budget.toml  # the recipe those searches trained with
 grep -q '^label_smoothing = 0.1$' $here/budget.toml || exit 1
 one() { .venv/bin/nas train $here/budget.toml --arch $here/$1.json --seed $2 --threads 1 --batch-size 64 > $here/$1_seed$2.log 2>&1; }
 one 5156de0b 0 & one 035e4e59 1 & wait
