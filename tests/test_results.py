@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 SCRIPT = ROOT / "scripts" / "results.py"
@@ -100,6 +101,18 @@ def test_the_batch_32_pairs_are_the_benchs_output_over_the_logs_and_reports():
     # seed 7 of the search-seed-7 winner: 99.40% in its search at batch 64, its log's final line at 32
     assert "| mnist_20k-c2b96a65eff842b09156c9ab7188b100 | 7 | 99.40% | 99.56% | +0.16 |" in done.stdout
     assert "8 pairs: mean difference +0.036 points" in done.stdout
+
+
+@pytest.mark.parametrize("folder", sorted((ROOT / "reports").glob("*-mnist_20k-winners")), ids=lambda p: p.name)
+def test_every_pairs_table_is_the_benchs_output_with_the_test_sets_interval(folder):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "retrain_pairs.py"), str(folder),
+                           "--reports", str(ROOT / "reports")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (folder / "pairs.txt").read_text(), "run python bench/retrain_pairs.py on that folder"
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| mnist_20k-")]
+    test_gains = [float(row.split("|")[7].strip(" %")) - float(row.split("|")[6].strip(" %")) for row in rows]
+    # the test line's mean is the mean of the table's own test columns
+    assert f"test, the same pairs: mean difference {sum(test_gains) / len(test_gains):+.3f} points" in done.stdout
 
 
 def test_the_margin_odds_are_the_benchs_output_over_the_20k_reports():
