@@ -4,7 +4,8 @@ Each log in FOLDER is the output of one `nas train BUDGET --arch SPEC --seed S <
 named `<run id prefix>_seed<S>.log`, where the prefix starts the id of a search report
 `reports/<budget>-<run id>.md`; that report's seed table gives the same net's validation accuracy
 with the same seed as the search trained it. Training on the CPU is deterministic for a given seed
-and thread count, so each pair differs by the changed option alone (the folder's run.sh says which).
+and thread count, so each pair differs by the changed option alone (the folder's run.sh says which,
+and trains them with bench/retrain.sh).
 
     python bench/retrain_pairs.py reports/batch32-mnist_20k-winners/
 

@@ -1,22 +1,13 @@
 #!/bin/bash
 # The winners of mnist_20k search seeds 0-4 (finals in one wave, b733df5; the spec JSONs here, named
-# after their search reports' run ids) retrained with Adam with a one-cycle schedule peaking at 0.003 (the
-# public 6-8k recipes' Adam form) instead of the phases 3e-3 -> 1e-4,
-# with seeds their search trained them with; one torch thread each, as in those finals, two runs at a
-# time on the 2-core CPU, batch 64, the budget's EMA and mild augmentation kept. A run whose log has
-# its final line is not run again.
+# after their search reports' run ids) retrained with Adam and a one-cycle schedule peaking at
+# 0.003, the public 6-8k recipes' Adam form, instead of
+# seed 003's phases 3e-3 -> 1e-4 with Adam; batch 64, the budget's EMA and mild augmentation kept.
 # Pairs: python bench/retrain_pairs.py reports/adam_onecycle-mnist_20k-winners/
 cd "$(dirname "$0")/../.."
 here=reports/adam_onecycle-mnist_20k-winners
 git show b733df5:budgets/mnist_20k.toml | sed -e 's/^schedule = "phases"/schedule = "onecycle"\nlr = 0.003/' -e '/^lr_phases = /d' > $here/budget.toml  # the recipe those searches trained with
 grep -q '^lr = 0.003$' $here/budget.toml || exit 1
-one() {
-  log=$here/$1_seed$2.log
-  grep -q "^final:" "$log" 2>/dev/null && return
-  .venv/bin/nas train $here/budget.toml --arch $here/$1.json --seed $2 --threads 1 --batch-size 64 > $log 2>&1
-}
-# Each winner with the first seed its search trained it with; these five ran two at a time beside
-# the other onecycle folder's same net and seed (one wave per pair).
-one 5156de0b 0 & one 035e4e59 1 & wait
-one 38364213 2 & one 887e3c97 3 & wait
-one 2bbdd79f 4
+# Each winner with the first seed its search trained it with; these five ran beside the other
+# onecycle folder's same net and seed, one wave per pair.
+bash bench/retrain.sh $here 5156de0b:0 035e4e59:1 38364213:2 887e3c97:3 2bbdd79f:4

@@ -1,12 +1,11 @@
 #!/bin/bash
 # Four searched mnist_20k winners (the spec JSONs here, named after their search reports' run ids)
 # retrained at batch 32 with two of the seeds their search trained them with at batch 64; one torch
-# thread each, two runs at a time on the 2-core CPU. Pairs: python bench/retrain_pairs.py reports/batch32-mnist_20k-winners/
+# thread each, two runs at a time on the 2-core CPU. budget.toml is the headline budget of that day
+# (Adam, seed 003's phases, mild augmentation, EMA), whose batch size was then 32.
+# Pairs: python bench/retrain_pairs.py reports/batch32-mnist_20k-winners/
 cd "$(dirname "$0")/../.."
-git show 862b0be:budgets/mnist_20k.toml > reports/batch32-mnist_20k-winners/budget.toml  # the recipe then (Adam, phases)
-one() { .venv/bin/nas train reports/batch32-mnist_20k-winners/budget.toml --arch reports/batch32-mnist_20k-winners/$1.json --batch-size 32 \
-          --seed $2 --threads 1 > reports/batch32-mnist_20k-winners/$1_seed$2.log 2>&1; }
-one aa9a5c41 5 & one c2b96a65 7 & wait
-one ec37dd6f 6 & one 8ecda242 1 & wait
-one aa9a5c41 4 & one c2b96a65 8 & wait
-one ec37dd6f 7 & one 8ecda242 2 & wait
+here=reports/batch32-mnist_20k-winners
+git show 862b0be:budgets/mnist_20k.toml > $here/budget.toml
+grep -q '^batch_size = \[32\]' $here/budget.toml || exit 1
+bash bench/retrain.sh $here aa9a5c41:5 c2b96a65:7 ec37dd6f:6 8ecda242:1 aa9a5c41:4 c2b96a65:8 ec37dd6f:7 8ecda242:2

@@ -12,12 +12,4 @@ cd "$(dirname "$0")/../.."
 here=reports/ema_decay-mnist_20k-winners
 git show b733df5:budgets/mnist_20k.toml | sed 's/^average = "ema" .*$/average = "ema"\nema_decay = 0.9997/' > $here/budget.toml  # the recipe those searches trained with
 grep -q '^ema_decay = 0.9997$' $here/budget.toml || exit 1
-one() {
-  log=$here/$1_seed$2.log
-  grep -q "^final:" "$log" 2>/dev/null && return
-  .venv/bin/nas train $here/budget.toml --arch $here/$1.json --seed $2 --threads 1 --batch-size 64 > $log 2>&1
-}
-one 5156de0b 0 & one 035e4e59 1 & wait
-one 38364213 2 & one 887e3c97 3 & wait
-one 2bbdd79f 4 & one 5156de0b 1 & wait
-one 035e4e59 2 & one 38364213 3 & wait
+bash bench/retrain.sh $here 5156de0b:0 035e4e59:1 38364213:2 887e3c97:3 2bbdd79f:4 5156de0b:1 035e4e59:2 38364213:3

@@ -9,9 +9,4 @@ cd "$(dirname "$0")/../.."
 here=reports/label_smoothing-mnist_20k-winners
 git show b733df5:budgets/mnist_20k.toml | sed 's/^epochs = 20$/epochs = 20\nlabel_smoothing = 0.1/' > $here/budget.toml  # the recipe those searches trained with
 grep -q '^label_smoothing = 0.1$' $here/budget.toml || exit 1
-one() { .venv/bin/nas train $here/budget.toml --arch $here/$1.json --seed $2 --threads 1 --batch-size 64 > $here/$1_seed$2.log 2>&1; }
-one 5156de0b 0 & one 035e4e59 1 & wait
-one 38364213 2 & one 887e3c97 3 & wait
-one 2bbdd79f 4 & one 5156de0b 1 & wait
-one 035e4e59 2 & one 38364213 3 & wait
-one 887e3c97 4 & one 2bbdd79f 5 & wait
+bash bench/retrain.sh $here 5156de0b:0 035e4e59:1 38364213:2 887e3c97:3 2bbdd79f:4 5156de0b:1 035e4e59:2 38364213:3 887e3c97:4 2bbdd79f:5
