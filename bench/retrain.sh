@@ -24,5 +24,5 @@ while [ $# -gt 0 ]; do
   one "$1" &
   [ $# -gt 1 ] && one "$2" &
   wait
-  shift; [ $# -gt 0 ] && shift
+  shift $(( $# > 1 ? 2 : 1 ))
 done
