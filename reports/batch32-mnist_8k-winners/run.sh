@@ -5,8 +5,6 @@
 # Pairs: python bench/retrain_pairs.py reports/batch32-mnist_8k-winners/
 cd "$(dirname "$0")/../.."
 here=reports/batch32-mnist_8k-winners
-git show 07326f6:budgets/mnist_8k.toml | sed -e 's/^optimizer = \["adam", "adamw"\]/optimizer = ["adam"]/' \
-  -e 's/^lr = { min = 1.5e-3, max = 5e-3, log = true }.*/lr = 0.00439581/' -e '/^ *# the public 6-8k recipes peak Adam/d' \
-  -e 's/^weight_decay = .*/weight_decay = 4.48248e-05/' -e 's/^batch_size = \[64\]/batch_size = [32]/' > $here/budget.toml
+bash bench/drawn_budget.sh 07326f6:budgets/mnist_8k.toml adam 0.00439581 4.48248e-05 | sed 's/^batch_size = \[64\]/batch_size = [32]/' > $here/budget.toml
 grep -q '^batch_size = \[32\]' $here/budget.toml && grep -q '^lr = 0.00439581$' $here/budget.toml || exit 1
 bash bench/retrain.sh $here b4937f95:0 b4937f95:1 b4937f95:2

@@ -6,8 +6,6 @@
 # Pairs: python bench/retrain_pairs.py reports/sgd_onecycle-mnist_8k-winners/
 cd "$(dirname "$0")/../.."
 here=reports/sgd_onecycle-mnist_8k-winners
-git show 07326f6:budgets/mnist_8k.toml | sed -e 's/^optimizer = \["adam", "adamw"\]/optimizer = ["sgd"]/' \
-  -e 's/^lr = { min = 1.5e-3, max = 5e-3, log = true }.*/lr = 0.05/' -e '/^ *# the public 6-8k recipes peak Adam/d' \
-  -e 's/^weight_decay = .*/weight_decay = 4.48248e-05/' > $here/budget.toml  # the recipe that search trained with
+bash bench/drawn_budget.sh 07326f6:budgets/mnist_8k.toml sgd 0.05 4.48248e-05 > $here/budget.toml  # the recipe that search trained with, but for the optimizer and lr
 grep -q '^optimizer = \["sgd"\]$' $here/budget.toml && grep -q '^lr = 0.05$' $here/budget.toml || exit 1
 bash bench/retrain.sh $here b4937f95:0 b4937f95:1 b4937f95:2
