@@ -191,14 +191,19 @@ def test_errors(s: SearchData) -> list[tuple[int, int, int]]:
     return [(i, t, p) for i, (t, p) in enumerate(zip(s.test.labels, s.predictions)) if t != p]
 
 
+# Every `rejected_by` a search writes: the budget's limits, then the search's own reasons.
 REJECTION_TEXT = {
     "max_params": "parameters (max_params)",
     "max_macs": "MACs per image (max_macs)",
+    "max_peak_activation_bytes": "peak activation memory (max_peak_activation_bytes)",
+    "max_model_bytes": "model size (max_model_bytes)",
+    "max_latency_ms": "latency per image (max_latency_ms)",
     "max_epochs": "epochs (max_epochs)",
     "requires": "required features (requires)",
     "invalid_geometry": "invalid geometry (feature map below 1x1)",
     "duplicate": "duplicate of a trained candidate",
     "min_params": "fewer parameters than the search's floor (min_params)",
+    "quota_reached": "none: sampled as another job took the last training slot",
 }
 
 

@@ -201,7 +201,8 @@ def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke
     text = smoke_budget_text.replace("finalists = 1", f'finalists = 2\nreserves = 1\nobjective = "params"\n'
                                                       f"screen_margin = {margin}")
     budget = parse_budget(tomllib.loads(text))
-    rows = {0: {"state": "complete", "screen_val_accuracy": 0.84}, 1: {"state": "complete", "screen_val_accuracy": 0.81},
+    rows = {0: {"state": "complete", "screen_val_accuracy": 0.84},
+            1: {"state": "complete", "screen_val_accuracy": 0.81},
             2: {"state": "complete", "screen_val_accuracy": 0.70}, 3: {"state": "pruned", "screen_val_accuracy": 0.9},
             4: {"state": "complete", "rejected_by": "max_params", "screen_val_accuracy": 0.95}}
     (line,) = _predicted(SimpleNamespace(budget=budget), rows)
@@ -212,3 +213,14 @@ def test_objective_params_says_how_many_screened_candidates_were_predicted(smoke
     repeated = {**rows, 0: {**rows[0], "spec": "A"}, 5: {"state": "complete", "screen_val_accuracy": 0.83, "spec": "A"}}
     (line,) = _predicted(SimpleNamespace(budget=budget), repeated)
     assert line.startswith("- " + expected)
+
+
+def test_every_reason_a_search_rejects_by_has_words_in_the_report():
+    """The rejection table names each reason in words; a raw key such as `quota_reached` is a gap."""
+    from nas.constraints import LIMIT_NAMES
+    from nas.report._data import REJECTION_TEXT
+    from nas.search import _claims as claims
+    from nas.search._objective import BELOW_MIN_PARAMS, QUOTA_REACHED
+
+    reasons = {*LIMIT_NAMES, "invalid_geometry", BELOW_MIN_PARAMS, QUOTA_REACHED, claims.DUPLICATE}
+    assert reasons <= REJECTION_TEXT.keys(), sorted(reasons - REJECTION_TEXT.keys())
