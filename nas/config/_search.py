@@ -19,6 +19,8 @@ class SearchConfig:
     screen_fraction: float = 1.0
     finalists: int = 2
     reserves: int = 0  # screened trials confirmed (all seeds at once) when every finalist misses on its seeds
+    # a reserve starts only if, at the pace of the round before it, the search ends within this (None: always)
+    reserve_deadline_minutes: float | None = None
     jobs: int = 1
     heartbeat_seconds: int = 10  # a worker silent for 3x this long is presumed dead
     n_startup_trials: int = 8  # TPE's random start-up candidates
@@ -52,6 +54,7 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         screen_fraction=t.number("screen_fraction", default=1.0, minimum=0.01, maximum=1.0),
         finalists=t.integer("finalists", default=2, minimum=1),
         reserves=t.integer("reserves", default=0, minimum=0),
+        reserve_deadline_minutes=t.number("reserve_deadline_minutes", default=None, minimum=0.0),
         jobs=t.integer("jobs", default=1, minimum=1),
         heartbeat_seconds=t.integer("heartbeat_seconds", default=10, minimum=1),
         n_startup_trials=t.integer("n_startup_trials", default=8, minimum=0),
@@ -77,6 +80,8 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         if key in t.data and not applies:
             kind = "objective" if owner == "params" else ("sampler" if owner == "tpe" else "pruner")
             raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
+    if search.reserve_deadline_minutes is not None and search.reserves == 0:
+        raise t.fail("reserve_deadline_minutes", "applies to reserves only; set reserves >= 1 or remove it")
     if search.baseline is not None and not search.baseline.strip():
         raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", "
                                  "or remove it")

@@ -98,6 +98,8 @@ def contenders_section(s: SearchData, screen_rank: dict[int, int], screened: int
               + "; when none passes, the best statistic is named."
               + (f" Margins count validation images ({val_images:,} of them) above or below the target."
                  if isinstance(val_images, int) else "")]
+    if sm.get("reserve_held_back"):
+        lines += ["", f"The search stopped without its next reserve: {sm['reserve_held_back']}."]
     if any(x.get("status") == "skipped" for c in judged for x in c["seeds"] if isinstance(x, dict)):
         lines += ["", "Seeds marked skipped were not trained: their candidate could no longer pass (a seed below "
                       "the target under rule `all`), and either another had passed or one that trained every "

@@ -14,10 +14,13 @@ rule's statistic, so a candidate trains every seed unless a complete one already
 under rule "all", a finished candidate's worst seed above its worst seed so far. Once no candidate
 confirmed so far can pass, the next reserve joins the round behind the seeds still waiting, rather
 than wait for them: on 2 cores a finalist's last seed would otherwise train alone beside an idle slot.
+With `[search] reserve_deadline_minutes`, a reserve starts only if the search, at the pace of the round
+before it, would end within that running time; the one held back is named in the summary.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from nas.config import Budget
@@ -44,6 +47,8 @@ class Finals:
         self.criteria = ranking.Criteria.of(budget)
         self.confirmed: list[tuple] = []  # (trial, role, final run id), in the order confirmed
         self._confirms: dict[str, str] = {}  # a seed job's run id -> the run id of the final it confirms
+        self._round_started = self._round_s = 0.0  # the latest round's start (time.time()) and duration
+        self.held_back = ""  # why a reserve was not started, for the summary ("": none was)
 
     def run(self) -> finals.SearchResult:
         """The finalists with all their seeds, then (none passed) the reserves one by one, then the
@@ -69,7 +74,7 @@ class Finals:
             self._reserves()
         self.run_round(baseline)
         self.announce("")
-        return finals.conclude(b, self.study, self.tracker, self.parent_id, self.confirmed)
+        return finals.conclude(b, self.study, self.tracker, self.parent_id, self.confirmed, self.held_back)
 
     def _plan(self, trials: list, role: str) -> list[Job]:
         """Each trial's final and seeds still to train, one trial after the other; they join `confirmed`."""
@@ -109,7 +114,8 @@ class Finals:
         if not standings or not all(ranking.cannot_pass(s, self.criteria) for s in standings):
             return []
         trial = self._next_reserve()
-        if trial is None:
+        # It joins the round now running, so it should take about as long as that round so far.
+        if trial is None or not self._in_time(trial, time.time() - self._round_started):
             return []
         return self._start_reserve(trial, f"no candidate so far can pass on its {self.budget.target.seeds} seed(s); "
                                           f"confirming reserve trial {trial.number} beside the seeds still to train")
@@ -121,6 +127,31 @@ class Finals:
         self._expect(jobs)
         return jobs
 
+    def _in_time(self, trial, pace_s: float) -> bool:
+        """Whether reserve `trial`, taking `pace_s`, ends within `reserve_deadline_minutes` of the
+        search's running time; if not, it is held back and announced."""
+        deadline_min = self.budget.search.reserve_deadline_minutes
+        if deadline_min is None:
+            return True
+        if self.held_back:  # asked again before a later wave: the answer stands, announced once
+            return False
+        end_min = (records.running_seconds(self.tracker.run(self.parent_id)) + pace_s) / 60
+        if end_min <= deadline_min:
+            return True
+        self.held_back = (f"reserve trial {trial.number} was not started: at the pace of the round before it "
+                          f"({pace_s / 60:.1f} min) the search would have ended at {end_min:.1f} min, after "
+                          f"[search] reserve_deadline_minutes = {deadline_min:g}")
+        self.announce(self.held_back)
+        return False
+
+    def _last_round_s(self) -> float:
+        """The latest round's duration; in a resumed search that has trained none yet, the longest
+        full-schedule run that ended before (a round's runs train side by side)."""
+        if self._round_s:
+            return self._round_s
+        ended = records.ended_full_runs(self.tracker, self.parent_id)
+        return max(((r.end_time_ms - r.start_time_ms) / 1000 for r in ended if r.end_time_ms), default=0.0)
+
     def _next_reserve(self):
         """The first reserve not yet confirmed, or None."""
         tried = {trial.number for trial, _, _ in self.confirmed}
@@ -128,7 +159,9 @@ class Finals:
 
     def _train(self, jobs: list[Job]) -> None:
         """Train a round; seeds dropped by `_drop` are tagged skipped and leave the view's count."""
+        self._round_started = time.time()
         skipped = self.run_round(jobs, self._drop, self._early_reserve)
+        self._round_s = time.time() - self._round_started
         if not skipped:
             return
         standings = self._standings()
@@ -170,5 +203,7 @@ class Finals:
         """No finalist passed on its seeds: confirm the reserves one by one, each with all its
         seeds in one round, until one passes."""
         while not self._any_passed() and (trial := self._next_reserve()) is not None:
+            if not self._in_time(trial, self._last_round_s()):
+                return
             self._train(self._start_reserve(trial, f"no candidate passed on its {self.budget.target.seeds} seed(s); "
                                                    f"confirming reserve trial {trial.number}"))

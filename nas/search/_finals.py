@@ -212,17 +212,18 @@ def contender(budget: Budget, tracker, parent_id: str, trial, role: str, final_r
                      seed_runs_of(children, final, budget.target.seeds))
 
 
-def conclude(budget: Budget, study, tracker, parent_id: str, confirmed: list[tuple]) -> SearchResult:
+def conclude(budget: Budget, study, tracker, parent_id: str, confirmed: list[tuple],
+             held_back: str = "") -> SearchResult:
     """Tally the search (`_summary.tally`), name the winner the rule's statistic ranks first, and
     record both on the parent run. `confirmed`: (trial, role, final run id) of every finalist and
-    confirmed reserve, in the order they were confirmed."""
+    confirmed reserve, in the order they were confirmed; `held_back`: why a reserve was not started ("": none)."""
     children = tracker.children(parent_id)
     contenders = [contender(budget, tracker, parent_id, t, role, run_id, children) for t, role, run_id in confirmed]
     parent = tracker.run(parent_id)
     summary = tally(candidate_table(study, budget), contenders, Criteria.of(budget),
                     finished_finals=len(records.finished_finals(tracker, parent_id)),
                     wall_seconds=records.running_seconds(parent), stopped_seconds=records.stopped_seconds(parent),
-                    val_images=_val_images(budget))
+                    val_images=_val_images(budget), held_back=held_back)
     winner = tracker.run(summary.winner_run_id) if summary.winner_run_id else None
     as_dict = summary.to_dict()
     records.finish_search(tracker, parent_id, as_dict, winner, summary.target_met)

@@ -90,6 +90,7 @@ class SearchSummary:
     val_images: int | None = None
     ranked_by: str = ""
     winner_seeds: tuple[dict, ...] = field(default=())
+    reserve_held_back: str = ""  # why a reserve was not started ([search] reserve_deadline_minutes); "": none was
 
     @property
     def rejected_total(self) -> int:
@@ -105,7 +106,7 @@ class SearchSummary:
                                   for j in self.contenders],
                 "candidates": [dict(c) for c in self.candidates],
                 "val_images": self.val_images, "ranked_by": self.ranked_by,
-                "contenders": [j.to_dict() for j in self.contenders]}
+                "contenders": [j.to_dict() for j in self.contenders], "reserve_held_back": self.reserve_held_back}
 
 
 def count_candidates(candidates: list[dict]) -> dict:
@@ -142,7 +143,7 @@ def judge(contenders: list[Contender], c: ranking.Criteria, val_images: int | No
 
 
 def tally(candidates: list[dict], contenders: list[Contender], c: ranking.Criteria, *, finished_finals: int,
-          wall_seconds: float, stopped_seconds: float, val_images: int | None) -> SearchSummary:
+          wall_seconds: float, stopped_seconds: float, val_images: int | None, held_back: str = "") -> SearchSummary:
     """The summary of a search from its candidate table and its contenders' seeds."""
     judged = judge(contenders, c, val_images)
     # The winner is the best ranked whose final run holds a model (a failed final has none to verify).
@@ -156,4 +157,4 @@ def tally(candidates: list[dict], contenders: list[Contender], c: ranking.Criter
     return SearchSummary(n["sampled"], n["rejected"], n["trained"], n["pruned"], n["failed"], finished_finals,
                          bool(best and best.passed), wall_seconds, stopped_seconds,
                          best.contender.run_id if best else None, c.rule, tuple(candidates), judged, val_images,
-                         ranking.STATISTIC_TEXT[c.rule], winner_seeds)
+                         ranking.STATISTIC_TEXT[c.rule], winner_seeds, held_back)

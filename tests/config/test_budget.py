@@ -136,6 +136,10 @@ MISTAKES = [
      "search.min_epochs", "exceeds search.screen_epochs = 2"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nobjective = "macs"'), "search.objective",
      "'macs' is not one of accuracy, params"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreserve_deadline_minutes = 45'),
+     "search.reserve_deadline_minutes", "applies to reserves only; set reserves >= 1 or remove it"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreserves = 1\nreserve_deadline_minutes = -5'),
+     "search.reserve_deadline_minutes", "-5 is below the minimum 0"),
     # device limits and the precision their bytes count at
     (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_peak_activation_bytes = 0"),
      "budget.max_peak_activation_bytes", "must be >= 1, got 0"),

@@ -338,3 +338,28 @@ def test_a_reserve_joins_a_round_that_would_leave_a_worker_idle(tmp_path, mlflow
     assert started[0] == [(records.ROLE_FINAL, mine), (records.ROLE_SEED, mine), (records.ROLE_SEED, mine)]
     assert started[1] == [(records.ROLE_SEED, mine), (records.ROLE_SEED, mine), (records.ROLE_FINAL, theirs)], started
     assert any(f"confirming reserve trial {theirs} beside the seeds still to train" in (e or "") for e in events)
+
+
+@pytest.mark.parametrize("deadline_minutes,reserve_trains", [(0, False), (600, True)])
+def test_a_reserve_starts_only_if_the_search_would_end_by_its_deadline(tmp_path, mlflow_template, deadline_minutes,
+                                                                       reserve_trains):
+    """Nothing can pass (min 99.9%). With `reserve_deadline_minutes = 0` the reserve would end past the
+    deadline at any pace, so it is held back and the summary and report say why; with 600 minutes
+    it trains as it would without a deadline."""
+    seed_store(tmp_path, mlflow_template)
+    tracker, result = run_search(tmp_path, smoke("min = 0.999\nseeds = 2", "finalists = 1\nreserves = 1\n"
+                                                 f"reserve_deadline_minutes = {deadline_minutes}"))
+    roles = [c["role"] for c in result.summary["contenders"]]
+    assert not result.met_target
+    assert roles == (["finalist", "reserve"] if reserve_trains else ["finalist"])
+    held_back = result.summary["reserve_held_back"]
+    text = report_text(tracker, result)
+    if reserve_trains:
+        assert held_back == "" and "stopped without its next reserve" not in text
+        return
+    finals = [c for c in tracker.children(result.parent_run_id) if c.tags.get("nas_role") == records.ROLE_FINAL]
+    assert len(finals) == 1  # the reserve's runs were never created
+    assert re.fullmatch(r"reserve trial \d+ was not started: at the pace of the round before it \(\d+\.\d min\) the "
+                        r"search would have ended at \d+\.\d min, after \[search\] reserve_deadline_minutes = 0",
+                        held_back), held_back
+    assert f"The search stopped without its next reserve: {held_back}." in text

@@ -45,7 +45,8 @@ def test_the_winner_is_the_best_statistic_and_the_json_keeps_the_old_keys_first(
     assert s.winner_run_id == "steady" and s.target_met
     d = json.loads(json.dumps(s.to_dict()))
     assert list(d)[:len(OLD_KEYS)] == OLD_KEYS
-    assert list(d)[len(OLD_KEYS):] == ["val_images", "ranked_by", "contenders"]
+    assert list(d)[len(OLD_KEYS):] == ["val_images", "ranked_by", "contenders", "reserve_held_back"]
+    assert d["reserve_held_back"] == ""  # no deadline held a reserve back
     assert d["confirmations"] == [{"trial": 0, "run_id": "lucky", "passed": False},
                                   {"trial": 8, "run_id": "steady", "passed": True}]
     assert [r["val_accuracy"] for r in d["seeds"]] == [0.9945, 0.9942, 0.9944]
