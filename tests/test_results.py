@@ -141,3 +141,30 @@ def test_the_margin_odds_are_the_benchs_output_over_the_budgets_reports(referenc
     assert f"every seed >= 99.45%: {every} of {len(winners)}" in done.stdout and len(winners) >= least
     last = done.stdout.rstrip().splitlines()[-1]
     assert float(last.split("|")[-2]) >= 0.9, last  # the table goes on to the mean the bar needs
+
+
+def test_the_finals_ranking_is_the_benchs_output_and_reads_the_winners_seeds_as_the_seed_table_does():
+    """reports/reference/finals_ranking_mnist_8k.txt is bench/finals_ranking.py's over every committed
+    mnist_8k search report; the winner it reads from each report's finals table has the seeds that
+    report's seed table (scripts/results.py, the other reader) gives."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finals_ranking", ROOT / "bench" / "finals_ranking.py")
+    ranking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranking)  # puts scripts/ on the path, as the bench runs
+    from results import parse_report
+
+    reports = sorted(p for p in (ROOT / "reports").glob("mnist_8k-*.md") if SEARCH_REPORT.match(p.name))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "finals_ranking.py"), *map(str, reports)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "reports" / "reference" / "finals_ranking_mnist_8k.txt").read_text(), \
+        "run python bench/finals_ranking.py reports/mnist_8k-<id>.md ... > reports/reference/finals_ranking_mnist_8k.txt"
+    checked = 0
+    for path in reports:
+        row, found = parse_report(path), ranking.candidates(path)
+        seeds = [float(v) for v in row.val if v != "-"]
+        if found and len(seeds) == 3:
+            assert seeds in [c.seeds_pct for c in found], path.name
+            checked += 1
+    assert checked >= 9
