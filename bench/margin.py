@@ -8,7 +8,7 @@ Reads each report's seed table (`scripts/results.py`, the one reader of it), poo
 spread around their own winner's mean (the within-winner standard deviation: what retraining the
 same net with another seed moves), and prints, for a range of winner means, the chance that one
 seed, all K seeds of a winner, and `--searches` searches in a row clear target + margin, under a
-normal model of the seeds (scipy.stats.norm), from the winners' mean up to where the searches in a
+normal model of the seeds (`nas.constraints.pass_chance`), from the winners' mean up to where the searches in a
 row reach 0.9. Beside it, what the reports show: the winners' means, and how many winners had every
 seed at or above target + margin.
 """
@@ -20,10 +20,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from scipy.stats import norm
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from results import ReportError, parse_report  # noqa: E402
+
+from nas.constraints import pass_chance, pooled_sd  # noqa: E402
 
 
 def winners(paths: list[Path]) -> list[list[float]]:
@@ -39,13 +40,6 @@ def winners(paths: list[Path]) -> list[list[float]]:
         if len(values) >= 2:
             found.append(values)
     return found
-
-
-def pooled_sd(groups: list[list[float]]) -> float:
-    """The within-group standard deviation, pooled over groups (each group's own mean removed)."""
-    squares = sum((x - statistics.mean(g)) ** 2 for g in groups for x in g)
-    dof = sum(len(g) - 1 for g in groups)
-    return (squares / dof) ** 0.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     mean, row = round(statistics.mean(means), 2), 0
     while True:
         # the reports round to 0.01: a seed shown at the bar is one above bar - half a step
-        one = float(norm.sf(bar - step / 2, loc=mean, scale=sd))
+        one = pass_chance(mean, sd, bar - step / 2, 1)
         in_a_row = one ** (seeds * args.searches)
         print(f"| {mean:.2f}% | {one:.2f} | {one ** seeds:.2f} | {in_a_row:.2f} |")
         row, mean = row + 1, round(mean + 0.01, 2)

@@ -5,8 +5,10 @@ account, the confirmations in the order tried. Every number is a recorded one.""
 
 from __future__ import annotations
 
+import statistics
+
+from nas.constraints import mean_needed, pass_chance, pooled_sd, verdict
 from nas.constraints import pct as _pct
-from nas.constraints import verdict
 from nas.report._data import SearchData
 from nas.report._data import plural as _plural
 from nas.report._format import count as _int
@@ -115,7 +117,45 @@ def contenders_section(s: SearchData, screen_rank: dict[int, int], screened: int
         order = ("" if len(judged) < 2 else "screening predicted the order on the seeds" if kept
                  else "the full schedule reordered them")
         lines += ["", "Ranking: " + "; ".join(notes) + (f". So {order}." if order else ".")]
-    return lines + [""]
+    return lines + retrain_odds(s) + [""]
+
+
+def _complete_seeds_pct(c: dict) -> list[float]:
+    return [100 * x["val_accuracy"] for x in c["seeds"]
+            if isinstance(x, dict) and x.get("status") == "complete" and _finite(x.get("val_accuracy"))]
+
+
+def retrain_odds(s: SearchData) -> list[str]:
+    """Whether the winner would meet the target again on new seeds: the chance under a normal model
+    with the spread the confirmed candidates' own seeds show, and the mean a 0.9 chance needs."""
+    t = s.budget.target
+    judged = contenders(s)
+    mine = next((c for c in judged if c.get("run_id") == s.winner.run_id), None)
+    groups = [g for g in map(_complete_seeds_pct, judged) if len(g) >= 2]
+    if t.seeds < 2 or mine is None or len(_complete_seeds_pct(mine)) < t.seeds or not groups:
+        return []
+    sd = pooled_sd(groups)
+    if sd <= 0:
+        return []
+    # Accuracies are whole images: a seed shown at the target is one above it less half an image.
+    val_images = s.summary.get("val_images")
+    bar = 100 * t.min - (50 / val_images if isinstance(val_images, int) and val_images > 0 else 0.0)
+    mean = statistics.mean(_complete_seeds_pct(mine))
+    chance = pass_chance(mean, sd, bar, t.seeds, t.rule)
+    needed = mean_needed(0.9, sd, bar, t.seeds, t.rule)
+    seeds = sum(map(len, groups))
+    text = (f"Trained again: one net's seeds spread by {sd:.3f} points here (pooled over {_plural(seeds, 'seed')} "
+            f"of {_plural(len(groups), 'confirmed candidate')}; few seeds make this rough, `bench/margin.py` pools it "
+            f"over many searches). Under a normal model of that spread, the winner (mean {mean:.2f}%) would meet "
+            f"the target's rule on {_plural(t.seeds, 'new seed')} with probability {chance:.2f}; a chance of 0.9 "
+            f"needs a mean of {needed:.2f}%")
+    if mean >= needed:
+        return ["", text + "."]
+    text += f", {needed - mean:.2f} points above the winner's."
+    if not mine.get("passed"):
+        text += (" A net that much better is what this budget needs: `nas study --around "
+                 f"{s.parent.run_id} --factors width=1.2 --seeds {t.seeds}` measures what more parameters give.")
+    return ["", text]
 
 
 def seeds_section(s: SearchData) -> list[str]:

@@ -3,6 +3,7 @@ names the winner, and the report, `nas verify`, `nas runs` and the summary name 
 
 import os
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -167,6 +168,16 @@ def test_a_failed_search_names_one_winner_with_one_verdict(tmp_path, mlflow_temp
     assert (f"the winner named is the best of the 2 confirmed by its worst seed ({winner['statistic']:.2%}, "
             f"{winner['worst_margin_images']:+d} images against the target)") in text
     assert "first candidate confirmed" not in text and "the best finalist is reported" not in text
+    # Trained again: the chance, from the recorded seeds' pooled spread (digits: 400 validation images)
+    from scipy.stats import norm
+
+    seeds = [[100 * s["val_accuracy"] for s in c["seeds"]] for c in (finalist, reserve)]
+    sd = (sum((v - statistics.mean(g)) ** 2 for g in seeds for v in g) / 4) ** 0.5
+    mean, bar = statistics.mean(100 * s["val_accuracy"] for s in winner["seeds"]), 99.9 - 100 / 400 / 2
+    assert (f"the winner (mean {mean:.2f}%) would meet the target's rule on 3 new seeds with probability "
+            f"{norm.sf(bar, mean, sd) ** 3:.2f}; a chance of 0.9 needs a mean of "
+            f"{bar + sd * norm.ppf(0.9 ** (1 / 3)):.2f}%") in text
+    assert f"nas study --around {result.parent_run_id} --factors width=1.2 --seeds 3" in text
     assert main(["verify", result.parent_run_id]) == 1
     assert capsys.readouterr().out.count("FAIL") == len(failing)
 
