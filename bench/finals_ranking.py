@@ -1,6 +1,6 @@
 """How well screening ranked the candidates a search confirmed, read from committed search reports.
 
-    python bench/finals_ranking.py reports/mnist_8k-*.md
+    python bench/finals_ranking.py reports/mnist_8k-*.md [--target 99.45] [--val-images 10000]
 
 Each report's table of finalists and confirmed reserves gives, per candidate, its screening
 validation accuracy (the short schedule that picked it) and every seed's validation accuracy after
@@ -10,10 +10,12 @@ the full schedule. This prints every candidate, then:
                    seeds, for each pair of candidates of one search, and a sign test on those pairs;
   across searches  the Spearman correlation of screening accuracy with the final mean (searches
                    differ in their budgets' screening, so this mixes scales);
-  spread           how far the candidates' final means spread, against what their seeds' noise
-                   alone would give (the pooled within-candidate spread / sqrt(seeds)), and the
-                   spread of the candidates' own means that is left: what choosing better among
-                   them could gain at most.
+  spread           how far the final means spread, of every candidate and of the finalists alone,
+                   against what their seeds' noise alone would give (the pooled within-candidate
+                   spread / sqrt(seeds)), and the spread of the nets' own means that is left: what
+                   choosing better among them could gain at most;
+  --target         the chance that a net at the finalists' mean meets the target on every seed
+                   (`nas.constraints.pass_chance`), and the means a chance of 0.5 and 0.9 need.
 
 Nothing is trained; bench/rung_ranking.py trains more of one search's candidates instead.
 """
@@ -29,8 +31,11 @@ from typing import NamedTuple
 
 from scipy.stats import binomtest, spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from results import _cells  # noqa: E402
+
+from nas.constraints import mean_needed, pass_chance, pooled_sd  # noqa: E402
 
 HEADER = ("trial", "role", "params", "screening val acc")
 
@@ -70,6 +75,9 @@ def candidates(path: Path) -> list[Candidate]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=Path, nargs="+")
+    parser.add_argument("--target", type=float, default=None, help="the target, in percent: adds the chance a net "
+                        "at the finalists' mean meets it on every seed (rule all)")
+    parser.add_argument("--val-images", type=int, default=10000, help="the validation set's size")
     args = parser.parse_args(argv)
     by_report = {p.name: c for p in args.reports if "-" in p.stem and (c := candidates(p))}
     every = [c for found in by_report.values() for c in found]
@@ -92,16 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"across searches: {len(every)} candidates, Spearman(screening, final mean) = {rho.statistic:+.2f} "
           f"(p = {rho.pvalue:.2f})")
 
-    means = [c.mean_pct for c in every]
-    squares = sum((v - c.mean_pct) ** 2 for c in every for v in c.seeds_pct)
-    seed_sd = (squares / sum(len(c.seeds_pct) - 1 for c in every)) ** 0.5
-    seeds = statistics.mean(len(c.seeds_pct) for c in every)
-    noise_sd = seed_sd / seeds ** 0.5
-    total_sd = statistics.stdev(means)
-    own_sd = max(total_sd ** 2 - noise_sd ** 2, 0.0) ** 0.5
-    print(f"spread: final means {statistics.mean(means):.3f}% +- {total_sd:.3f} (best {max(means):.3f}%); one net's "
-          f"seeds spread by {seed_sd:.3f}, so {noise_sd:.3f} of the means' spread is seed noise and "
-          f"{own_sd:.3f} is the candidates' own")
+    seed_sd = pooled_sd([c.seeds_pct for c in every])
+    seeds = round(statistics.mean(len(c.seeds_pct) for c in every))
+    finalists = [c for c in every if c.role == "finalist"]
+    for name, group in (("every candidate", every), ("the finalists (screening's first of each search)", finalists)):
+        if len(group) < 2:
+            continue
+        means = [c.mean_pct for c in group]
+        noise_sd, total_sd = seed_sd / seeds ** 0.5, statistics.stdev(means)
+        own_sd = max(total_sd ** 2 - noise_sd ** 2, 0.0) ** 0.5
+        print(f"spread of {name}: {len(group)} means, {statistics.mean(means):.3f}% +- {total_sd:.3f} (best "
+              f"{max(means):.3f}%); one net's seeds spread by {seed_sd:.3f}, so {noise_sd:.3f} of the means' spread is "
+              f"seed noise and {own_sd:.3f} is the nets' own")
+    if args.target is not None and len(finalists) >= 2:
+        # A seed shown at the target (2 decimals) is one at least half an image below it.
+        bar, mean = args.target - 50 / args.val_images, statistics.mean(c.mean_pct for c in finalists)
+        print(f"a net at the finalists' mean ({mean:.3f}%) meets {args.target:.2f}% on every one of {seeds} new seeds "
+              f"with probability {pass_chance(mean, seed_sd, bar, seeds):.3f}; 0.5 needs a mean of "
+              f"{mean_needed(0.5, seed_sd, bar, seeds):.3f}%, 0.9 one of {mean_needed(0.9, seed_sd, bar, seeds):.3f}%")
     return 0
 
 
