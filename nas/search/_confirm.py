@@ -34,6 +34,31 @@ from nas.tracking import records
 FINALIST, RESERVE = "finalist", "reserve"
 
 
+class ReserveDeadline:
+    """`[search] reserve_deadline_minutes`: whether a reserve taking a given time still lets the search
+    end within that running time. The first reserve refused is held back for good, named in
+    `held_back` for the summary and announced once."""
+
+    def __init__(self, minutes: float | None, running_s: Callable[[], float], announce: Callable[[str], None]):
+        """`running_s()`: the search's running time so far, in seconds (a resumed search's included)."""
+        self.minutes, self._running_s, self._announce = minutes, running_s, announce
+        self.held_back = ""  # why a reserve was not started ("": none was)
+
+    def allows(self, trial_number: int, pace_s: float) -> bool:
+        if self.minutes is None:
+            return True
+        if self.held_back:  # asked again before a later wave: the answer stands
+            return False
+        end_min = (self._running_s() + pace_s) / 60
+        if end_min <= self.minutes:
+            return True
+        self.held_back = (f"reserve trial {trial_number} was not started: at the pace of the round before it "
+                          f"({pace_s / 60:.1f} min) the search would have ended at {end_min:.1f} min, after "
+                          f"[search] reserve_deadline_minutes = {self.minutes:g}")
+        self._announce(self.held_back)
+        return False
+
+
 class Finals:
     """Rung 3 of one search: its finalists and reserves, each confirmed across seeds."""
 
@@ -48,7 +73,8 @@ class Finals:
         self.confirmed: list[tuple] = []  # (trial, role, final run id), in the order confirmed
         self._confirms: dict[str, str] = {}  # a seed job's run id -> the run id of the final it confirms
         self._round_started = self._round_s = 0.0  # the latest round's start (time.time()) and duration
-        self.held_back = ""  # why a reserve was not started, for the summary ("": none was)
+        self.deadline = ReserveDeadline(budget.search.reserve_deadline_minutes,
+                                        lambda: records.running_seconds(tracker.run(parent_id)), announce)
 
     def run(self) -> finals.SearchResult:
         """The finalists with all their seeds, then (none passed) the reserves one by one, then the
@@ -74,7 +100,7 @@ class Finals:
             self._reserves()
         self.run_round(baseline)
         self.announce("")
-        return finals.conclude(b, self.study, self.tracker, self.parent_id, self.confirmed, self.held_back)
+        return finals.conclude(b, self.study, self.tracker, self.parent_id, self.confirmed, self.deadline.held_back)
 
     def _plan(self, trials: list, role: str) -> list[Job]:
         """Each trial's final and seeds still to train, one trial after the other; they join `confirmed`."""
@@ -115,7 +141,7 @@ class Finals:
             return []
         trial = self._next_reserve()
         # It joins the round now running, so it should take about as long as that round so far.
-        if trial is None or not self._in_time(trial, time.time() - self._round_started):
+        if trial is None or not self.deadline.allows(trial.number, time.time() - self._round_started):
             return []
         return self._start_reserve(trial, f"no candidate so far can pass on its {self.budget.target.seeds} seed(s); "
                                           f"confirming reserve trial {trial.number} beside the seeds still to train")
@@ -126,23 +152,6 @@ class Finals:
         jobs = self._plan([trial], RESERVE)
         self._expect(jobs)
         return jobs
-
-    def _in_time(self, trial, pace_s: float) -> bool:
-        """Whether reserve `trial`, taking `pace_s`, ends within `reserve_deadline_minutes` of the
-        search's running time; if not, it is held back and announced."""
-        deadline_min = self.budget.search.reserve_deadline_minutes
-        if deadline_min is None:
-            return True
-        if self.held_back:  # asked again before a later wave: the answer stands, announced once
-            return False
-        end_min = (records.running_seconds(self.tracker.run(self.parent_id)) + pace_s) / 60
-        if end_min <= deadline_min:
-            return True
-        self.held_back = (f"reserve trial {trial.number} was not started: at the pace of the round before it "
-                          f"({pace_s / 60:.1f} min) the search would have ended at {end_min:.1f} min, after "
-                          f"[search] reserve_deadline_minutes = {deadline_min:g}")
-        self.announce(self.held_back)
-        return False
 
     def _last_round_s(self) -> float:
         """The latest round's duration; in a resumed search that has trained none yet, the longest
@@ -203,7 +212,7 @@ class Finals:
         """No finalist passed on its seeds: confirm the reserves one by one, each with all its
         seeds in one round, until one passes."""
         while not self._any_passed() and (trial := self._next_reserve()) is not None:
-            if not self._in_time(trial, self._last_round_s()):
+            if not self.deadline.allows(trial.number, self._last_round_s()):
                 return
             self._train(self._start_reserve(trial, f"no candidate passed on its {self.budget.target.seeds} seed(s); "
                                                    f"confirming reserve trial {trial.number}"))

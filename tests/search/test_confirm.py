@@ -369,3 +369,19 @@ def test_a_reserve_starts_only_if_the_search_would_end_by_its_deadline(tmp_path,
                         r"search would have ended at \d+\.\d min, after \[search\] reserve_deadline_minutes = 0",
                         held_back), held_back
     assert f"The search stopped without its next reserve: {held_back}." in report_text(tracker, result)
+
+
+def test_the_deadline_lets_a_reserve_start_while_the_search_would_end_in_time():
+    """At 40 min running: a 4-min reserve ends at 44 of 45 and starts; a 6-min one would end at 46 and
+    is held back, named once; after that no reserve starts, whatever its pace. No deadline: every one."""
+    from nas.search._confirm import ReserveDeadline
+
+    announced = []
+    deadline = ReserveDeadline(45, lambda: 40 * 60.0, announced.append)
+    assert deadline.allows(7, 4 * 60.0) and deadline.held_back == "" and announced == []
+    assert not deadline.allows(8, 6 * 60.0)
+    assert deadline.held_back == ("reserve trial 8 was not started: at the pace of the round before it (6.0 min) "
+                                  "the search would have ended at 46.0 min, after [search] "
+                                  "reserve_deadline_minutes = 45")
+    assert not deadline.allows(9, 1.0) and announced == [deadline.held_back]
+    assert ReserveDeadline(None, lambda: 10**6, announced.append).allows(1, 10**6)
