@@ -125,6 +125,11 @@ def _complete_seeds_pct(c: dict) -> list[float]:
             if isinstance(x, dict) and x.get("status") == "complete" and _finite(x.get("val_accuracy"))]
 
 
+def _chance(p: float) -> str:
+    """A probability to two places; the ends as bounds, so that 0.004 does not read as never."""
+    return "below 0.01" if p < 0.005 else "above 0.99" if p >= 0.995 else f"{p:.2f}"
+
+
 def retrain_odds(s: SearchData) -> list[str]:
     """Whether the winner would meet the target again on new seeds: the chance under a normal model
     with the spread the confirmed candidates' own seeds show, and the mean a 0.9 chance needs."""
@@ -147,7 +152,7 @@ def retrain_odds(s: SearchData) -> list[str]:
     text = (f"Trained again: one net's seeds spread by {sd:.3f} points here (pooled over {_plural(seeds, 'seed')} "
             f"of {_plural(len(groups), 'confirmed candidate')}; few seeds make this rough, `bench/margin.py` pools it "
             f"over many searches). Under a normal model of that spread, the winner (mean {mean:.2f}%) would meet "
-            f"the target's rule on {_plural(t.seeds, 'new seed')} with probability {chance:.2f}; a chance of 0.9 "
+            f"the target's rule on {_plural(t.seeds, 'new seed')} with probability {_chance(chance)}; a chance of 0.9 "
             f"needs a mean of {needed:.2f}%")
     if mean >= needed:
         return ["", text + "."]
