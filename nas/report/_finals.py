@@ -87,8 +87,9 @@ def contenders_section(s: SearchData, screen_rank: dict[int, int], screened: int
                      _statistic_text(c, t.rule), images(margin) if isinstance(margin, int) else "-",
                      "yes" if c.get("passed") else "no"])
     val_images = sm.get("val_images")
-    lines = [f"Finalists and confirmed reserves, each trained from scratch with the budget's {_plural(t.seeds, 'seed')} "
-             f"(screening accuracy after the short schedule, and whether it predicted meeting the target: at least "
+    lines = [f"Finalists and confirmed reserves, each trained from scratch with the budget's "
+             f"{_plural(t.seeds, 'seed')} (screening accuracy after the short schedule, and whether it predicted "
+             f"meeting the target: at least "
              f"{_pct(t.min - s.budget.search.screen_margin)}; validation accuracy of every seed after the full one):",
              ""]
     lines += _table(["trial", "role", "params", "screening val acc", "predicted to meet", "val acc per seed",
