@@ -138,7 +138,8 @@ def retrain_odds(s: SearchData) -> list[str]:
     judged = contenders(s)
     mine = next((c for c in judged if c.get("run_id") == s.winner.run_id), None)
     groups = [g for g in map(_complete_seeds_pct, judged) if len(g) >= 2]
-    if t.seeds < 2 or mine is None or len(_complete_seeds_pct(mine)) < t.seeds or not groups:
+    winner_pct = _complete_seeds_pct(mine) if mine else []
+    if t.seeds < 2 or len(winner_pct) < t.seeds or not groups:
         return []
     sd = pooled_sd(groups)
     if sd <= 0:
@@ -146,7 +147,7 @@ def retrain_odds(s: SearchData) -> list[str]:
     # Accuracies are whole images: a seed shown at the target is one above it less half an image.
     val_images = s.summary.get("val_images")
     bar = 100 * t.min - (50 / val_images if isinstance(val_images, int) and val_images > 0 else 0.0)
-    mean = statistics.mean(_complete_seeds_pct(mine))
+    mean = statistics.mean(winner_pct)
     chance = pass_chance(mean, sd, bar, t.seeds, t.rule)
     needed = mean_needed(0.9, sd, bar, t.seeds, t.rule)
     seeds = sum(map(len, groups))
