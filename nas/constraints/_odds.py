@@ -7,8 +7,6 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
-from scipy.stats import norm
-
 
 def pooled_sd(groups: Sequence[Sequence[float]]) -> float:
     """The within-group standard deviation, pooled over groups of 2+ values (each group's own mean
@@ -23,6 +21,8 @@ def pooled_sd(groups: Sequence[Sequence[float]]) -> float:
 def pass_chance(mean: float, sd: float, bar: float, seeds: int, rule: str = "all") -> float:
     """The chance that `seeds` new seeds of a net whose seeds average `mean` meet `bar`: every one
     of them under rule "all", their mean under rule "mean"."""
+    from scipy.stats import norm  # here, not at import: scipy.stats adds ~1 s to every process that imports nas
+
     if rule == "mean":
         return float(norm.sf(bar, loc=mean, scale=sd / seeds ** 0.5))
     return float(norm.sf(bar, loc=mean, scale=sd)) ** seeds
@@ -30,6 +30,8 @@ def pass_chance(mean: float, sd: float, bar: float, seeds: int, rule: str = "all
 
 def mean_needed(chance: float, sd: float, bar: float, seeds: int, rule: str = "all") -> float:
     """The mean a net's seeds need for `pass_chance` to be `chance` (the inverse of it)."""
+    from scipy.stats import norm
+
     if rule == "mean":
         return bar + sd / seeds ** 0.5 * float(norm.ppf(chance))
     return bar + sd * float(norm.ppf(chance ** (1 / seeds)))
