@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from results import _cells  # noqa: E402
 
-from nas.constraints import mean_needed, pass_chance, pooled_sd  # noqa: E402
+from nas.constraints import mean_needed, pass_chance, pooled_sd, seed_bar  # noqa: E402
 
 HEADER = ("trial", "role", "params", "screening val acc")
 
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{max(means):.3f}%); one net's seeds spread by {seed_sd:.3f}, so {noise_sd:.3f} of the means' spread is "
               f"seed noise and {own_sd:.3f} is the nets' own")
     if args.target is not None and len(finalists) >= 2:
-        # A seed shown at the target (2 decimals) is one at least half an image below it.
-        bar, mean = args.target - 50 / args.val_images, statistics.mean(c.mean_pct for c in finalists)
+        bar, mean = seed_bar(args.target, args.val_images), statistics.mean(c.mean_pct for c in finalists)
         print(f"a net at the finalists' mean ({mean:.3f}%) meets {args.target:.2f}% on every one of {seeds} new seeds "
               f"with probability {pass_chance(mean, seed_sd, bar, seeds):.3f}; 0.5 needs a mean of "
               f"{mean_needed(0.5, seed_sd, bar, seeds):.3f}%, 0.9 one of {mean_needed(0.9, seed_sd, bar, seeds):.3f}%")

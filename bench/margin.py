@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from results import ReportError, parse_report  # noqa: E402
 
-from nas.constraints import pass_chance, pooled_sd  # noqa: E402
+from nas.constraints import pass_chance, pooled_sd, seed_bar  # noqa: E402
 
 
 def winners(paths: list[Path]) -> list[list[float]]:
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     # budget whose winners sit far below its bar still shows the mean it would take.
     mean, row = round(statistics.mean(means), 2), 0
     while True:
-        # the reports round to 0.01: a seed shown at the bar is one above bar - half a step
-        one = pass_chance(mean, sd, bar - step / 2, 1)
+        one = pass_chance(mean, sd, seed_bar(bar, args.val_images), 1)
         in_a_row = one ** (seeds * args.searches)
         print(f"| {mean:.2f}% | {one:.2f} | {one ** seeds:.2f} | {in_a_row:.2f} |")
         row, mean = row + 1, round(mean + 0.01, 2)

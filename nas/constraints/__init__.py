@@ -8,7 +8,7 @@ from nas.constraints._footprint import count_model_bytes, measure_peak_activatio
 from nas.constraints._latency import (cached_latency_ms, cpu_name, LATENCY_REPEATS, LATENCY_RUNS, LATENCY_TOLERANCE,
                                       LATENCY_WARMUP, LatencyStats, measure_latency_ms, module_to_onnx,
                                       require_onnxruntime)
-from nas.constraints._odds import mean_needed, pass_chance, pooled_sd
+from nas.constraints._odds import mean_needed, pass_chance, pooled_sd, seed_bar
 from nas.constraints._survey import infeasible_advice, survey
 from nas.constraints._verdict import (FAIL, latency_row, NOT_LIMITED, PASS, failing_seeds, limit_text, Measured, pct,
                                       pct_vs, Row, rows)
@@ -18,4 +18,5 @@ __all__ = ["FAIL", "LATENCY_REPEATS", "LATENCY_RUNS", "LATENCY_TOLERANCE", "LATE
            "check_model", "count_macs_fvcore", "count_model_bytes", "count_params_torchinfo", "cpu_name",
            "failing_seeds", "infeasible_advice", "judge", "latency_row", "limit_text", "measure_latency_ms",
            "mean_needed", "measure_peak_activation_elements", "module_to_onnx", "pass_chance", "pooled_sd",
-           "require_onnxruntime", "Measured", "pct", "pct_vs", "Row", "rows", "survey", "Verdict", "verdict"]
+           "require_onnxruntime", "Measured", "pct", "pct_vs", "Row", "rows", "seed_bar", "survey", "Verdict",
+           "verdict"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 
-from nas.constraints import mean_needed, pass_chance, pooled_sd, verdict
+from nas.constraints import mean_needed, pass_chance, pooled_sd, seed_bar, verdict
 from nas.constraints import pct as _pct
 from nas.report._data import SearchData
 from nas.report._data import plural as _plural
@@ -144,9 +144,8 @@ def retrain_odds(s: SearchData) -> list[str]:
     sd = pooled_sd(groups)
     if sd <= 0:
         return []
-    # Accuracies are whole images: a seed shown at the target is one above it less half an image.
     val_images = s.summary.get("val_images")
-    bar = 100 * t.min - (50 / val_images if isinstance(val_images, int) and val_images > 0 else 0.0)
+    bar = seed_bar(100 * t.min, val_images if isinstance(val_images, int) and val_images > 0 else None)
     mean = statistics.mean(winner_pct)
     chance = pass_chance(mean, sd, bar, t.seeds, t.rule)
     needed = mean_needed(0.9, sd, bar, t.seeds, t.rule)
