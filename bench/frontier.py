@@ -104,7 +104,7 @@ def limit(row: Row, reports: Path) -> str:
     # of its winners (they measure the same limit, sometimes with more seeds); most seeds first.
     effects = [e for e in study_effects(reports, row.budget)
                if e.around == row.run_id or (e.gain_points > 0 and cap and e.params is not None and e.params >= cap)]
-    effects.sort(key=lambda e: (-e.runs, e.around != row.run_id))  # stable: the largest gain first within
+    effects.sort(key=lambda e: (-e.runs, e.around != row.run_id))  # a stable sort: ties keep the largest gain first
     if not effects:
         return "no committed study around this winner"
     e = effects[0]
