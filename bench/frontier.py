@@ -100,10 +100,14 @@ def limit(row: Row, reports: Path) -> str:
     if row.met:
         return ""
     cap = max_params(row.budget)
+
+    def over_limit(e: Effect) -> bool:  # a level with more parameters than the budget allows
+        return bool(cap) and e.params is not None and e.params >= cap
+
     # Around this winner, and the gains that needed more than the budget's parameters around any other
     # of its winners (they measure the same limit, sometimes with more seeds); most seeds first.
     effects = [e for e in study_effects(reports, row.budget)
-               if e.around == row.run_id or (e.gain_points > 0 and cap and e.params is not None and e.params >= cap)]
+               if e.around == row.run_id or (e.gain_points > 0 and over_limit(e))]
     effects.sort(key=lambda e: (-e.runs, e.around != row.run_id))  # a stable sort: ties keep the largest gain first
     if not effects:
         return "no committed study around this winner"
@@ -113,7 +117,7 @@ def limit(row: Row, reports: Path) -> str:
     lead = "" if e.gain_points > 0 else (f"no studied level beat the winner (retrained in the study: {e.base}; in the "
                                          f"search: {' / '.join(v + '%' for v in row.val)}); best ")
     # A gain bought with more parameters than the budget allows names the budget as the limit.
-    over = f", over the {cap:,} limit" if cap and e.params is not None and e.params >= cap else ""
+    over = f", over the {cap:,} limit" if over_limit(e) else ""
     size = "" if e.params is None else f" ({e.params:,} params{over})"
     return (f"{lead}[{e.factor} = {e.level}](reports/{e.study}){other}{size}: {e.gain_points:+.2f} points, {e.runs} "
             f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")

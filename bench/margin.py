@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     sd = pooled_sd(groups)
     means = [statistics.mean(g) for g in groups]
     seeds = max(len(g) for g in groups)
-    every = sum(min(g) >= bar - step / 2 for g in groups)
+    seed_min = seed_bar(bar, args.val_images)  # a seed shown at the bar may sit half an image below it
+    every = sum(min(g) >= seed_min for g in groups)
     print(f"{len(groups)} winners, {sum(map(len, groups))} seeds: within-winner sd {sd:.3f} points; "
           f"winners' means {statistics.mean(means):.3f} +- {statistics.stdev(means):.3f} "
           f"(min {min(means):.2f}, max {max(means):.2f}); every seed >= {bar:.2f}%: {every} of {len(groups)}")
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     # budget whose winners sit far below its bar still shows the mean it would take.
     mean, row = round(statistics.mean(means), 2), 0
     while True:
-        one = pass_chance(mean, sd, seed_bar(bar, args.val_images), 1)
+        one = pass_chance(mean, sd, seed_min, 1)
         in_a_row = one ** (seeds * args.searches)
         print(f"| {mean:.2f}% | {one:.2f} | {one ** seeds:.2f} | {in_a_row:.2f} |")
         row, mean = row + 1, round(mean + 0.01, 2)

@@ -18,10 +18,12 @@ def pooled_sd(groups: Sequence[Sequence[float]]) -> float:
     return (sum((x - statistics.mean(g)) ** 2 for g in kept for x in g) / dof) ** 0.5
 
 
-def seed_bar(target_pct: float, val_images: int | None) -> float:
+def seed_bar(target_pct: float, val_images: object) -> float:
     """The accuracy a seed must be drawn above to meet `target_pct`, in points: accuracies count whole
-    images, so one shown at the target is one at most half an image below it."""
-    return target_pct - (50 / val_images if val_images else 0.0)
+    images, so one shown at the target is one at most half an image below it. Without a positive
+    image count (an older run's summary may lack it) the bar is the target itself."""
+    counted = isinstance(val_images, int) and val_images > 0
+    return target_pct - (50 / val_images if counted else 0.0)
 
 
 def pass_chance(mean: float, sd: float, bar: float, seeds: int, rule: str = "all") -> float:

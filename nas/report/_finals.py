@@ -144,8 +144,7 @@ def retrain_odds(s: SearchData) -> list[str]:
     sd = pooled_sd(groups)
     if sd <= 0:
         return []
-    val_images = s.summary.get("val_images")
-    bar = seed_bar(100 * t.min, val_images if isinstance(val_images, int) and val_images > 0 else None)
+    bar = seed_bar(100 * t.min, s.summary.get("val_images"))
     mean = statistics.mean(winner_pct)
     chance = pass_chance(mean, sd, bar, t.seeds, t.rule)
     needed = mean_needed(0.9, sd, bar, t.seeds, t.rule)
