@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nas.config import (AUGMENTS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, AVERAGING_KEYS, DataConfig,
+from nas.config import (AUGMENTS, AVERAGES, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, AVERAGING_KEYS, DataConfig,
                         Table, augment_to_json, parse_augment, parse_averaging, batch_size_bound, parse_data,
                         parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
@@ -49,11 +49,15 @@ FACTORS = {
     "label_smoothing": "the share of each target's probability spread over the other classes in the loss",
     "augment": "on-the-fly augmentation of the training images (none, affine, rotate, crop_flip)",
     "epochs": "training epochs, the schedule's shape squeezed or stretched to fit",
+    "average": "the weights evaluated: the last step's (none), an EMA of every step's (ema), or SWA's mean "
+               "of the last epochs (swa), with the base's averaging options where it has them, else the defaults",
 }
 SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width")
-TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "label_smoothing", "augment", "epochs")
+TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "label_smoothing", "augment", "epochs",
+                 "average")
 # Factors whose levels are names, and the names each takes.
-CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS}
+CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS,
+                  "average": AVERAGES}
 # The [train] averaging options of each kind of weight averaging.
 _AVERAGING_KEYS = {"none": (), "ema": ("ema_decay",), "swa": ("swa_start_epoch", "swa_lr")}
 # Old names still read, as the name that says what they change.
@@ -114,6 +118,9 @@ def apply_train(base: TrainOptions, levels: dict) -> TrainOptions:
             options = replace(options, augment=level)  # a preset name, or the base's table as a dict
         elif factor == "epochs":
             options = options.with_schedule(options.schedule.resized(int(level)))
+        elif factor == "average":
+            # The EMA decay and SWA window are separate fields, kept as the base has them.
+            options = replace(options, average=str(level))
     return options
 
 
@@ -129,7 +136,7 @@ def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None)
             "optimizer": options.optimizer, "weight_decay": options.weight_decay,
             "label_smoothing": options.label_smoothing,
             "augment": augment_to_json(options.augment),
-            "epochs": options.schedule.epochs}[factor]
+            "epochs": options.schedule.epochs, "average": options.average}[factor]
 
 
 def parse_levels(factor: str, values: list, fail) -> tuple:

@@ -271,3 +271,28 @@ def test_label_smoothing_factor_sets_the_loss_smoothing():
     assert smoothed.label_smoothing == 0.1 and smoothed.schedule == base.schedule
     with pytest.raises(NasError, match=r"label_smoothing level 0.7 must be a number in \[0, 0.5\]"):
         parse_factor_args(["label_smoothing=0.7"])
+
+
+def test_average_factor_trains_a_cell_with_swa_around_a_winner_without_averaging(finished_search):
+    """`average=swa` around a winner that trained its last step's weights: the swa cell logs SWA as its
+    options and evaluates averaged weights beside the raw ones; the base cell has no averaged figures."""
+    import json
+
+    from nas.errors import NasError
+    from nas.study import parse_factor_args
+
+    parent = finished_search["parent"]
+    assert main(["study", "--around", parent, "--factors", "average=swa", "--seeds", "1", "--epochs", "2",
+                 "--device", "cpu"]) == 0
+    runs = study_runs(Tracker(), f"study-smoke-around-{finished_search['final'][:8]}")
+    by_level = {r.params["factor.average"]: r for r in runs}
+    assert sorted(by_level) == ["none", "swa"]
+    assert json.loads(by_level["swa"].params["options"])["average"] == "swa"
+    # With averaging every epoch reports the raw weights beside the evaluated ones; SWA averages from
+    # epoch 2 of 2 only (the last 25%), so epoch 1 evaluates the raw weights themselves (an EMA would not)
+    swa, base = (by_level[level].json_artifact("epochs.json") for level in ("swa", "none"))
+    assert all(e.get("raw_val_accuracy") is not None for e in swa) and len(swa) == 2
+    assert swa[0]["val_accuracy"] == swa[0]["raw_val_accuracy"]
+    assert not any(e.get("raw_val_accuracy") is not None for e in base)
+    with pytest.raises(NasError, match="average level 'mean' is not one of none, ema, swa"):
+        parse_factor_args(["average=mean"])
