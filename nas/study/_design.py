@@ -25,9 +25,9 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nas.config import (AUGMENTS, AVERAGES, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS, AVERAGING_KEYS, DataConfig,
-                        Table, augment_to_json, parse_augment, parse_averaging, batch_size_bound, parse_data,
-                        parse_name, parse_schedule, read_toml)
+from nas.config import (AUGMENTS, AVERAGES, AVERAGING_KEYS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS,
+                        DataConfig, Table, augment_to_json, batch_size_bound, parse_augment, parse_averaging,
+                        parse_data, parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.model import ArchSpec, StageSpec
 from nas.train import TrainOptions
