@@ -3,8 +3,9 @@ train from scratch with every seed, and the rule's statistic crowns the winner (
 
 One concept a private module: `_candidate` (spec and options drawn through a trial), `_storage`
 (Optuna storage, sampler, pruner, stale trials), `_claims` (training slots), `_job` (one training
-job, recorded to MLflow), `_objective` (ask -> check -> claim -> train -> tell), `_worker` (the
-loop every worker runs), `_progress` (the live view), `_finals` (rung 3 and the conclusion),
+job, recorded to MLflow), `_admission` (the check before training: limits, floor, duplicates),
+`_objective` (ask -> check -> claim -> train -> tell), `_worker` (the loop every worker runs),
+`_progress` (the live view), `_finals` (rung 3 and the conclusion),
 `_confirm` (the order of the finals' rounds), `_ranking` (who wins, from per-seed accuracies),
 `_summary` (the typed search summary), `_rounds` (worker processes) and `_loop` (the coordinator).
 """

@@ -1,21 +1,20 @@
 """One trial of the search, as a worker runs it: ask -> check -> claim -> train -> tell.
 
-`Objective.run_trial` asks Optuna for candidates until one passes the budget check (rejected
-ones are told PRUNED with `rejected_by` and a constraint value, never trained), claims a training
-slot for it, screens it inside a heartbeat (reporting each epoch to the pruner), and tells Optuna
-the result. A trial cut off by Ctrl-C is failed and its candidate queued again, so a resumed
-search retrains exactly that one.
+`Objective.run_trial` asks Optuna for candidates until one passes the check before training
+(`nas.search._admission`; rejected ones are told PRUNED with `rejected_by` and a constraint value,
+never trained), claims a training slot for it, screens it inside a heartbeat (reporting each epoch
+to the pruner), and tells Optuna the result. A trial cut off by Ctrl-C is failed and its candidate
+queued again, so a resumed search retrains exactly that one.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from nas.config import Budget
-from nas.constraints import LIMIT_NAMES, below_floor, check, check_analytic
-from nas.errors import SearchError, SpecError
+from nas.errors import SearchError
 from nas.search import _claims as claims
+from nas.search._admission import Streak, judge
 from nas.search._candidate import Candidate, sample_candidate
 from nas.search._job import Job, JobResult, run_job
 from nas.search._storage import (CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, fail_trial,
@@ -24,9 +23,6 @@ from nas.tracking import records
 
 TRAINED, REJECTED, QUOTA = "trained", "rejected", "quota"
 QUOTA_REACHED = "quota_reached"
-BELOW_MIN_PARAMS = "min_params"  # the search's floor ([search] min_params), not a limit of the verdict
-# Limits a budget sets; a duplicate or a lost slot race says nothing about the budget being too tight.
-_BUDGET_LIMITS = (*LIMIT_NAMES, "invalid_geometry", BELOW_MIN_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -42,30 +38,18 @@ class Context:
     threads: int | None = None
 
 
-def violation_amount(verdict) -> float:
-    """How far over its limits a rejected candidate is (> 0), fed to the sampler as infeasibility."""
-    total = 0.0
-    for v in verdict.violations:
-        if isinstance(v.value, (int, float)) and isinstance(v.bound, (int, float)) and v.bound:
-            total += max(v.value / v.bound - 1.0, 0.0) + 1e-3
-        else:
-            total += 1.0
-    return total
-
-
 class Objective:
     def __init__(self, ctx: Context, study, storage):
         self.ctx, self.study, self.storage = ctx, study, storage
         self.budget = ctx.budget
         self.lock = claims.slot_lock(ctx.storage_url, storage, ctx.study_name)
         self.random_state = SharedRandomState(study, self.lock)
-        self.in_a_row: Counter[str] = Counter()  # rejections since the last candidate that passed
+        self.streak = Streak(ctx.budget)  # rejections since the last candidate admitted
 
     # -- ask and check -------------------------------------------------------------------------
 
     def propose(self) -> tuple[object, Candidate, object]:
         """Ask until a candidate passes every check; returns (trial, candidate, verdict)."""
-        cap = self.budget.search.max_consecutive_rejections
         while True:
             with self.random_state.drawing():
                 trial = self.study.ask()
@@ -81,36 +65,18 @@ class Objective:
             try:
                 # Read after ask: another worker may have failed a dead worker's trial meanwhile,
                 # and its queued retry must not count as a duplicate of it.
-                seen = claims.trained_keys(self.study, exclude=trial_id(trial))
-                reason, amount, detail, verdict = self._check(candidate)
-                if reason is None and candidate.key in seen:
-                    reason, amount, detail = claims.DUPLICATE, 0.0, "already trained"
+                judged = judge(candidate, self.budget, claims.trained_keys(self.study, exclude=trial_id(trial)))
                 # > 0 marks the trial infeasible for TPE/NSGA-II, so they learn where the limits are.
-                trial.set_constraint(CONSTRAINT, amount if reason else 0.0)
-                if reason is None:
-                    self.in_a_row.clear()
-                    return trial, candidate, verdict
-                self.reject(trial, candidate, reason, detail, verdict)
+                trial.set_constraint(CONSTRAINT, judged.amount if judged.reason else 0.0)
+                if judged.reason is None:
+                    self.streak.admitted()
+                    return trial, candidate, judged.verdict
+                self.reject(trial, candidate, judged.reason, judged.detail, judged.verdict)
             except BaseException:  # stopped mid-judgement (SIGTERM): FAIL it (a no-op once rejected)
                 self._abandon(trial)
                 raise
-            if sum(self.in_a_row.values()) >= cap:
-                raise SearchError(self._cap_message(cap))
-
-    def _check(self, candidate: Candidate):
-        try:
-            verdict = check_analytic(candidate.spec, self.budget)
-        except SpecError as exc:
-            return "invalid_geometry", 1.0, str(exc), None
-        if verdict.feasible and not below_floor(verdict, self.budget):  # the cheap count rules out most first
-            verdict = check(candidate.spec, self.budget)  # the authoritative count decides what trains
-        if below_floor(verdict, self.budget):
-            floor = self.budget.search.min_params
-            # Graded like a broken limit, so the sampler learns which choices build nets that small.
-            return (BELOW_MIN_PARAMS, floor / max(verdict.params, 1) - 1.0 + 1e-3,
-                    f"{verdict.params:,} parameters, below [search] min_params = {floor:,}", verdict)
-        detail = "; ".join(v.message for v in verdict.violations)
-        return verdict.rejected_by, violation_amount(verdict), detail, verdict
+            if self.streak.exhausted:
+                raise SearchError(self.streak.message())
 
     def _abandon(self, trial) -> None:
         """A trial stopped (Ctrl-C, SIGTERM) before it was judged or claimed: FAIL, not left RUNNING."""
@@ -120,31 +86,12 @@ class Objective:
         except Exception:  # noqa: BLE001 - best effort while stopping
             pass
 
-    def _cap_message(self, cap: int) -> str:
-        limits = Counter({k: v for k, v in self.in_a_row.items() if k in _BUDGET_LIMITS})
-        total = sum(self.in_a_row.values())
-        if not limits:
-            return (f"{cap} candidates in a row were rejected, all as duplicates of candidates already trained: "
-                    f"the [space] of {self.budget.path} holds fewer distinct candidates than [search] trials "
-                    f"asks for; lower trials or widen the space")
-        worst, n = limits.most_common(1)[0]
-        floor, below = self.budget.search.min_params, limits[BELOW_MIN_PARAMS]
-        if below:
-            # A floor pushes the sampler against the upper limits, so it is named whichever broke most.
-            return (f"{cap} candidates in a row were rejected (most often by {worst}: {n} of {total}; "
-                    f"{below} were smaller than [search] min_params = {floor:,}): few nets of this [space] have "
-                    f"that many parameters within the limits; lower min_params, or narrow the space to larger "
-                    f"nets (`nas space {self.budget.path}` shows the sizes)")
-        return (f"{cap} candidates in a row were rejected (most often by {worst}: {n} of {total}); the {worst} "
-                f"limit is too tight for this [space]: relax it or shrink the space "
-                f"(`nas space {self.budget.path}` shows the numbers)")
-
     def reject(self, trial, candidate: Candidate, reason: str, detail: str, verdict=None) -> None:
         """Record a candidate that will not train: PRUNED with `rejected_by` (and its counts, when
         it was counted, so the report can show where the rejected candidates lay)."""
         from optuna.trial import TrialState
 
-        self.in_a_row[reason] += 1
+        self.streak.rejected(reason)
         counts = _counts(verdict) if verdict is not None else {}
         self._tell(trial, TrialState.PRUNED, rejected_by=reason, rejection=detail, spec=candidate.spec.to_json(),
                    **counts)

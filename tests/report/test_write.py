@@ -220,7 +220,8 @@ def test_every_reason_a_search_rejects_by_has_words_in_the_report():
     from nas.constraints import LIMIT_NAMES
     from nas.report._data import REJECTION_TEXT
     from nas.search import _claims as claims
-    from nas.search._objective import BELOW_MIN_PARAMS, QUOTA_REACHED
+    from nas.search._admission import BELOW_MIN_PARAMS
+    from nas.search._objective import QUOTA_REACHED
 
     reasons = {*LIMIT_NAMES, "invalid_geometry", BELOW_MIN_PARAMS, QUOTA_REACHED, claims.DUPLICATE}
     assert reasons <= REJECTION_TEXT.keys(), sorted(reasons - REJECTION_TEXT.keys())
