@@ -21,6 +21,7 @@ from nas.search._rounds import init_worker_process
 from nas.search._storage import default_storage, make_pruner, make_sampler, pruner_text, quiet_optuna
 from nas.search._summary import SearchSummary
 
-__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key", "fixed_by_screening", "require_tools",
-           "default_storage", "init_worker_process", "make_pruner", "make_sampler", "predicted_to_meet", "pruner_text",
-           "quiet_optuna", "run_job", "sample_candidate", "slot_lock"]
+__all__ = ["Candidate", "Job", "Progress", "Search", "SearchError", "SearchResult", "SearchSummary", "candidate_key",
+           "default_storage", "fixed_by_screening", "init_worker_process", "make_pruner", "make_sampler",
+           "predicted_to_meet", "pruner_text", "quiet_optuna", "require_tools", "run_job", "sample_candidate",
+           "slot_lock"]
