@@ -174,7 +174,9 @@ class Finals:
         if not skipped:
             return
         standings = self._standings()
-        why = {final_id: self._why_decided(final_id, standings)
+        trial_of = {run_id: t.number for t, _, run_id in self.confirmed}
+        why = {final_id: ranking.why_needless(next((s for s in standings if s.key == final_id), None), standings,
+                                              self.criteria, trial_of)
                for final_id in {self._confirms.get(j.run_id) for j in skipped}}
         for job in skipped:
             records.skip(self.tracker, job.run_id, f"trial {job.number} {why[self._confirms.get(job.run_id)]}, "
@@ -185,23 +187,6 @@ class Finals:
             mine = [j for j in skipped if j.number == number]
             seeds = ", ".join(str(j.options.seed) for j in mine)
             self.announce(f"trial {number} {why[self._confirms.get(mine[0].run_id)]}; its seed(s) {seeds} not trained")
-
-    def _why_decided(self, final_id: str | None, standings: list[ranking.Standing]) -> str:
-        """Why the candidate confirmed by `final_id` needs no more seeds, as a phrase after "trial N"."""
-        rule = self.budget.target.rule
-        if any(ranking.passes(s, self.criteria) for s in standings):
-            return f"could no longer pass the target under rule {rule} and another candidate had passed"
-        mine = next((s for s in standings if s.key == final_id), None)
-        ahead = ranking.outranked_by(mine, standings, self.criteria) if mine else None
-        trial = {run_id: t.number for t, _, run_id in self.confirmed}
-        if ahead is None or mine is None:  # not reached: `needless` names only these two cases
-            return f"could no longer pass the target under rule {rule}"
-        if mine.failed:
-            return (f"could no longer pass the target (a seed's training failed) and ranks after trial "
-                    f"{trial.get(ahead.key)}, which trained every seed")
-        return (f"could no longer pass the target under rule {rule}, and its worst seed so far "
-                f"({min(mine.values):.2%}) is below trial {trial.get(ahead.key)}'s worst of every seed "
-                f"({min(ahead.values):.2%}), so it could not be named the winner")
 
     def _expect(self, jobs: list[Job]) -> None:
         """Count `jobs` (their runs are created) in the view's total."""

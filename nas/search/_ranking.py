@@ -124,6 +124,21 @@ def outranked_by(s: Standing, standings: Sequence[Standing], c: Criteria) -> Sta
     return winner(ahead, c) if ahead else None
 
 
+def why_needless(s: Standing | None, standings: Sequence[Standing], c: Criteria, trial_of: dict[str, int]) -> str:
+    """Why `needless` named `s`, as a phrase after "trial N"; `trial_of` maps a key to its trial number."""
+    if any(passes(o, c) for o in standings):
+        return f"could no longer pass the target under rule {c.rule} and another candidate had passed"
+    ahead = outranked_by(s, standings, c) if s else None
+    if ahead is None or s is None:  # not reached: `needless` names only the cases above and below
+        return f"could no longer pass the target under rule {c.rule}"
+    if s.failed:
+        return (f"could no longer pass the target (a seed's training failed) and ranks after trial "
+                f"{trial_of.get(ahead.key)}, which trained every seed")
+    return (f"could no longer pass the target under rule {c.rule}, and its worst seed so far "
+            f"({min(s.values):.2%}) is below trial {trial_of.get(ahead.key)}'s worst of every seed "
+            f"({min(ahead.values):.2%}), so it could not be named the winner")
+
+
 def margin_images(value: float, minimum: float, n_images: int) -> int:
     """How many more validation images `value` got right than the target needs (negative: short
     by that many); the accuracies are counts over `n_images`, so this is exact up to rounding."""

@@ -12,6 +12,7 @@ from nas.search._ranking import (
     passes,
     rank,
     statistic,
+    why_needless,
     winner,
 )
 
@@ -107,6 +108,26 @@ def test_while_none_passes_a_candidate_a_finished_one_outranks_trains_no_more_se
     assert needless([low, high], c) == set()  # nothing finished: each trains every seed
     assert needless([done, low, high], criteria(rule="mean")) == set()  # a mean can still rise
     assert needless([done, failed], criteria(rule="mean")) == {"failed"}
+
+
+def test_each_needless_candidate_is_told_why_with_the_trial_and_the_seeds_that_decide_it():
+    done = Standing("done", 9_000, (0.993, 0.992, 0.9935))
+    low = Standing("low", 5_000, (0.991,))
+    failed = Standing("failed", 5_000, (0.999,), failed=1)
+    trial_of = {"done": 7, "low": 12, "failed": 30, "missed": 4, "steady": 9}
+    c = criteria()
+    assert why_needless(low, [done, low], c, trial_of) == (
+        "could no longer pass the target under rule all, and its worst seed so far (99.10%) is below "
+        "trial 7's worst of every seed (99.20%), so it could not be named the winner")
+    assert why_needless(failed, [done, failed], c, trial_of) == (
+        "could no longer pass the target (a seed's training failed) and ranks after trial 7, which trained "
+        "every seed")
+    missed = Standing("missed", 9_000, (0.990,))
+    assert why_needless(missed, [missed, STEADY], c, trial_of) == (
+        "could no longer pass the target under rule all and another candidate had passed")
+    # Every phrase names a case `needless` decides
+    assert {"low"} <= needless([done, low], c) and {"failed"} <= needless([done, failed], c)
+    assert needless([missed, STEADY], c) == {"missed"}
 
 
 def test_margins_are_counted_in_validation_images():
