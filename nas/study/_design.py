@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nas.config import (AUGMENTS, AVERAGES, AVERAGING_KEYS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS,
-                        DataConfig, Table, augment_to_json, batch_size_bound, parse_augment, parse_averaging,
-                        parse_data, parse_name, parse_schedule, read_toml)
+                        DataConfig, Table, augment_to_json, batch_size_bound, describe_averaging, parse_augment,
+                        parse_averaging, parse_data, parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.model import ArchSpec, StageSpec
 from nas.train import TrainOptions
@@ -212,7 +212,8 @@ class Study:
         return (f"Every run trains from scratch for {t.schedule.epochs} epochs ({t.schedule.describe()}) on "
                 f"{d.dataset}, {images}; {self.repeats} seed{'s' if self.repeats > 1 else ''} per cell "
                 f"(seeds {self.seed}..{self.seed + self.repeats - 1}); base options: {t.optimizer}, batch size "
-                f"{t.batch_size}, augmentation {t.augment}, weight decay {t.weight_decay:g}.")
+                f"{t.batch_size}, augmentation {t.augment}, weight decay {t.weight_decay:g}, weight averaging "
+                f"{describe_averaging(t.to_dict(), t.schedule.epochs)}.")
 
     def run_spec(self, cell: dict) -> ArchSpec:
         return apply_levels(self.base, {f: v for f, v in cell.items() if f in SPEC_FACTORS})

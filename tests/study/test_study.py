@@ -191,6 +191,7 @@ def test_study_around_a_winner_tables_each_factor_with_intervals(finished_search
     regime = text.split("## Regime and limits")[1].split("## ")[0]
     assert "trains from scratch for 2 epochs" in regime and "1,000 training and 400 validation images" in regime
     assert "2 seeds per cell" in regime and "Shortened: 2 of the winner's 6 epochs" in regime
+    assert "weight averaging none." in regime  # the smoke winner evaluates its last step's weights
     assert "What this study does not show:" in regime and "this invocation took" in regime
     assert re.search(r"the runs trained for [\d.]+ s in total \([\d.]+ s each on average\) on cpu", regime)
     assert "`conv_dropout`: Dropout2d probability after every conv unit" in regime
