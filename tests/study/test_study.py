@@ -136,14 +136,20 @@ def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path
     (lambda t: t.replace('dataset = "digits"', 'datset = "digits"'), "data: unknown key datset; did you mean dataset?"),
     (lambda t: t.replace("[factors]", "[factors]\ndropout = [0.1]"),
      "factors.dropout: is the old name of 'conv_dropout', which is also given; keep only conv_dropout"),
-    (lambda t: t.replace("[factors]", "[factors]\npooling = [\"max\", \"mean\"]"), "factors.pooling: option 'mean' is not one of"),
-    (lambda t: t.replace("[factors]", "[factors]\nlr = [0.0]").replace("one_at_a_time = []", 'one_at_a_time = ["lr"]'),
+    (lambda t: t.replace("[factors]", "[factors]\npooling = [\"max\", \"mean\"]"),
+     "factors.pooling: option 'mean' is not one of"),
+    (lambda t: t.replace("[factors]", "[factors]\nlr = [0.0]")
+     .replace("one_at_a_time = []", 'one_at_a_time = ["lr"]'),
      "factors.lr: lr level 0.0 must be a number in [1e-07, 10]"),
-    (lambda t: t.replace('norm = ["batch", "none"]', 'norm = ["batch", "layer"]'), "factors.norm: option 'layer' is not one of"),
-    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 4]").replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'),
+    (lambda t: t.replace('norm = ["batch", "none"]', 'norm = ["batch", "layer"]'),
+     "factors.norm: option 'layer' is not one of"),
+    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 4]")
+     .replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'),
      "leave no valid architecture"),
-    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 2]"), "factor 'depth' is listed in [factors] but no design uses it"),
-    (lambda t: t.replace('factorial = [["conv_dropout", "norm"]]', 'factorial = [["conv_dropout", "width"]]'), "'width' is not a factor"),
+    (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 2]"),
+     "factor 'depth' is listed in [factors] but no design uses it"),
+    (lambda t: t.replace('factorial = [["conv_dropout", "norm"]]', 'factorial = [["conv_dropout", "width"]]'),
+     "'width' is not a factor"),
     # mistyped numbers are bounded like a budget's
     (lambda t: t.replace("[factors]", "[factors]\ndepth = [1, 100000]")
      .replace("one_at_a_time = []", 'one_at_a_time = ["depth"]'), "factors.depth: option 100000 must be <= 16"),
