@@ -13,8 +13,9 @@ labelled as what they are: one seed each, best epoch picked on the test set. For
 missed, the last column says what limits it: the largest gain a committed `nas study` report around
 that search's winner measured (`reports/study-<budget>-around-*.md`), or one around another of the
 budget's winners at more parameters than the budget allows, whichever has more seeds a side; with its
-seeds, interval and parameters (over the budget's limit: the limit is what binds), or that no level
-studied around this winner beat it.
+seeds, interval and parameters (over the budget's limit: the limit is what binds) and how many of that
+level's runs reach the target (whether the gain alone would have met it), or that no level studied
+around this winner beat it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Effect(NamedTuple):
     around: str              # the run id of the search whose winner the study varied
     params: int | None       # the level's parameter count, where its table states one
     base: str = ""           # the base level's mean validation accuracy and runs in its table, e.g. "99.44%, 1 run"
+    seeds: tuple[float, ...] = ()  # the level's validation accuracy per run (%), from the report's runs table
 
 
 def study_effects(reports: Path, budget: str) -> list[Effect]:
@@ -76,10 +78,13 @@ def study_effects(reports: Path, budget: str) -> list[Effect]:
     for path in sorted(reports.glob(f"study-{budget}-around-*.md")):
         text = path.read_text()
         around = re.search(r"the winner of search `([0-9a-f]{32})`", text)
+        runs = _runs_by_level(text)
         factor, base = None, ""
         for line in text.splitlines():
             if line.startswith("## "):
                 factor, base = line[3:].strip(), ""
+                if factor == "Runs":
+                    break
             elif factor and line.startswith("|") and not line.startswith(("| level", "|---")):
                 cells = _cells(line)
                 if len(cells) > 5 and cells[5] == "base":
@@ -91,8 +96,21 @@ def study_effects(reports: Path, budget: str) -> list[Effect]:
                     effects.append(Effect(factor, cells[0], int(cells[1]), float(gain.group(1)),
                                           interval if interval.startswith("[") else "no interval",
                                           path.name, around.group(1) if around else "",
-                                          int(params) if params.isdigit() else None, base))
+                                          int(params) if params.isdigit() else None, base,
+                                          tuple(runs.get(f"{factor}={cells[0]}", ()))))
     return sorted(effects, key=lambda e: (-e.gain_points, -e.runs))
+
+
+def _runs_by_level(text: str) -> dict[str, list[float]]:
+    """A study report's runs table as "factor=level" -> validation accuracy (%) of each run that has it."""
+    found: dict[str, list[float]] = {}
+    table = text.split("\n## Runs", 1)[1] if "\n## Runs" in text else ""
+    for line in table.splitlines():
+        cells = _cells(line) if line.startswith("| `") else []
+        if len(cells) > 3 and cells[3].endswith("%"):
+            for level in cells[1].split(", "):
+                found.setdefault(level, []).append(float(cells[3].rstrip("%")))
+    return found
 
 
 def limit(row: Row, reports: Path) -> str:
@@ -120,7 +138,22 @@ def limit(row: Row, reports: Path) -> str:
     over = f", over the {cap:,} limit" if over_limit(e) else ""
     size = "" if e.params is None else f" ({e.params:,} params{over})"
     return (f"{lead}[{e.factor} = {e.level}](reports/{e.study}){other}{size}: {e.gain_points:+.2f} points, {e.runs} "
-            f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}")
+            f"seed{'s' if e.runs > 1 else ''} a side, {e.interval}{_against_target(e, row)}")
+
+
+def _against_target(e: Effect, row: Row) -> str:
+    """How many of the level's runs reach the budget's target (whether the gain would have met it)."""
+    minimum = re.match(r">= (\d+(?:\.\d+)?)%", row.target)
+    if not e.seeds or not minimum:
+        return ""
+    bar = float(minimum.group(1))
+    reached = sum(v >= bar for v in e.seeds)
+    seeds = " / ".join(f"{v:.2f}%" for v in e.seeds)
+    if reached == len(e.seeds):
+        how = "every one" if len(e.seeds) > 1 else "it"
+    else:
+        how = "none" if reached == 0 else f"{reached} of {len(e.seeds)}"
+    return f"; at that level {seeds}, {how} >= {bar:.2f}%"
 
 
 def max_params(budget: str) -> int | None:
