@@ -158,6 +158,8 @@ def test_from_mlflow_rebuilds_the_report_from_logged_params(study_copy, tmp_path
     (lambda t: t.replace('dataset = "digits"', 'dataset = "digits"\ntrain = 900')
      .replace("batch_size = 32", "batch_size = 901"),
      "train.batch_size: must be <= 900 (data.train = 900, the training set size), got 901"),
+    (lambda t: t.replace("[factors]", "[factors]\naverage = [\"swa\", \"mean\"]")
+     .replace("one_at_a_time = []", 'one_at_a_time = ["average"]'), "factors.average: option 'mean' is not one of"),
 ])
 def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
     study_copy.write_text(edit(study_copy.read_text()))
@@ -165,6 +167,21 @@ def test_bad_study_files_fail_with_exit_2(study_copy, edit, words, capsys):
         load_study(study_copy)
     assert main(["study", str(study_copy)]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_study_file_varies_the_weight_averaging_around_an_ema_base(study_copy):
+    """`average` in a study file's [factors]: the base's EMA decay stays, the swa cell averages with SWA's defaults."""
+    study_copy.write_text(study_copy.read_text()
+                          .replace('lr = 0.01', 'lr = 0.01\naverage = "ema"\nema_decay = 0.99')
+                          .replace("[factors]", '[factors]\naverage = ["none", "swa"]')
+                          .replace("one_at_a_time = []", 'one_at_a_time = ["average"]'))
+    study = load_study(study_copy)
+    cells = [c["average"] for c in study.cells()]
+    assert cells[0] == "ema" and sorted(cells[1:]) == ["ema", "ema", "ema", "none", "swa"]  # the factorial keeps ema
+    swa = study.run_options({**study.cells()[0], "average": "swa"}, seed=1)
+    assert (swa.average, swa.ema_decay, swa.swa_start, swa.seed) == ("swa", 0.99, 3, 1)
+    assert study.run_options(study.cells()[0], seed=0).average == "ema"
+    assert "weight averaging ema (decay 0.99)" in study.regime()
 
 
 @pytest.mark.parametrize("path", sorted((BUDGETS / "studies").glob("*.toml")), ids=lambda p: p.name)
