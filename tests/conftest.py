@@ -140,3 +140,20 @@ def built_with_agreeing_counts(spec, input_shape, classes):
 def artifact_file(tracker, run_id: str, name: str) -> Path:
     """The stored artifact itself (not a downloaded copy), so a test can tamper with it."""
     return Path(urlparse(tracker.client.get_run(run_id).info.artifact_uri).path) / name
+
+
+def sampled_candidates(budget, trials: int) -> list:
+    """(trial params, Candidate) for `trials` draws of `sample_candidate` from `budget`'s space, by a
+    seeded random sampler, each trial told a constant score so the next one is asked."""
+    import optuna
+
+    from nas.search._candidate import sample_candidate
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(trials):
+        trial = study.ask()
+        candidate = sample_candidate(trial, budget)  # before reading params: sampling fills them
+        out.append((trial.params, candidate))
+        study.tell(trial, 0.5)
+    return out

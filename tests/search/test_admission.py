@@ -3,26 +3,14 @@ count is within the budget and it is new; rejections are graded, and a streak na
 
 from dataclasses import replace
 
-import optuna
-from conftest import BUDGETS
+from conftest import BUDGETS, sampled_candidates
 
 from nas.config import load_budget
 from nas.constraints import count_params_torchinfo
 from nas.model import build
 from nas.search._admission import BELOW_MIN_PARAMS, Streak, judge
-from nas.search._candidate import sample_candidate
 
 DIGITS = (1, 8, 8)
-
-
-def candidates(budget, n: int) -> list:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        out.append(sample_candidate(trial, budget))
-        study.tell(trial, 0.5)
-    return out
 
 
 def torchinfo_params(spec) -> int:
@@ -32,7 +20,7 @@ def torchinfo_params(spec) -> int:
 
 def test_candidates_are_admitted_by_the_param_limit_and_graded_by_how_far_over_they_are():
     smoke = load_budget(BUDGETS / "smoke.toml")
-    pool = candidates(smoke, 30)
+    pool = [c for _, c in sampled_candidates(smoke, 30)]
     sizes = sorted(torchinfo_params(c.spec) for c in pool)
     limit = sizes[len(sizes) // 2]  # about half the pool breaks it
     budget = replace(smoke, limits=replace(smoke.limits, max_params=limit, max_macs=10**9))  # params alone decide
@@ -49,7 +37,7 @@ def test_candidates_are_admitted_by_the_param_limit_and_graded_by_how_far_over_t
 
 def test_a_duplicate_and_a_candidate_under_the_floor_are_rejected_with_their_reasons():
     smoke = load_budget(BUDGETS / "smoke.toml")
-    candidate = next(c for c in candidates(smoke, 40) if judge(c, smoke, set()).reason is None)
+    candidate = next(c for _, c in sampled_candidates(smoke, 40) if judge(c, smoke, set()).reason is None)
     assert judge(candidate, smoke, {candidate.key}).reason == "duplicate"
     params = judge(candidate, smoke, set()).verdict.params
     floored = replace(smoke, search=replace(smoke.search, min_params=params + 1))

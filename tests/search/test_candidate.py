@@ -5,16 +5,15 @@ import json
 from dataclasses import replace
 import os
 
-import optuna
 import pytest
 import torch
-from conftest import BUDGETS, artifact_file, seed_store
+from conftest import BUDGETS, artifact_file, sampled_candidates, seed_store
 
 from nas.train import _run
 from nas.cli import main
 from nas.config import AffineAugment, load_budget
 from nas.search import Search
-from nas.search._candidate import Candidate, fixed_by_screening, sample_candidate
+from nas.search._candidate import Candidate, fixed_by_screening
 from nas.tracking import EPOCHS, OPTIONS, SPEC, WEIGHTS, Tracker
 from nas.train import TrainOptions
 
@@ -29,14 +28,8 @@ def budget_with(tmp_path, lines: str, name: str = "budget.toml"):
 
 
 def drawn(budget, trials: int = 30) -> list:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    out = []
-    for _ in range(trials):
-        trial = study.ask()
-        options = sample_candidate(trial, budget).options
-        out.append((trial.params, options))
-        study.tell(trial, 0.5)
-    return out
+    """(trial params, the candidate's training options) for each draw."""
+    return [(params, candidate.options) for params, candidate in sampled_candidates(budget, trials)]
 
 
 def test_a_mix_of_presets_and_tables_is_drawn_by_name(tmp_path):
