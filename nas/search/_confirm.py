@@ -175,8 +175,7 @@ class Finals:
             return
         standings = self._standings()
         trial_of = {run_id: t.number for t, _, run_id in self.confirmed}
-        why = {final_id: ranking.why_needless(next((s for s in standings if s.key == final_id), None), standings,
-                                              self.criteria, trial_of)
+        why = {final_id: ranking.why_needless(final_id, standings, self.criteria, trial_of)
                for final_id in {self._confirms.get(j.run_id) for j in skipped}}
         for job in skipped:
             records.skip(self.tracker, job.run_id, f"trial {job.number} {why[self._confirms.get(job.run_id)]}, "

@@ -124,8 +124,10 @@ def outranked_by(s: Standing, standings: Sequence[Standing], c: Criteria) -> Sta
     return winner(ahead, c) if ahead else None
 
 
-def why_needless(s: Standing | None, standings: Sequence[Standing], c: Criteria, trial_of: dict[str, int]) -> str:
-    """Why `needless` named `s`, as a phrase after "trial N"; `trial_of` maps a key to its trial number."""
+def why_needless(key: str, standings: Sequence[Standing], c: Criteria, trial_of: dict[str, int]) -> str:
+    """Why `needless` named the candidate `key`, as a phrase after "trial N"; `trial_of` maps a key to
+    its trial number."""
+    s = next((o for o in standings if o.key == key), None)
     if any(passes(o, c) for o in standings):
         return f"could no longer pass the target under rule {c.rule} and another candidate had passed"
     ahead = outranked_by(s, standings, c) if s else None

@@ -116,14 +116,14 @@ def test_each_needless_candidate_is_told_why_with_the_trial_and_the_seeds_that_d
     failed = Standing("failed", 5_000, (0.999,), failed=1)
     trial_of = {"done": 7, "low": 12, "failed": 30, "missed": 4, "steady": 9}
     c = criteria()
-    assert why_needless(low, [done, low], c, trial_of) == (
+    assert why_needless(low.key, [done, low], c, trial_of) == (
         "could no longer pass the target under rule all, and its worst seed so far (99.10%) is below "
         "trial 7's worst of every seed (99.20%), so it could not be named the winner")
-    assert why_needless(failed, [done, failed], c, trial_of) == (
+    assert why_needless(failed.key, [done, failed], c, trial_of) == (
         "could no longer pass the target (a seed's training failed) and ranks after trial 7, which trained "
         "every seed")
     missed = Standing("missed", 9_000, (0.990,))
-    assert why_needless(missed, [missed, STEADY], c, trial_of) == (
+    assert why_needless(missed.key, [missed, STEADY], c, trial_of) == (
         "could no longer pass the target under rule all and another candidate had passed")
     # Every phrase names a case `needless` decides
     assert {"low"} <= needless([done, low], c) and {"failed"} <= needless([done, failed], c)
