@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.config._toml import FloatOptions, Table
-from nas.config._vocabulary import CONVS, DOWNSAMPLES, HEADS, MAX_CHANNELS, MAX_CONVS_PER_STAGE, MAX_HEAD_HIDDEN, MAX_HEAD_LAYERS, MAX_STAGES, NORMS, PADDINGS, SPACE_KEYS, TRANSITIONS
+from nas.config._vocabulary import ACTIVATIONS, CONVS, DOWNSAMPLES, HEADS, MAX_CHANNELS, MAX_CONVS_PER_STAGE, MAX_HEAD_HIDDEN, MAX_HEAD_LAYERS, MAX_STAGES, NORMS, PADDINGS, SPACE_KEYS, TRANSITIONS
 
 
 def _head_hidden(t: Table, default: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], ...], bool]:
@@ -48,6 +48,7 @@ class SpaceConfig:
     padding: tuple[str, ...] = ("same",)
     conv: tuple[str, ...] = ("standard",)  # per stage
     residual: tuple[bool, ...] = (False,)  # per stage
+    activation: tuple[str, ...] = ("relu",)  # one for the whole net
     transition: tuple[str, ...] = ("none",)
     downsample: tuple[str, ...] = ("max",)
     norm: tuple[str, ...] = ("batch",)
@@ -86,6 +87,7 @@ def _parse_space(t: Table, data) -> SpaceConfig:
         hidden_after_gap=hidden_after_gap,
         conv=t.options("conv", "str", default=list(d.conv), choices=CONVS),
         residual=t.options("residual", "bool", default=list(d.residual)),
+        activation=t.options("activation", "str", default=list(d.activation), choices=ACTIVATIONS),
     )
     for k in space.kernel:
         if k % 2 == 0:

@@ -17,6 +17,7 @@ DOWNSAMPLES = ("max", "avg", "stride2", "none")  # stride2: the stage's last con
 NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
+ACTIVATIONS = ("relu", "silu", "hardswish")  # after every conv unit, transition and hidden layer
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SAMPLERS = ("tpe", "random", "nsgaii")
 PRUNERS = ("median", "hyperband", "none")
@@ -45,7 +46,7 @@ TARGET_KEYS = ("metric", "min", "seeds", "rule", "precision")
 LIMIT_KEYS = ("max_params", "max_epochs", "max_macs", "requires", "max_peak_activation_bytes", "max_model_bytes",
               "max_latency_ms")
 SPACE_KEYS = ("stages", "convs_per_stage", "channels", "kernel", "padding", "transition", "downsample", "norm",
-              "dropout", "head", "head_dropout", "head_hidden", "conv", "residual")
+              "dropout", "head", "head_dropout", "head_hidden", "conv", "residual", "activation")
 SCHEDULE_KEYS = ("schedule", "lr", "lr_phases")  # parse_schedule's, in a [train] table
 TRAIN_KEYS = ("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "lr_scale", "augment", "weight_decay",
               "label_smoothing", "momentum", "nesterov", *AVERAGING_KEYS)

@@ -3,7 +3,7 @@
 The analytic count walks the same layers `build` creates, with the counting rules of the
 authoritative counters: torchinfo's trainable parameters, and fvcore's per-image operation
 count in eval mode (one per conv/linear MAC, bias not counted; BatchNorm counts 2 per element
-with affine; adaptive average pooling 1 per input element; ReLU, pooling and dropout 0).
+with affine; adaptive average pooling 1 per input element; the activations, pooling and dropout 0).
 Tests prove the two agree exactly, so the search can pre-screen thousands of candidates a second.
 The peak activation memory and the model bytes (defined in nas.model._footprint) are counted in
 the same walk.
@@ -149,7 +149,7 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
         for conv_spec, stride, (h, w) in zip(stage.convs, _strides(stage), _unit_shapes(stage, (h, w), i)):
             padding = conv_spec.kernel // 2 if conv_spec.padding == "same" else 0
             units += conv.build(conv_spec.kind, c, conv_spec.channels, conv_spec.kernel, padding, bn, spec.dropout,
-                                stride)
+                                stride, spec.activation)
             c = conv_spec.channels
         if stage.residual:
             crop = _skip_crop(stage, hw_in, (h, w), i)
@@ -157,7 +157,7 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
         else:
             layers += units
         if stage.transition:
-            layers += conv.build("standard", c, stage.transition, 1, 0, bn, 0.0)
+            layers += conv.build("standard", c, stage.transition, 1, 0, bn, 0.0, activation=spec.activation)
             c = stage.transition
         if stage.downsample == "max":
             layers.append(nn.MaxPool2d(2))
@@ -168,7 +168,7 @@ def build(spec: ArchSpec, input_shape: tuple[int, int, int], classes: int):
 
     final = counts.feature_shapes[-1]
     layers += head.build(spec.head, final, classes, spec.head_hidden,
-                         spec.head_dropout if spec.head != "gap_conv1x1" else 0.0)
+                         spec.head_dropout if spec.head != "gap_conv1x1" else 0.0, spec.activation)
     return nn.Sequential(*layers)
 
 

@@ -3,12 +3,13 @@
     Net        := Stage{stages} Head
     Stage      := Body Transition? Downsample?
     Body       := ConvUnit{convs} | Residual(ConvUnit{convs})      (nas.blocks.residual)
-    ConvUnit   := Conv(kxk, c_out, padding) Norm? ReLU Dropout?     (nas.blocks.conv)
+    ConvUnit   := Conv(kxk, c_out, padding) Norm? Act Dropout?      (nas.blocks.conv)
     Conv       := standard kxk | separable: depthwise kxk + pointwise 1x1
-    Transition := Conv1x1(c_out) Norm? ReLU
+    Transition := Conv1x1(c_out) Norm? Act
     Downsample := MaxPool2x2 | AvgPool2x2 | stride2 | none
     Head       := GAP Hidden* [Dropout] Linear | Conv1x1->classes GAP | Flatten Hidden* [Dropout] Linear
-    Hidden     := Linear(width) ReLU                                (nas.blocks.head)
+    Hidden     := Linear(width) Act                                 (nas.blocks.head)
+    Act        := ReLU | SiLU | Hardswish, one for the whole net        (nas.blocks.activation)
 
 "stride2" adds no layer: the stage's last conv unit strides by 2 (with the stage's padding), so
 'same' gives ceil(H/2) where 2x2 pooling gives floor(H/2). It is the unit's kxk conv that strides
@@ -19,7 +20,7 @@ needs a map of at least 2x2.
 Sampling goes through anything with Optuna's `suggest_categorical(name, choices)` and
 `suggest_float(name, low, high, log=)`: an Optuna trial (so every Optuna sampler works) or
 `RandomChooser` (a seeded RNG, for `nas space`). Choices added after the first grammar (conv kind,
-residual, hidden layers after GAP) are drawn only when the budget offers more than one option, so
+residual, hidden layers after GAP, activation) are drawn only when the budget offers more than one option, so
 budgets that do not use them draw exactly the candidates they drew before.
 """
 
@@ -31,7 +32,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Sequence
 
-from nas.config import CONVS, DOWNSAMPLES, HEADS, NORMS, PADDINGS, FloatOptions, FloatRange, SpaceConfig
+from nas.config import ACTIVATIONS, CONVS, DOWNSAMPLES, HEADS, NORMS, PADDINGS, FloatOptions, FloatRange, SpaceConfig
 from nas.errors import SpecError
 
 
@@ -57,10 +58,11 @@ class ArchSpec:
 
     stages: tuple[StageSpec, ...]
     norm: str = "batch"  # batch | none, in every conv unit and transition
-    dropout: float = 0.0  # after each conv unit's ReLU (Dropout2d)
+    dropout: float = 0.0  # after each conv unit's activation (Dropout2d)
     head: str = "gap_linear"
     head_dropout: float = 0.0  # before the final Linear (gap_linear, flatten_linear)
-    head_hidden: tuple[int, ...] = ()  # widths of hidden Linear+ReLU layers (gap_linear, flatten_linear)
+    head_hidden: tuple[int, ...] = ()  # widths of hidden Linear+Act layers (gap_linear, flatten_linear)
+    activation: str = "relu"  # after every conv unit, transition and hidden layer
 
     def __post_init__(self):
         # Specs stored before several hidden layers existed give one width, 0 meaning none.
@@ -92,6 +94,8 @@ class ArchSpec:
             raise SpecError(f"norm {self.norm!r} is not one of {', '.join(NORMS)}")
         if self.head not in HEADS:
             raise SpecError(f"head {self.head!r} is not one of {', '.join(HEADS)}")
+        if self.activation not in ACTIVATIONS:
+            raise SpecError(f"activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
         for name in ("dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise SpecError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -131,11 +135,11 @@ class ArchSpec:
         return found
 
     def describe(self) -> str:
-        """One line, e.g. '8-16 M | res(16-24sep) M | 24k5-32 | gap_linear(32), bn, dropout 0/0.05'.
+        """One line, e.g. '8-16 M | res(16-24sep) M | 24k5-32 | gap_linear(32), bn, dropout 0/0.05, silu'.
 
         Per conv: width, 'v' for valid padding, 'kN' for a kernel other than 3, 'sep' for separable;
         res(...) a residual stage, tN a 1x1 transition, M/A max/avg pooling, S a stride-2 last conv;
-        the head's hidden widths in brackets."""
+        the head's hidden widths in brackets; the activation last, unless it is ReLU."""
         parts = []
         for stage in self.stages:
             text = "-".join(str(c.channels) + ("v" if c.padding == "valid" else "")
@@ -150,7 +154,9 @@ class ArchSpec:
             parts.append(text)
         norm = "bn" if self.norm == "batch" else "no-norm"
         head = self.head + (f"({'-'.join(map(str, self.head_hidden))})" if self.head_hidden else "")
-        return f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:.3g}/{self.head_dropout:.3g}"
+        activation = "" if self.activation == "relu" else f", {self.activation}"
+        return (f"{' | '.join(parts)} | {head}, {norm}, dropout {self.dropout:.3g}/{self.head_dropout:.3g}"
+                f"{activation}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types. Newer fields at their defaults are left out and one hidden width stays
@@ -163,6 +169,8 @@ class ArchSpec:
                 if c["kind"] == "standard":
                     del c["kind"]
         d["head_hidden"] = list(self.head_hidden) if len(self.head_hidden) > 1 else sum(self.head_hidden)
+        if self.activation == "relu":
+            del d["activation"]
         return d
 
     def to_json(self) -> str:
@@ -268,5 +276,6 @@ def sample(chooser: Chooser, space: SpaceConfig) -> ArchSpec:
         hidden = _hidden_widths(pick("head_hidden", _hidden_choices(space.head_hidden)))
     elif head == "gap_linear" and space.hidden_after_gap:  # the first grammar had none after GAP
         hidden = _hidden_widths(_choose_new(chooser, "head_hidden", _hidden_choices(space.head_hidden)))
+    activation = _choose_new(chooser, "activation", space.activation)
     return ArchSpec(stages=tuple(stages), norm=norm, dropout=dropout, head=head, head_dropout=head_dropout,
-                    head_hidden=hidden)
+                    head_hidden=hidden, activation=activation)

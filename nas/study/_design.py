@@ -25,9 +25,9 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nas.config import (AUGMENTS, AVERAGES, AVERAGING_KEYS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS, SCHEDULE_KEYS,
-                        DataConfig, Table, augment_to_json, batch_size_bound, describe_averaging, parse_augment,
-                        parse_averaging, parse_data, parse_name, parse_schedule, read_toml)
+from nas.config import (ACTIVATIONS, AUGMENTS, AVERAGES, AVERAGING_KEYS, DOWNSAMPLES, MAX_STAGES, NORMS, OPTIMIZERS,
+                        SCHEDULE_KEYS, DataConfig, Table, augment_to_json, batch_size_bound, describe_averaging,
+                        parse_augment, parse_averaging, parse_data, parse_name, parse_schedule, read_toml)
 from nas.errors import ConfigError, SpecError
 from nas.model import ArchSpec, StageSpec
 from nas.train import TrainOptions
@@ -41,6 +41,7 @@ FACTORS = {
     "depth": "number of stages (a deeper net repeats the base's last stage)",
     "pooling": "the downsampling of the stages that downsample in the base (max, avg or none)",
     "width": "every conv's and transition's channel count, multiplied",
+    "activation": "the activation after every conv, transition and hidden layer (relu, silu or hardswish)",
     "batch_size": "images per optimizer step",
     "lr": "the schedule's peak learning rate (the schedule's shape is kept)",
     "lr_scale": "every learning rate of the schedule, multiplied",
@@ -52,12 +53,12 @@ FACTORS = {
     "average": "the weights evaluated: the last step's (none), an EMA of every step's (ema), or SWA's mean "
                "of the last epochs (swa), with the base's averaging options where it has them, else the defaults",
 }
-SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width")
+SPEC_FACTORS = ("conv_dropout", "head_dropout", "norm", "depth", "pooling", "width", "activation")
 TRAIN_FACTORS = ("batch_size", "lr", "lr_scale", "optimizer", "weight_decay", "label_smoothing", "augment", "epochs",
                  "average")
 # Factors whose levels are names, and the names each takes.
 CHOICE_FACTORS = {"norm": NORMS, "pooling": DOWNSAMPLES, "optimizer": OPTIMIZERS, "augment": AUGMENTS,
-                  "average": AVERAGES}
+                  "average": AVERAGES, "activation": ACTIVATIONS}
 # The [train] averaging options of each kind of weight averaging.
 _AVERAGING_KEYS = {"none": (), "ema": ("ema_decay",), "swa": ("swa_start_epoch", "swa_lr")}
 # Old names still read, as the name that says what they change.
@@ -80,6 +81,8 @@ def apply_levels(base: ArchSpec, levels: dict) -> ArchSpec:
             spec = replace(spec, head_dropout=float(level))
         elif factor == "norm":
             spec = replace(spec, norm=level)
+        elif factor == "activation":
+            spec = replace(spec, activation=str(level))
         elif factor == "pooling":
             # Only the stages that pool in the base change kind (or stop pooling).
             spec = replace(spec, stages=tuple(replace(s, downsample=level) if b.downsample != "none" else s
@@ -128,7 +131,7 @@ def base_level(base: ArchSpec, factor: str, options: TrainOptions | None = None)
     """The level of `factor` that the base architecture and options already have."""
     if factor in SPEC_FACTORS:
         return {"conv_dropout": base.dropout, "head_dropout": base.head_dropout, "norm": base.norm,
-                "depth": len(base.stages), "width": 1.0,
+                "depth": len(base.stages), "width": 1.0, "activation": base.activation,
                 "pooling": next((s.downsample for s in base.stages if s.downsample != "none"), "none")}[factor]
     if options is None:
         raise ValueError(f"factor {factor!r} needs the base training options")

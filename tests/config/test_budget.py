@@ -56,7 +56,7 @@ def test_frontier_budgets():
 MISTAKES = [
     (lambda t: "bogus = 1\n" + t, "", "unknown key bogus; valid keys here: budget, data, description, name, search"),
     (lambda t: t + "\nbogus = 1\n", "search", "unknown key bogus; valid keys here: baseline, finalists"),
-    (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space", "unknown key width; valid keys here: channels"),
+    (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space", "unknown key width; valid keys here: activation, channels"),
     (lambda t: t.replace('dataset = "digits"', 'dataset = "cifar"'), "data.dataset", "'cifar' is not one of"),
     (lambda t: t.replace('metric = "val_accuracy"', 'metric = "f1"'), "target.metric", "'f1' is not one of"),
     (lambda t: t.replace("min = 0.85", "min = 1.5"), "target.min", "above the maximum 1"),

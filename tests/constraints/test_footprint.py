@@ -105,10 +105,15 @@ QUANTIZED = [
                StageSpec((ConvSpec(3), ConvSpec(3)), residual=True, downsample="none")), norm="none",
               head="gap_conv1x1"), (3, 12, 12)),
     (ArchSpec((StageSpec((ConvSpec(4),), downsample="stride2"),), head="flatten_linear", head_hidden=(6, 5)), (1, 8, 8)),
+    # SiLU and Hardswish are quantized tensors of their own, whose scalars are not weights either
+    (ArchSpec((StageSpec((ConvSpec(4, kind="separable"), ConvSpec(6)), residual=True),), head_hidden=(7,),
+              activation="silu"), (1, 8, 8)),
+    (ArchSpec((StageSpec((ConvSpec(4),), transition=5),), head_hidden=(7,), activation="hardswish"), (1, 8, 8)),
 ]
 
 
-@pytest.mark.parametrize("spec,shape", QUANTIZED, ids=[s.describe().split(" |")[0] for s, _ in QUANTIZED])
+@pytest.mark.parametrize("spec,shape", QUANTIZED,
+                         ids=[f"{s.describe().split(' |')[0]} {s.activation}" for s, _ in QUANTIZED])
 def test_int8_model_bytes_equal_onnxruntime_qdq_weights(spec, shape, tmp_path, caplog):
     """Export to ONNX (BatchNorm folds into its conv), quantize with onnxruntime's static QDQ per-channel
     int8, and add up the weight initializers: every one but the per-activation scalars (scale and zero

@@ -1,6 +1,6 @@
 """The newer building blocks (nas/blocks): separable convs, residual stages, larger kernels, stride-2
-downsampling and hidden FC layers after either head, counted analytically exactly as torchinfo and
-fvcore count them."""
+downsampling, hidden FC layers after either head and activations other than ReLU, counted analytically
+exactly as torchinfo and fvcore count them."""
 
 import random
 
@@ -38,6 +38,7 @@ dropout = {{ min = 0.0, max = 0.2 }}
 head = ["gap_linear", "gap_conv1x1", "flatten_linear"]
 head_dropout = [0.0, 0.1]
 head_hidden = [[], [6], [6, 5]]
+activation = ["relu", "silu", "hardswish"]
 [train]
 epochs = 4
 lr = 0.01
@@ -67,9 +68,10 @@ def test_every_block_counts_like_torchinfo_and_fvcore(dataset, specs, write_budg
                     f"stride2+{c.padding}" for c in stage.convs[-1:]}
                 seen |= {"stride2+residual"} if stage.residual else set()
                 seen |= {"stride2+transition"} if stage.transition else set()
-        seen |= {f"{spec.head}+{len(spec.head_hidden)}"}
+        seen |= {f"{spec.head}+{len(spec.head_hidden)}", spec.activation}
         checked += 1
-    assert {"separable", "residual", "k3", "k5", "k7", "gap_linear+2", "flatten_linear+2"} <= seen, seen
+    assert {"separable", "residual", "k3", "k5", "k7", "gap_linear+2", "flatten_linear+2", "relu", "silu",
+            "hardswish"} <= seen, seen
     assert {"stride2+standard", "stride2+separable", "stride2+same", "stride2+valid", "stride2+residual",
             "stride2+transition"} <= seen, seen
 
@@ -141,6 +143,31 @@ def test_specs_of_the_first_grammar_keep_their_json_and_layers():
     # conv, BN, ReLU, transition conv, BN, ReLU, pool, Flatten, Linear, ReLU, Dropout, Linear
     assert [k for k in keys if k.endswith("weight")] == ["0.weight", "1.weight", "3.weight", "4.weight", "8.weight",
                                                          "11.weight"]
+
+
+@pytest.mark.parametrize("activation,layer", [("silu", nn.SiLU), ("hardswish", nn.Hardswish)])
+def test_an_activation_other_than_relu_follows_every_unit_transition_and_hidden_layer(activation, layer):
+    spec = ArchSpec((StageSpec((ConvSpec(4, kind="separable"), ConvSpec(6)), transition=5, residual=True),),
+                    head_hidden=(8,), activation=activation)
+    assert spec.describe().endswith(f", {activation}")
+    assert ArchSpec.from_json(spec.to_json()) == spec and f'"activation": "{activation}"' in spec.to_json()
+    relu = ArchSpec(spec.stages, head_hidden=(8,))
+    assert "activation" not in relu.to_json() and not relu.describe().endswith("relu")
+    model = build(spec, (1, 8, 8), 10)
+    assert sum(type(m) is layer for m in model.modules()) == 4  # two units, the transition, the hidden layer
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    assert count(spec, (1, 8, 8), 10) == count(relu, (1, 8, 8), 10)  # no parameters, MACs or buffers of its own
+    # The CPU trainer fuses only ReLU into its BatchNorm kernel; the outputs still agree with torch's layers.
+    torch.manual_seed(0)
+    fast = build(spec, (1, 8, 8), 10)
+    fast.load_state_dict(model.state_dict())
+    batchnorm.convert(fast)
+    assert not any(getattr(m, "fuse_relu", False) for m in fast.modules())
+    x = torch.randn(4, 1, 8, 8).contiguous(memory_format=torch.channels_last)
+    model.train(), fast.train()
+    torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(SpecError, match="activation 'tanh' is not one of relu, silu, hardswish"):
+        ArchSpec(spec.stages, activation="tanh")
 
 
 def test_the_cpu_batchnorm_kernel_runs_inside_residual_and_separable_blocks():

@@ -320,3 +320,26 @@ def test_average_factor_trains_a_cell_with_swa_around_a_winner_without_averaging
     assert not any(e.get("raw_val_accuracy") is not None for e in base)
     with pytest.raises(NasError, match="average level 'mean' is not one of none, ema, swa"):
         parse_factor_args(["average=mean"])
+
+
+def test_activation_factor_swaps_every_relu_of_the_base_and_nothing_else():
+    """`activation=silu,hardswish` around a ReLU base: each level is the base with that activation, the
+    same parameter count, and every ReLU layer replaced."""
+    from torch import nn
+
+    from nas.errors import NasError
+    from nas.model import ArchSpec, ConvSpec, StageSpec, build, count
+    from nas.study import apply_levels, base_level, parse_factor_args
+
+    base = ArchSpec((StageSpec((ConvSpec(4), ConvSpec(6, kind="separable")), transition=5),), head_hidden=(8,))
+    assert parse_factor_args(["activation=silu,hardswish"]) == {"activation": ("silu", "hardswish")}
+    assert base_level(base, "activation") == "relu"
+    for level, layer in (("silu", nn.SiLU), ("hardswish", nn.Hardswish)):
+        spec = apply_levels(base, {"activation": level})
+        assert spec.stages == base.stages and spec.head_hidden == base.head_hidden and spec.activation == level
+        model = build(spec, (1, 8, 8), 10)
+        assert sum(type(m) is layer for m in model.modules()) == 4
+        assert not any(type(m) is nn.ReLU for m in model.modules())
+        assert count(spec, (1, 8, 8), 10).params == count(base, (1, 8, 8), 10).params
+    with pytest.raises(NasError, match="activation level 'tanh' is not one of relu, silu, hardswish"):
+        parse_factor_args(["activation=tanh"])

@@ -1,4 +1,4 @@
-"""The conv unit: Conv(kxk) [BatchNorm] ReLU [Dropout2d], standard or depthwise-separable.
+"""The conv unit: Conv(kxk) [BatchNorm] activation [Dropout2d], standard or depthwise-separable.
 
 "separable" (MobileNet style) is a depthwise kxk conv (one filter per input channel, no bias)
 then a pointwise 1x1 conv to the output width: c_in*k*k + c_in*c_out weights instead of
@@ -37,17 +37,19 @@ def weights(kind: str, c_in: int, c_out: int, kernel: int) -> tuple[tuple[int, i
 
 def buffers(kind: str, c_in: int, c_out: int, out_hw: int) -> tuple[int, ...]:
     """Elements of the activation buffers the unit writes (nas.model's footprint): its conv's output,
-    after a separable unit's depthwise output; BatchNorm, ReLU and dropout write none."""
+    after a separable unit's depthwise output; BatchNorm, the activation and dropout write none."""
     if kind == "separable":
         return c_in * out_hw, c_out * out_hw
     return (c_out * out_hw,)
 
 
 def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_norm: bool, dropout: float,
-          stride: int = 1) -> list:
-    """The unit's layers, flat, so that a BatchNorm2d directly precedes its ReLU (the CPU trainer fuses
-    that pair into nas.train.cpu's kernel)."""
+          stride: int = 1, activation: str = "relu") -> list:
+    """The unit's layers, flat, so that a BatchNorm2d directly precedes its activation (the CPU trainer
+    fuses BatchNorm2d + ReLU into nas.train.cpu's kernel)."""
     import torch.nn as nn
+
+    from nas.model.blocks import activation as act
 
     # No conv bias under BatchNorm: BN's shift makes it redundant, and it saves parameters.
     if kind == "separable":
@@ -57,7 +59,7 @@ def build(kind: str, c_in: int, c_out: int, kernel: int, padding: int, batch_nor
         layers = [nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=not batch_norm)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
-    layers.append(nn.ReLU(inplace=True))
+    layers.append(act.build(activation))
     if dropout > 0:
         layers.append(nn.Dropout2d(dropout))
     return layers

@@ -3,7 +3,7 @@
     gap_linear     := GAP Flatten Hidden* [Dropout] Linear
     gap_conv1x1    := Conv1x1->classes GAP Flatten
     flatten_linear := Flatten Hidden* [Dropout] Linear
-    Hidden         := Linear(width) ReLU, once per entry of `hidden`
+    Hidden         := Linear(width) activation, once per entry of `hidden`
 """
 
 from __future__ import annotations
@@ -42,15 +42,18 @@ def weights(kind: str, shape: tuple[int, int, int], classes: int,
 
 
 def buffers(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...]) -> tuple[int, ...]:
-    """Elements of the activation buffers the head writes, in order (Flatten is a view, ReLU in place)."""
+    """Elements of the activation buffers the head writes, in order (Flatten is a view, the activation in place)."""
     c, h, w = shape
     if kind == "gap_conv1x1":
         return classes * h * w, classes
     return (*((c,) if kind == "gap_linear" else ()), *hidden, classes)
 
 
-def build(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...], dropout: float) -> list:
+def build(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...], dropout: float,
+          activation: str = "relu") -> list:
     import torch.nn as nn
+
+    from nas.model.blocks import activation as act
 
     c, h, w = shape
     if kind == "gap_conv1x1":
@@ -58,7 +61,7 @@ def build(kind: str, shape: tuple[int, int, int], classes: int, hidden: tuple[in
     layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if kind == "gap_linear" else [nn.Flatten()]
     width = c if kind == "gap_linear" else c * h * w
     for out in hidden:
-        layers += [nn.Linear(width, out), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(width, out), act.build(activation)]
         width = out
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
