@@ -40,7 +40,8 @@ def _budget(tmp_path):
     text = (text.replace('dataset = "digits"\ntrain = 1000\nval = 400', 'dataset = "synthetic"\ntrain = 6000\nval = 1000')
             .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {TRIALS}")
             .replace("max_params = 3000", "max_params = 6000").replace("max_macs = 150_000", "max_macs = 400_000")
-            .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
+            .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1")
+            .replace("\nepochs = 6", "\nepochs = 2").replace("at_epoch = [0, 4]", "at_epoch = [0, 1]"))  # short finals
     path = tmp_path / "workers.toml"
     path.write_text(text)
     return path
