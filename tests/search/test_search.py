@@ -340,7 +340,7 @@ def test_resume_leaves_a_live_workers_trial_alone(store):
                                       'dataset = "synthetic"\ntrain = 20000\nval = 500')
             .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {trials}")
             .replace("batch_size = [32]", "batch_size = [8]").replace("\nepochs = 6", "\nepochs = 1")
-            .replace("lr_phases = { at_epoch = [0, 4], lr = [1e-2, 3e-3] }", "lr_phases = { at_epoch = [0], lr = [1e-2] }")
+            .replace("at_epoch = [0, 4], lr = [1e-2, 3e-3]", "at_epoch = [0], lr = [1e-2]")
             .replace("screen_epochs = 2", "screen_epochs = 1")
             .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
     budget = store / "live.toml"
