@@ -165,12 +165,13 @@ def test_resume_leaves_a_live_workers_trial_alone(store):
     """`--resume` after the coordinator died fails only stale trials: a worker that still beats
     finishes its candidate, which counts, and no candidate trains twice."""
     trials = 2  # the coordinator's (stale after the kill, trained again by the resume) and the worker's (live)
-    # A candidate trains one epoch, ~6-15 s on one thread: long enough to outlive the resume's start
-    # by more than 5 s. The final trains one epoch too: it is not what this test is about.
+    # A candidate trains one epoch of 40,000 images at batch 4 on one thread: long enough to outlive the
+    # resume's start by more than 5 s (it ended 11.5 s into it on a fast day, where 20,000 at batch 8 ended
+    # 3.6 s into it). The final trains one epoch too: it is not what this test is about.
     text = (SMOKE.read_text().replace('dataset = "digits"\ntrain = 1000\nval = 400',
-                                      'dataset = "synthetic"\ntrain = 20000\nval = 500')
+                                      'dataset = "synthetic"\ntrain = 40000\nval = 500')
             .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {trials}")
-            .replace("batch_size = [32]", "batch_size = [8]").replace("\nepochs = 6", "\nepochs = 1")
+            .replace("batch_size = [32]", "batch_size = [4]").replace("\nepochs = 6", "\nepochs = 1")
             .replace("at_epoch = [0, 4], lr = [1e-2, 3e-3]", "at_epoch = [0], lr = [1e-2]")
             .replace("screen_epochs = 2", "screen_epochs = 1")
             .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1"))
@@ -209,7 +210,8 @@ def test_resume_leaves_a_live_workers_trial_alone(store):
 
     trials_now = study.get_trials()
     live = next(t for t in trials_now if t.number == live_number)
-    assert live.datetime_complete.timestamp() > resume_started + 5, "precondition: the worker was still training"
+    outlived_s = live.datetime_complete.timestamp() - resume_started
+    assert outlived_s > 5, f"precondition: the worker was still training (it ended {outlived_s:.1f} s into the resume)"
     assert live.state != optuna.trial.TrialState.FAIL and live.user_attrs.get("trained"), live
     keys = [t.user_attrs["candidate_key"] for t in trials_now if t.user_attrs.get("trained")]
     assert len(keys) == trials and len(set(keys)) == trials, "a candidate was trained twice"
