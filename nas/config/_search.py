@@ -34,6 +34,8 @@ class SearchConfig:
     screen_margin: float = 0.005  # objective "params": screening may fall this far below the target
     baseline: str | None = None  # an architecture spec (path relative to the budget), trained after the confirmation
     min_params: int = 0  # candidates with fewer parameters are not trained (0: no floor)
+    # architecture specs (paths relative to the budget) that a new search enqueues as its first trials
+    start_from: tuple[str, ...] = ()
 
 
 def default_screen_epochs(train_epochs: int) -> int:
@@ -68,6 +70,7 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         screen_margin=t.number("screen_margin", default=0.005, minimum=0.0, maximum=1.0),
         baseline=t.string("baseline") if "baseline" in t.data else None,
         min_params=t.integer("min_params", default=0, minimum=0),
+        start_from=t.options("start_from", "str") if "start_from" in t.data else (),
     )
     # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
     for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),
@@ -85,5 +88,8 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
     if search.baseline is not None and not search.baseline.strip():
         raise t.fail("baseline", "is empty; give an architecture spec file, e.g. \"archs/reference.json\", "
                                  "or remove it")
+    if any(not path.strip() for path in search.start_from):
+        raise t.fail("start_from", "lists an empty path; give architecture spec files, e.g. "
+                                   "[\"archs/reference.json\"], or remove it")
     t.done()
     return search

@@ -147,6 +147,8 @@ class Table:
             raise self.fail(name, f"must be a non-empty list of options, got {value!r}")
         for item in value:
             if kind == "str":
+                if not isinstance(item, str) and not choices:
+                    raise self.fail(name, f"option {item!r} must be a string")
                 if not isinstance(item, str) or (choices and item not in choices):
                     raise self.fail(name, f"option {item!r} is not one of {', '.join(choices)}")
             elif kind == "bool":

@@ -53,4 +53,5 @@ TRAIN_KEYS = ("epochs", *SCHEDULE_KEYS, "optimizer", "batch_size", "lr_scale", "
 SEARCH_KEYS = ("trials", "sampler", "seed", "timeout_minutes", "max_consecutive_rejections", "screen_epochs",
                "screen_fraction", "finalists", "reserves", "reserve_deadline_minutes", "jobs", "heartbeat_seconds",
                "n_startup_trials", "multivariate", "pruner", "pruner_startup_trials", "pruner_warmup_epochs",
-               "min_epochs", "reduction_factor", "objective", "screen_margin", "baseline", "min_params")
+               "min_epochs", "reduction_factor", "objective", "screen_margin", "baseline", "min_params",
+               "start_from")

@@ -192,15 +192,20 @@ def load(weights_path, spec: ArchSpec, input_shape: tuple[int, int, int], classe
 
 
 def load_baseline(budget: Budget):
-    """The `[search] baseline` architecture (path relative to the budget file), checked to build
-    for the budget's data; ConfigError names the key, the file and what is wrong."""
-    where = Path(budget.path).parent / budget.search.baseline
+    """The `[search] baseline` architecture, read by `arch_file`."""
+    return arch_file(budget, "baseline", budget.search.baseline)
+
+
+def arch_file(budget: Budget, key: str, path: str) -> ArchSpec:
+    """An architecture spec a budget's `[search] <key>` names (`path` relative to the budget file),
+    checked to build for the budget's data; ConfigError names the key, the file and what is wrong."""
+    where = Path(budget.path).parent / path
     try:
         spec = ArchSpec.from_json(where.read_text())
         count(spec, budget.input_shape, budget.classes)
     except OSError as exc:
-        raise ConfigError(budget.path, "search.baseline", f"cannot read {where} ({exc.strerror}); the path is "
-                                                          f"relative to the budget file") from None
+        raise ConfigError(budget.path, f"search.{key}", f"cannot read {where} ({exc.strerror}); the path is "
+                                                        f"relative to the budget file") from None
     except (SpecError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(budget.path, "search.baseline", f"{where} is not a valid architecture spec: {exc}") from None
+        raise ConfigError(budget.path, f"search.{key}", f"{where} is not a valid architecture spec: {exc}") from None
     return spec

@@ -1,4 +1,4 @@
-"""The stage grammar: sampling an `ArchSpec` from a budget's `[space]`, and ArchSpec <-> JSON.
+"""The stage grammar: `ArchSpec`, its checks, its one-line description, and ArchSpec <-> JSON.
 
     Net        := Stage{stages} Head
     Stage      := Body Transition? Downsample?
@@ -17,22 +17,16 @@
 residual stage's skip becomes a 1x1 stride-2 projection (nas.blocks.residual). Like pooling, it
 needs a map of at least 2x2.
 
-Sampling goes through anything with Optuna's `suggest_categorical(name, choices)` and
-`suggest_float(name, low, high, log=)`: an Optuna trial (so every Optuna sampler works) or
-`RandomChooser` (a seeded RNG, for `nas space`). Choices added after the first grammar (conv kind,
-residual, hidden layers after GAP, activation) are drawn only when the budget offers more than one option, so
-budgets that do not use them draw exactly the candidates they drew before.
+Sampling from a budget's `[space]` is `nas.model._sample`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import random
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any
 
-from nas.config import ACTIVATIONS, CONVS, DOWNSAMPLES, HEADS, NORMS, PADDINGS, FloatOptions, FloatRange, SpaceConfig
+from nas.config import ACTIVATIONS, CONVS, DOWNSAMPLES, HEADS, NORMS, PADDINGS
 from nas.errors import SpecError
 
 
@@ -197,85 +191,3 @@ class ArchSpec:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise SpecError(f"architecture spec is not valid JSON: {exc}") from None
-
-
-class Chooser(Protocol):
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
-
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
-
-
-class RandomChooser:
-    """A seeded stand-in for an Optuna trial: uniform over each choice (log-uniform for log ranges)."""
-
-    def __init__(self, seed: int | random.Random = 0):
-        self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-        self.params: dict[str, Any] = {}
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        value = self.rng.choice(list(choices))
-        self.params[name] = value
-        return value
-
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
-        value = math.exp(self.rng.uniform(math.log(low), math.log(high))) if log else self.rng.uniform(low, high)
-        value = min(max(value, low), high)  # exp(log(x)) may round just outside the range
-        self.params[name] = value
-        return value
-
-
-def choose(chooser: Chooser, name: str, options: FloatOptions | Sequence[Any]) -> Any:
-    """One value of an option: drawn from a `FloatRange` with suggest_float, else picked from the list."""
-    if isinstance(options, FloatRange):
-        return chooser.suggest_float(name, options.min, options.max, log=options.log)
-    return chooser.suggest_categorical(name, options)
-
-
-def _choose_new(chooser: Chooser, name: str, options: Sequence[Any]) -> Any:
-    """A choice the first grammar did not have: drawn only when there is more than one option, so a
-    budget without it draws the same random sequence (and the same candidates) as before."""
-    return chooser.suggest_categorical(name, options) if len(options) > 1 else options[0]
-
-
-def _hidden_choices(options: tuple[tuple[int, ...], ...]) -> tuple[Any, ...]:
-    """head_hidden options as Optuna categorical values (ints or strings, never lists): one width
-    each (0 = none) as the first grammar drew them, or '64-32' / 'none' once an option has several."""
-    if all(len(o) <= 1 for o in options):
-        return tuple(sum(o) for o in options)
-    return tuple("-".join(map(str, o)) or "none" for o in options)
-
-
-def _hidden_widths(choice: Any) -> tuple[int, ...]:
-    if isinstance(choice, int):
-        return (choice,) if choice else ()
-    return () if choice == "none" else tuple(int(w) for w in choice.split("-"))
-
-
-def sample(chooser: Chooser, space: SpaceConfig) -> ArchSpec:
-    """Draw one architecture. Parameter names are stable so samplers can learn across trials."""
-    pick = chooser.suggest_categorical
-    stages = []
-    for i in range(pick("stages", space.stages)):
-        n_convs = pick(f"s{i}_convs", space.convs_per_stage)
-        padding = pick(f"s{i}_padding", space.padding)
-        kind = _choose_new(chooser, f"s{i}_conv", space.conv)
-        convs = tuple(ConvSpec(channels=pick(f"s{i}_c{j}_channels", space.channels),
-                               kernel=pick(f"s{i}_c{j}_kernel", space.kernel), padding=padding, kind=kind)
-                      for j in range(n_convs))
-        residual = _choose_new(chooser, f"s{i}_residual", space.residual)
-        transition = None
-        if pick(f"s{i}_transition", space.transition) == "conv1x1":
-            transition = pick(f"s{i}_transition_channels", space.channels)
-        stages.append(StageSpec(convs, transition, pick(f"s{i}_downsample", space.downsample), residual))
-    head = pick("head", space.head)
-    norm = pick("norm", space.norm)
-    dropout = choose(chooser, "dropout", space.dropout)
-    head_dropout = choose(chooser, "head_dropout", space.head_dropout) if head != "gap_conv1x1" else 0.0
-    hidden: tuple[int, ...] = ()
-    if head == "flatten_linear":
-        hidden = _hidden_widths(pick("head_hidden", _hidden_choices(space.head_hidden)))
-    elif head == "gap_linear" and space.hidden_after_gap:  # the first grammar had none after GAP
-        hidden = _hidden_widths(_choose_new(chooser, "head_hidden", _hidden_choices(space.head_hidden)))
-    activation = _choose_new(chooser, "activation", space.activation)
-    return ArchSpec(stages=tuple(stages), norm=norm, dropout=dropout, head=head, head_dropout=head_dropout,
-                    head_hidden=hidden, activation=activation)

@@ -62,6 +62,7 @@ def search_section(s: SearchData) -> list[str]:
               f"compressed to that length); finalists retrain from scratch with the full schedule.",
               *_fixed(s),
               *_floor(cfg),
+              *_starts(s, screening),
               f"- Pruner: {pruner_text(s.budget)}.",
               f"- Objective: {objective.format(margin=cfg.screen_margin * 100)}",
               *_predicted(s, screening), ""]
@@ -96,6 +97,31 @@ def _fixed(s: SearchData) -> list[str]:
             f"effect: {why}. Every candidate used the first, {choices[name][0]}. Compare them over the full "
             f"schedule with `nas study`."
             for name, why in fixed_by_screening(s.budget).items()]
+
+
+def _starts(s: SearchData, screening: dict[int, dict]) -> list[str]:
+    """A line per `[search] start_from` net: how it fared among the candidates, and whether it made the finals."""
+    screened = _screened(screening)
+    ranked = sorted(screened, key=lambda n: (-screened[n]["screen_val_accuracy"],
+                                             screened[n].get("params") or math.inf))
+    in_finals = {trial_number(f) for f in s.finals}
+    lines = []
+    for n, row in sorted(screening.items()):
+        if not row.get("start_from"):
+            continue
+        size = f", {_int(row['params'])} params" if isinstance(row.get("params"), (int, float)) else ""
+        if row.get("rejected_by"):
+            fate = f"rejected before training ({REJECTION_TEXT.get(row['rejected_by'], row['rejected_by'])})"
+        elif isinstance(row.get("pruned_at_epoch"), int):
+            fate = f"pruned after screening epoch {row['pruned_at_epoch']}"
+        elif n in screened:
+            fate = (f"screening val {_pct(row['screen_val_accuracy'])}, {_ordinal(ranked.index(n) + 1)} of "
+                    f"{len(ranked)} screened; " + ("it trained in the finals" if n in in_finals
+                                                   else "not a finalist"))
+        else:
+            fate = f"not screened ({row.get('state', 'unknown')})"
+        lines.append(f"- Started from `{row['start_from']}` (`[search] start_from`): trial {n}{size}, {fate}.")
+    return lines
 
 
 def _screened(screening: dict[int, dict]) -> dict[int, dict]:

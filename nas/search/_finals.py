@@ -28,6 +28,7 @@ from nas.constraints import check
 from nas.search._candidate import Candidate
 from nas.search._job import Job
 from nas.search._ranking import Criteria
+from nas.search._start import START_FROM
 from nas.search._summary import COMPLETE, FAILED, NOT_TRAINED, SKIPPED, Contender, SearchSummary, SeedRun, tally
 from nas.tracking import records
 
@@ -256,4 +257,6 @@ def candidate_table(study, budget: Budget) -> list[dict]:
                      "predicted_to_meet": (predicted_to_meet(budget, screen) if t.state.name == "COMPLETE"
                                            and screen is not None else None),
                      "trained": bool(a.get("trained")), "training_failed": bool(a.get("training_failed"))})
+        if a.get(START_FROM):
+            rows[-1][START_FROM] = a[START_FROM]
     return rows

@@ -21,6 +21,7 @@ from nas.search._confirm import Finals
 from nas.search._objective import Context
 from nas.search._progress import Progress, Watch
 from nas.search._rounds import POLL_S, Rounds, Workers
+from nas.search._start import enqueue, start_trials
 from nas.search._storage import create_study, default_storage, fail_stale, load_study, make_storage, quiet_optuna
 from nas.search._worker import WorkerArgs
 from nas.tracking import Tracker, records
@@ -58,12 +59,14 @@ class Search:
             if resume_run_id:
                 records.resume_search(tracker, self.parent_id)
         else:
+            starts = start_trials(budget)  # checked before the parent run exists: a bad start leaves nothing
             self.storage = storage or default_storage()
             self.parent_id = records.start_search(tracker, budget, trials=self.n_trials, jobs=self.jobs,
                                                   storage=self.storage, command=command)
             self.study_name = records.study_name(budget, self.parent_id)
             self.storage_obj = make_storage(self.storage, budget.search.heartbeat_seconds)
             self.study = create_study(budget, self.storage_obj, self.study_name)
+            enqueue(self.study, starts)
         self.watch = Watch(self.study, tracker, self.progress)
         self.watch.poll()
 

@@ -1,0 +1,48 @@
+"""Known nets a search starts from: the `[search] start_from` specs, checked against the budget's
+space and limits before anything is created, and enqueued as the study's first trials.
+
+Each becomes an Optuna trial with the architecture's choices fixed (`Study.enqueue_trial`); its
+training options are drawn like any candidate's, and it is screened, pruned and ranked with the rest,
+so a hand-made net competes with the search (`[search] baseline` only trains beside it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.config import Budget
+from nas.errors import ConfigError, SpecError
+
+START_FROM = "start_from"  # a trial's user attribute: the spec file it was enqueued from
+
+
+def start_trials(budget: Budget) -> list[tuple[str, dict[str, Any]]]:
+    """(path, trial parameters) per `start_from` spec; ConfigError when one cannot be a candidate:
+    unreadable, not drawable from the budget's [space], over a limit or under the size floor."""
+    from nas.constraints import below_floor, check
+    from nas.model import arch_file, choices_of
+
+    starts = []
+    for path in budget.search.start_from:
+        spec = arch_file(budget, START_FROM, path)
+        try:
+            params = choices_of(spec, budget.space)
+        except SpecError as exc:
+            raise ConfigError(budget.path, f"search.{START_FROM}", f"{path}: {exc}; widen [space] to offer it, "
+                                                                    f"or start from a net it can draw") from None
+        verdict = check(spec, budget)
+        if verdict.violations:
+            raise ConfigError(budget.path, f"search.{START_FROM}", f"{path} breaks a limit: "
+                                                                    f"{verdict.violations[0].message}") from None
+        if below_floor(verdict, budget):
+            raise ConfigError(budget.path, f"search.{START_FROM}", f"{path} has {verdict.params:,} parameters, "
+                                                                    f"under [search] min_params "
+                                                                    f"{budget.search.min_params:,}") from None
+        starts.append((path, params))
+    return starts
+
+
+def enqueue(study, starts: list[tuple[str, dict[str, Any]]]) -> None:
+    """The starts as the study's next trials, in order, each marked with its file."""
+    for path, params in starts:
+        study.enqueue_trial(params, user_attrs={START_FROM: path})

@@ -1,0 +1,90 @@
+"""`[search] start_from`: known nets enqueued as a search's first trials, checked before anything is created."""
+
+import json
+import re
+import shutil
+
+import pytest
+from conftest import BUDGETS
+
+from nas.cli import main
+from nas.config import load_budget
+from nas.errors import ConfigError
+from nas.model import ArchSpec, count
+from nas.search import Search
+from nas.tracking import Tracker
+
+SMOKE = BUDGETS / "smoke.toml"
+# Inside the smoke budget's [space] and limits: 8-8 M | 16 M | gap_linear
+START = {"dropout": 0.0, "head": "gap_linear", "head_dropout": 0.0, "head_hidden": 0, "norm": "batch",
+         "stages": [{"convs": [{"channels": 8, "kernel": 3, "padding": "same"},
+                               {"channels": 8, "kernel": 3, "padding": "same"}], "downsample": "max",
+                     "transition": None},
+                    {"convs": [{"channels": 16, "kernel": 3, "padding": "same"}], "downsample": "max",
+                     "transition": None}]}
+
+
+def budget_starting_from(tmp_path, write_budget, spec: dict, extra: str = "", trials: int = 3):
+    (tmp_path / "archs").mkdir(exist_ok=True)
+    (tmp_path / "archs" / "start.json").write_text(json.dumps(spec))
+    text = SMOKE.read_text().replace("trials = 8", f"trials = {trials}")
+    return write_budget(text.replace("[search]", f'[search]\nstart_from = ["archs/start.json"]{extra}'))
+
+
+def test_the_start_is_trial_0_screened_with_the_rest_and_the_report_says_how_it_fared(store, write_budget):
+    from nas.report import write_report
+
+    budget = load_budget(budget_starting_from(store, write_budget, START))
+    tracker = Tracker()
+    result = Search(budget, tracker).run()
+    first = result.summary["candidates"][0]
+    assert first["number"] == 0 and first["start_from"] == "archs/start.json"
+    assert ArchSpec.from_json(first["spec"]) == ArchSpec.from_dict(START)
+    assert first["params"] == count(ArchSpec.from_dict(START), budget.input_shape, budget.classes).params
+    assert first["trained"] and first["state"] == "complete"
+    assert [c for c in result.summary["candidates"][1:] if c.get("start_from")] == []  # the rest are drawn
+    screened = sorted((c for c in result.summary["candidates"] if c["state"] == "complete" and c.get("trained")),
+                      key=lambda c: (-c["screen_val_accuracy"], c["params"]))
+    rank = [c["number"] for c in screened].index(0) + 1
+    report = (store / write_report(tracker, result.parent_run_id)).read_text()
+    ordinal = {1: "1st", 2: "2nd", 3: "3rd"}[rank]
+    assert (f"- Started from `archs/start.json` (`[search] start_from`): trial 0, {first['params']:,} params, "
+            f"screening val {100 * first['screen_val_accuracy']:.2f}%, {ordinal} of {len(screened)} screened; "
+            ) in report
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda s: {**s, "stages": [{**s["stages"][0], "convs": [{"channels": 12, "kernel": 3, "padding": "same"}]}]},
+     "archs/start.json: s0_c0_channels = 12 is not among the budget's choices [4, 8, 16, 24]; widen [space]"),
+    (lambda s: {**s, "stages": [s["stages"][0], {**s["stages"][1], "convs": [{"channels": 24, "kernel": 3,
+                                                                            "padding": "same"}] * 2}]},
+     "archs/start.json breaks a limit: 7,938 parameters, limit < 3,000"),
+    (lambda s: {**s, "stages": [{**s["stages"][0], "downsample": "avg"}, s["stages"][1]]},
+     "archs/start.json: s0_downsample = 'avg' is not among the budget's choices ['max']"),
+])
+def test_a_start_the_search_cannot_train_exits_2_before_anything_is_created(store, write_budget, capsys, edit,
+                                                                            words):
+    path = budget_starting_from(store, write_budget, edit(START))
+    with pytest.raises(ConfigError, match=re.escape("search.start_from: " + words)):
+        Search(load_budget(path), Tracker())
+    assert main(["search", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and words in err
+    assert Tracker().client.search_runs([e.experiment_id for e in Tracker().client.search_experiments()]) == []
+
+
+def test_a_start_under_the_size_floor_and_a_missing_file_are_named(store, write_budget):
+    path = budget_starting_from(store, write_budget, START, extra="\nmin_params = 2500")
+    with pytest.raises(ConfigError, match=r"archs/start.json has 2,034 parameters, under \[search\] min_params 2,500"):
+        Search(load_budget(path), Tracker())
+    shutil.rmtree(store / "archs")
+    with pytest.raises(ConfigError, match=r"search.start_from: cannot read .*start.json .*relative to the budget file"):
+        Search(load_budget(path), Tracker())
+
+
+@pytest.mark.parametrize("value,words", [("[]", "must be a non-empty list"), ('[""]', "lists an empty path"),
+                                         ("[3]", "option 3 must be a string"),
+                                         ('["a.json", "a.json"]', "lists an option twice")])
+def test_a_malformed_start_from_is_a_config_error(write_budget, value, words):
+    with pytest.raises(ConfigError, match=re.escape(f"search.start_from: {words}")):
+        load_budget(write_budget(SMOKE.read_text().replace("[search]", f"[search]\nstart_from = {value}")))
