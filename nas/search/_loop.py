@@ -59,7 +59,8 @@ class Search:
             if resume_run_id:
                 records.resume_search(tracker, self.parent_id)
         else:
-            starts = start_trials(budget)  # checked before the parent run exists: a bad start leaves nothing
+            # checked before the parent run exists: a start that cannot train leaves nothing behind
+            starts = start_trials(budget, self.n_trials)
             self.storage = storage or default_storage()
             self.parent_id = records.start_search(tracker, budget, trials=self.n_trials, jobs=self.jobs,
                                                   storage=self.storage, command=command)

@@ -16,12 +16,16 @@ from nas.errors import ConfigError, SpecError
 START_FROM = "start_from"  # a trial's user attribute: the spec file it was enqueued from
 
 
-def start_trials(budget: Budget) -> list[tuple[str, dict[str, Any]]]:
+def start_trials(budget: Budget, trials: int) -> list[tuple[str, dict[str, Any]]]:
     """(path, trial parameters) per `start_from` spec; ConfigError when one cannot be a candidate:
-    unreadable, not drawable from the budget's [space], over a limit or under the size floor."""
+    unreadable, not drawable from the budget's [space], over a limit or under the size floor, or
+    when there are more of them than the search trains (`trials`)."""
     from nas.constraints import below_floor, check
     from nas.model import arch_file, choices_of
 
+    if len(budget.search.start_from) > trials:
+        raise ConfigError(budget.path, f"search.{START_FROM}", f"lists {len(budget.search.start_from)} nets, but the "
+                                                                f"search trains {trials}; list fewer or raise trials")
     starts = []
     for path in budget.search.start_from:
         spec = arch_file(budget, START_FROM, path)

@@ -73,10 +73,15 @@ def test_a_start_the_search_cannot_train_exits_2_before_anything_is_created(stor
     assert Tracker().client.search_runs([e.experiment_id for e in Tracker().client.search_experiments()]) == []
 
 
-def test_a_start_under_the_size_floor_and_a_missing_file_are_named(store, write_budget):
+def test_a_start_under_the_size_floor_more_starts_than_trials_and_a_missing_file_are_named(store, write_budget):
     path = budget_starting_from(store, write_budget, START, extra="\nmin_params = 2500")
     with pytest.raises(ConfigError, match=r"archs/start.json has 2,034 parameters, under \[search\] min_params 2,500"):
         Search(load_budget(path), Tracker())
+    shutil.copy(store / "archs" / "start.json", store / "archs" / "again.json")
+    two = write_budget(path.read_text().replace('"archs/start.json"', '"archs/start.json", "archs/again.json"')
+                       .replace("min_params = 2500", ""), "two.toml")
+    with pytest.raises(ConfigError, match=r"start_from: lists 2 nets, but the search trains 1; list fewer"):
+        Search(load_budget(two), Tracker(), trials=1)
     shutil.rmtree(store / "archs")
     with pytest.raises(ConfigError, match=r"search.start_from: cannot read .*start.json .*relative to the budget file"):
         Search(load_budget(path), Tracker())
