@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shipped 8k budget with a longer screening: 4 epochs on all the training images instead of 2 on
-# half, and no pruning before epoch 3 (pruner_warmup_epochs = 2), so that nets that start slowly are not
-# cut after their first epoch. Does a screening closer to the full schedule find an 8k net that passes?
+# half, and no pruning after epoch 1 (pruner_warmup_epochs = 2: the first judgement is after epoch 2), so that
+# nets that start slowly are not cut after their first epoch. Does a screening closer to the full schedule find an 8k net that passes?
 # Run from a fresh clone's root, after `make install`; the search's log goes to search.log here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -140,6 +140,8 @@ MISTAKES = [
      "search.reserve_deadline_minutes", "applies to reserves only; set reserves >= 1 or remove it"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreserves = 1\nreserve_deadline_minutes = -5'),
      "search.reserve_deadline_minutes", "-5 is below the minimum 0"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\npruner_warmup_epochs = 1'),
+     "search.pruner_warmup_epochs", "1 prunes exactly as 0 does"),
     # device limits and the precision their bytes count at
     (lambda t: t.replace("max_macs = 150_000", "max_macs = 150_000\nmax_peak_activation_bytes = 0"),
      "budget.max_peak_activation_bytes", "must be >= 1, got 0"),
@@ -338,3 +340,20 @@ def test_screening_defaults_to_at_most_half_the_training_run(epochs, screen_epoc
     assert (budget.train.epochs, budget.search.screen_epochs) == (epochs, screen_epochs)
     with pytest.raises(ConfigError, match=f"search.screen_epochs: {epochs + 1} exceeds train.epochs = {epochs}"):
         load_budget(write_budget(text.replace("[search]", f"[search]\nscreen_epochs = {epochs + 1}")))
+
+
+@pytest.mark.parametrize("warmup_epochs,pruned_after_epoch_1", [(0, True), (1, True), (2, False)])
+def test_a_warmup_of_one_epoch_prunes_after_epoch_1_as_none_does(warmup_epochs, pruned_after_epoch_1):
+    """Why `pruner_warmup_epochs = 1` is refused: screenings report epochs from 1, and Optuna's
+    MedianPruner judges every step from n_warmup_steps on, so 1 protects nothing that 0 does not."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=warmup_epochs))
+    done = study.ask()
+    done.report(0.9, 1)
+    study.tell(done, 0.9)
+    weak = study.ask()
+    weak.report(0.1, 1)
+    assert bool(weak.should_prune()) == pruned_after_epoch_1
