@@ -83,7 +83,8 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         if key in t.data and not applies:
             kind = "objective" if owner == "params" else ("sampler" if owner == "tpe" else "pruner")
             raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
-    if search.pruner_warmup_epochs == 1:  # epochs count from 1, and MedianPruner may prune from step n_warmup_steps on
+    # Epochs count from 1 and MedianPruner judges every step from n_warmup_steps on: 1 would protect nothing.
+    if search.pruner_warmup_epochs == 1:
         raise t.fail("pruner_warmup_epochs", "1 prunes exactly as 0 does: a screening may be pruned once its first epoch "
                                              "ends either way; set 2 to keep every screening for 2 epochs, or 0")
     if search.reserve_deadline_minutes is not None and search.reserves == 0:
