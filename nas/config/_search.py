@@ -85,8 +85,8 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
             raise t.fail(key, f"applies to {kind} = \"{owner}\" only; remove it or set {kind} = \"{owner}\"")
     # Epochs count from 1 and MedianPruner judges every step from n_warmup_steps on: 1 would protect nothing.
     if search.pruner_warmup_epochs == 1:
-        raise t.fail("pruner_warmup_epochs", "1 prunes exactly as 0 does: a screening may be pruned once its first epoch "
-                                             "ends either way; set 2 to keep every screening for 2 epochs, or 0")
+        raise t.fail("pruner_warmup_epochs", "1 prunes exactly as 0 does: a screening may be pruned once its first "
+                                             "epoch ends either way; set 2 to keep every screening for 2 epochs, or 0")
     if search.reserve_deadline_minutes is not None and search.reserves == 0:
         raise t.fail("reserve_deadline_minutes", "applies to reserves only; set reserves >= 1 or remove it")
     if search.baseline is not None and not search.baseline.strip():
