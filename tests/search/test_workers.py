@@ -44,7 +44,11 @@ def postgres_url(tmp_path_factory):
 
 def _budget(tmp_path):
     text = SMOKE.read_text()
-    text = (text.replace('dataset = "digits"\ntrain = 1000\nval = 400', 'dataset = "synthetic"\ntrain = 6000\nval = 1000')
+    # 16,000 images a screening: long enough that both workers, still importing when the coordinator's first
+    # candidates train, claim some (at 6,000 the coordinator trained 5 of 6 before the second worker asked once,
+    # on a machine twice as fast as the days before)
+    text = (text.replace('dataset = "digits"\ntrain = 1000\nval = 400',
+                         'dataset = "synthetic"\ntrain = 16000\nval = 1000')
             .replace("min = 0.85", "min = 0.3").replace("trials = 8", f"trials = {TRIALS}")
             .replace("max_params = 3000", "max_params = 6000").replace("max_macs = 150_000", "max_macs = 400_000")
             .replace("jobs = 1", "jobs = 1\nheartbeat_seconds = 1")
