@@ -102,8 +102,7 @@ def _fixed(s: SearchData) -> list[str]:
 def _starts(s: SearchData, screening: dict[int, dict]) -> list[str]:
     """A line per `[search] start_from` net: how it fared among the candidates, and whether it made the finals."""
     screened = _screened(screening)
-    ranked = sorted(screened, key=lambda n: (-screened[n]["screen_val_accuracy"],
-                                             screened[n].get("params") or math.inf))
+    ranked = _screening_order(screening)
     in_finals = {trial_number(f) for f in s.finals}
     lines = []
     for n, row in sorted(screening.items()):
@@ -129,6 +128,13 @@ def _screened(screening: dict[int, dict]) -> dict[int, dict]:
     ones the finals choose from."""
     return {n: r for n, r in screening.items() if r.get("state") == "complete" and not r.get("rejected_by")
             and _finite(r.get("screen_val_accuracy"))}
+
+
+def _screening_order(screening: dict[int, dict]) -> list[int]:
+    """The trial numbers that completed screening, best first (ties: fewer parameters): the order the
+    finals take them in."""
+    screened = _screened(screening)
+    return sorted(screened, key=lambda n: (-screened[n]["screen_val_accuracy"], screened[n].get("params") or math.inf))
 
 
 def _predicted(s: SearchData, screening: dict[int, dict]) -> list[str]:
@@ -194,10 +200,7 @@ def _front(s: SearchData, screening: dict[int, dict]) -> list[str]:
 
 
 def _finalists(s: SearchData, screening: dict[int, dict]) -> list[str]:
-    def params_of(n: int) -> float:
-        return screening[n].get("params") or math.inf
-
-    completed = sorted(_screened(screening), key=lambda n: (-screening[n]["screen_val_accuracy"], params_of(n)))
+    completed = _screening_order(screening)
     screen_rank = {n: i + 1 for i, n in enumerate(completed)}
     if contenders(s):
         return contenders_section(s, screen_rank, len(completed))

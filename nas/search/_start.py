@@ -37,11 +37,11 @@ def start_trials(budget: Budget, trials: int) -> list[tuple[str, dict[str, Any]]
         verdict = check(spec, budget)
         if verdict.violations:
             raise ConfigError(budget.path, f"search.{START_FROM}", f"{path} breaks a limit: "
-                                                                    f"{verdict.violations[0].message}") from None
+                                                                    f"{verdict.violations[0].message}")
         if below_floor(verdict, budget):
             raise ConfigError(budget.path, f"search.{START_FROM}", f"{path} has {verdict.params:,} parameters, "
                                                                     f"under [search] min_params "
-                                                                    f"{budget.search.min_params:,}") from None
+                                                                    f"{budget.search.min_params:,}")
         starts.append((path, params))
     return starts
 
