@@ -13,10 +13,11 @@ from nas.config._toml import first_option, FloatOptions, FloatRange, Table
 from nas.config._train import (EPOCH_KEYS, AFFINE_RANGES, AUGMENTS, AVERAGES, AVERAGING_KEYS, AffineAugment, Augment,
                                augment_from_json, augment_to_json, describe_augment, describe_averaging, parse_augment,
                                parse_averaging, rescaled_swa_start, swa_start)
-from nas.config._vocabulary import (ACTIVATIONS, BYTES_PER_ELEMENT, CONVS, DOWNSAMPLES, HEADS, MAX_STAGES, NORMS, OPTIMIZERS,
-                                    PADDINGS, PRECISIONS, SCHEDULE_KEYS)
+from nas.config._vocabulary import (ACTIVATION_LAYERS, ACTIVATIONS, BYTES_PER_ELEMENT, CONVS, DOWNSAMPLES, HEADS,
+                                    MAX_STAGES, NORMS, OPTIMIZERS, PADDINGS, PRECISIONS, SCHEDULE_KEYS)
 
-__all__ = ["ACTIVATIONS", "EPOCH_KEYS", "AFFINE_RANGES", "AUGMENTS", "AVERAGES", "AVERAGING_KEYS", "BUILT_IN", "BYTES_PER_ELEMENT", "CONVS",
+__all__ = ["ACTIVATION_LAYERS", "ACTIVATIONS", "EPOCH_KEYS", "AFFINE_RANGES", "AUGMENTS", "AVERAGES", "AVERAGING_KEYS",
+           "BUILT_IN", "BYTES_PER_ELEMENT", "CONVS",
            "DATASETS", "DOWNSAMPLES", "HEADS", "LAYOUTS", "MAX_STAGES", "MODES", "NORMS", "OPTIMIZERS", "PADDINGS",
            "PRECISIONS", "SCHEDULE_KEYS", "SPLITS", "TORCHVISION_NAMES", "USER_SOURCES", "AffineAugment", "Augment",
            "augment_from_json", "augment_to_json", "batch_size_bound", "Budget", "budget_dir", "BuiltIn",

@@ -17,7 +17,10 @@ DOWNSAMPLES = ("max", "avg", "stride2", "none")  # stride2: the stage's last con
 NORMS = ("batch", "none")
 HEADS = ("gap_linear", "gap_conv1x1", "flatten_linear")
 CONVS = ("standard", "separable")  # separable: depthwise kxk + pointwise 1x1 (nas.blocks.conv)
-ACTIVATIONS = ("relu", "silu", "hardswish")  # after every conv unit, transition and hidden layer
+# After every conv unit, transition and hidden layer: each name and the torch.nn layer it builds
+# (nas.model.blocks.activation), named here so the budget check needs no torch.
+ACTIVATION_LAYERS = {"relu": "ReLU", "silu": "SiLU", "hardswish": "Hardswish"}
+ACTIVATIONS = tuple(ACTIVATION_LAYERS)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SAMPLERS = ("tpe", "random", "nsgaii")
 PRUNERS = ("median", "hyperband", "none")

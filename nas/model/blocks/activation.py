@@ -8,10 +8,12 @@ BatchNorm is fused into the CPU trainer's kernel (nas.train.cpu); the others run
 
 from __future__ import annotations
 
+from nas.config import ACTIVATION_LAYERS
+
 
 def build(name: str):
-    """The torch layer for `name`, one of nas.config.ACTIVATIONS (the torch-free list a budget is checked
-    against; tests/model/test_blocks.py builds each of them)."""
+    """The torch layer for `name`, a key of nas.config.ACTIVATION_LAYERS (tests/model/test_blocks.py builds
+    each of them)."""
     import torch.nn as nn
 
-    return {"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish}[name](inplace=True)
+    return getattr(nn, ACTIVATION_LAYERS[name])(inplace=True)
