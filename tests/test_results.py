@@ -1,6 +1,7 @@
 """docs/results.md is scripts/results.py's output over reports/, with a row per search report."""
 
 import re
+import shlex
 import subprocess
 import sys
 
@@ -107,13 +108,21 @@ def test_the_batch_32_pairs_put_each_retrain_beside_its_search_seed():
     assert "8 pairs: mean difference +0.036 points" in pairs
 
 
-@pytest.mark.parametrize("folder", sorted((ROOT / "reports").glob("*-mnist_*-winners")), ids=lambda p: p.name)
+_PAIRS_LINE = re.compile(r"^# Pairs: python bench/retrain_pairs\.py (.+)$", re.M)
+_PAIRED = sorted({*(ROOT / "reports").glob("*-mnist_*-winners"),
+                  *(p.parent for p in (ROOT / "reports").glob("*/run.sh") if _PAIRS_LINE.search(p.read_text()))})
+
+
+@pytest.mark.parametrize("folder", _PAIRED, ids=lambda p: p.name)
 def test_every_pairs_table_is_the_benchs_output_with_the_test_sets_interval(folder):
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "retrain_pairs.py"), str(folder),
-                           "--reports", str(ROOT / "reports")], capture_output=True, text=True, timeout=120)
+    """pairs.txt is what the command its run.sh names prints (the folder alone where it names none)."""
+    named = _PAIRS_LINE.search((folder / "run.sh").read_text())
+    args = shlex.split(named.group(1)) if named else [str(folder)]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "retrain_pairs.py"), *args,
+                           "--reports", str(ROOT / "reports")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (folder / "pairs.txt").read_text(), "run python bench/retrain_pairs.py on that folder"
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| mnist_")]
+    assert done.stdout == (folder / "pairs.txt").read_text(), f"run python bench/retrain_pairs.py {' '.join(args)}"
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| mnist_") and "| - |" not in line]
     test_gains = [float(row.split("|")[7].strip(" %")) - float(row.split("|")[6].strip(" %")) for row in rows]
     # the test line's mean is the mean of the table's own test columns
     assert f"test, the same pairs: mean difference {sum(test_gains) / len(test_gains):+.3f} points" in done.stdout
