@@ -2,11 +2,11 @@
 every layer above shares (dataset catalog, grammar choices, LR schedules). Never imports torch."""
 
 from nas.config._budget import (batch_size_bound, Budget, budget_dir, DataConfig, Limits, load_budget, parse_budget,
-                                parse_data, parse_name, parse_schedule, read_toml, Target, TrainConfig)
+                                parse_data, parse_name, read_toml, Target, TrainConfig)
 from nas.config._catalog import (BUILT_IN, DATASETS, LAYOUTS, MODES, SPLITS, TORCHVISION_NAMES, USER_SOURCES, BuiltIn,
                                  check_labels, Entry, listing, npz_headers, probe_folder, probe_npz, split_dirs,
                                  unreadable_image)
-from nas.config._schedule import Schedule
+from nas.config._schedule import parse_schedule, Schedule
 from nas.config._search import SearchConfig
 from nas.config._space import SpaceConfig
 from nas.config._toml import first_option, FloatOptions, FloatRange, Table

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from nas.config._catalog import (BUILT_IN, DATASETS, IMAGE_CHANNELS, LAYOUTS, MAX_IMAGE_SIDE, USER_SOURCES,
                                  probe_folder, probe_npz)
-from nas.config._schedule import KINDS as SCHEDULE_KINDS
-from nas.config._schedule import Schedule
-from nas.config._toml import FloatOptions, FloatRange, Table, check_number
+from nas.config._schedule import Schedule, parse_schedules
+from nas.config._toml import FloatOptions, FloatRange, Table
 from nas.config._train import EMA_DECAY, Augment, parse_augment, parse_averaging
 from nas.errors import ConfigError, DataError
 from nas.config._search import SearchConfig, _parse_search
@@ -271,61 +270,6 @@ def _parse_limits(t: Table, precision: str) -> Limits:
         requires = t.options("requires", "str", choices=FEATURES)
     t.done()
     return Limits(max_params, max_epochs, max_macs, requires, max_peak, precision, max_model_bytes, max_latency_ms)
-
-
-def parse_schedule(t: Table, epochs: int) -> Schedule:
-    """`schedule` as one kind, with its `lr` or `lr_phases`."""
-    kind = t.string("schedule", SCHEDULE_KINDS, default="phases" if "lr_phases" in t.data else "constant")
-    return _schedule_of_kind(t, kind, epochs, lr_with_phases=False)
-
-
-def parse_schedules(t: Table, epochs: int) -> tuple[Schedule, ...]:
-    """`schedule` as one kind or a list of kinds the search chooses from (the first is the default
-    of `nas train`). In a list, `phases` takes its rates from `lr_phases` and the others from `lr`."""
-    if not isinstance(t.data.get("schedule"), list):
-        return (parse_schedule(t, epochs),)
-    kinds = t.options("schedule", "str", choices=SCHEDULE_KINDS)  # refuses a kind listed twice
-    if "phases" in kinds and "lr_phases" not in t.data:
-        raise t.fail("schedule", "offers phases but [train] has no lr_phases; add lr_phases = { at_epoch = [...], "
-                                 "lr = [...] } or drop phases from the list")
-    others = [k for k in kinds if k != "phases"]
-    if others and "lr" not in t.data:
-        raise t.fail("schedule", f"offers {', '.join(others)}, which need a peak lr; add lr = 0.003 or a range "
-                                 f"lr = {{ min = 0.002, max = 0.01, log = true }}")
-    return tuple(_schedule_of_kind(t, kind, epochs, lr_with_phases=bool(others)) for kind in kinds)
-
-
-def _schedule_of_kind(t: Table, kind: str, epochs: int, lr_with_phases: bool) -> Schedule:
-    """One schedule of `kind`. `lr_with_phases`: the budget also offers a schedule that needs
-    `lr`, so an `lr` beside `lr_phases` is expected rather than an ignored key."""
-    if kind == "phases":
-        phases = t.table("lr_phases").expect(("at_epoch", "lr"))
-        at_epoch = phases.options("at_epoch", "int", minimum=0)
-        lrs = phases.raw("lr")
-        if not isinstance(lrs, list) or not lrs:
-            raise phases.fail("lr", f"must be a non-empty list of learning rates, got {lrs!r}")
-        for v in lrs:
-            check_number(phases, "lr", v, 1e-12, 10.0, what="option ")
-        phases.done()
-        if len(at_epoch) != len(lrs):
-            raise phases.fail("lr", f"has {len(lrs)} values but at_epoch has {len(at_epoch)}; give one lr per phase")
-        if at_epoch[0] != 0:
-            raise phases.fail("at_epoch", f"must start at 0 (the first phase), got {at_epoch[0]}")
-        if list(at_epoch) != sorted(at_epoch):
-            raise phases.fail("at_epoch", f"must be increasing, got {list(at_epoch)}")
-        if at_epoch[-1] >= epochs:
-            raise phases.fail("at_epoch", f"phase at epoch {at_epoch[-1]} starts after the last epoch "
-                                          f"({epochs - 1}, 0-based); the schedule is longer than train.epochs")
-        if "lr" in t.data and not lr_with_phases:  # it would be ignored: the phases carry the rates
-            raise t.fail("lr", "does not apply to schedule = \"phases\", which takes its rates from lr_phases; "
-                               "remove lr, or scale the phases with lr_scale")
-        return Schedule.phases(at_epoch, lrs, epochs)
-    if isinstance(t.data.get("lr"), dict):
-        # A drawn lr: the schedule keeps the range's middle (geometric when log) until a candidate draws its own.
-        lr = t.options("lr", "float", minimum=1e-12, maximum=10.0)
-        return Schedule(kind, epochs, lr.middle)
-    lr = t.number("lr", minimum=1e-12, maximum=10.0)
-    return Schedule(kind, epochs, lr)
 
 
 def batch_size_bound(data: DataConfig) -> tuple[int, str]:
