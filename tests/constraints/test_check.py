@@ -55,6 +55,7 @@ MEANT_FOR = {
     "mnist_20k_searched.json": ("mnist_20k.toml",),
     "mnist_8k_reference.json": ("mnist_8k.toml",),
     "mnist_8k_searched.json": ("mnist_8k.toml",),
+    "mnist_8k_wide_sep.json": ("mnist_8k.toml",),
 }
 SHIPPED_ARCHS = sorted(p.name for p in (BUDGETS / "archs").glob("*.json"))
 
