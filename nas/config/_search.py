@@ -36,6 +36,7 @@ class SearchConfig:
     min_params: int = 0  # candidates with fewer parameters are not trained (0: no floor)
     # architecture specs (paths relative to the budget) that a new search enqueues as its first trials
     start_from: tuple[str, ...] = ()
+    confirm_starts: bool = False  # every start_from net is confirmed over seeds, besides the `finalists`
 
 
 def default_screen_epochs(train_epochs: int) -> int:
@@ -71,6 +72,7 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
         baseline=t.string("baseline") if "baseline" in t.data else None,
         min_params=t.integer("min_params", default=0, minimum=0),
         start_from=t.options("start_from", "str") if "start_from" in t.data else (),
+        confirm_starts=t.boolean("confirm_starts", default=False),
     )
     # Options Optuna has only for some samplers / pruners: an error rather than a silent no-op.
     for key, owner, applies in (("n_startup_trials", "tpe", search.sampler == "tpe"),
@@ -95,5 +97,8 @@ def _parse_search(t: Table, train_epochs: int) -> SearchConfig:
     if any(not path.strip() for path in search.start_from):
         raise t.fail("start_from", "lists an empty path; give architecture spec files, e.g. "
                                    "[\"archs/reference.json\"], or remove it")
+    if search.confirm_starts and not search.start_from:
+        raise t.fail("confirm_starts", "applies to start_from nets, and there are none; list them in start_from "
+                                       "or remove confirm_starts")
     t.done()
     return search

@@ -57,4 +57,4 @@ SEARCH_KEYS = ("trials", "sampler", "seed", "timeout_minutes", "max_consecutive_
                "screen_fraction", "finalists", "reserves", "reserve_deadline_minutes", "jobs", "heartbeat_seconds",
                "n_startup_trials", "multivariate", "pruner", "pruner_startup_trials", "pruner_warmup_epochs",
                "min_epochs", "reduction_factor", "objective", "screen_margin", "baseline", "min_params",
-               "start_from")
+               "start_from", "confirm_starts")

@@ -115,8 +115,9 @@ def _starts(s: SearchData, screening: dict[int, dict]) -> list[str]:
             fate = f"pruned after screening epoch {row['pruned_at_epoch']}"
         elif n in screened:
             fate = (f"screening val {_pct(row['screen_val_accuracy'])}, {_ordinal(ranked.index(n) + 1)} of "
-                    f"{len(ranked)} screened; " + ("it trained in the finals" if n in in_finals
-                                                   else "not a finalist"))
+                    f"{len(ranked)} screened; " + ("not a finalist" if n not in in_finals else
+                                                   "confirmed over seeds, as [search] confirm_starts asks"
+                                                   if s.budget.search.confirm_starts else "it trained in the finals"))
         else:
             fate = f"not screened ({row.get('state', 'unknown')})"
         lines.append(f"- Started from `{row['start_from']}` (`[search] start_from`): trial {n}{size}, {fate}.")

@@ -12,6 +12,8 @@ the `[target] seeds`, and the rule's statistic over those seeds names the winner
   options, such as another drawn lr) goes after every distinct one, so a second finalist or a reserve is a second net.
 - reserves: when no finalist passes, the next `[search] reserves` screened candidates in the
   same order are confirmed one by one, all seeds each, until one passes.
+- `[search] confirm_starts`: the start_from nets are finalists too, wherever they screened (and
+  are never pruned), so a known net is judged on its seeds, not on a short screening.
 
 `plan*` pick the jobs, skip those a resumed search already ended, and create each one's MLflow
 run; the coordinator runs the jobs (`_confirm`). `conclude` reads the contenders' runs back,
@@ -81,16 +83,33 @@ def _distinct_first(order: list) -> list:
     return first + repeats
 
 
+def _confirmed_order(budget: Budget, study) -> tuple[list, int]:
+    """(`in_order`, how many of its first trials are finalists). With `[search] confirm_starts`, the
+    start_from nets that finished screening go first, wherever they ranked, and are finalists besides
+    the `finalists` best of the rest."""
+    order = in_order(budget, study)
+    if not budget.search.confirm_starts:
+        return order, budget.search.finalists
+    starts = sorted((t for t in order if t.user_attrs.get(START_FROM)), key=lambda t: t.number)
+    nets = {t.user_attrs.get("spec") for t in starts}
+    rest = [t for t in order if not t.user_attrs.get(START_FROM)]
+    # A drawn repeat of a start's net goes after every other net, as `_distinct_first` places repeats.
+    repeats = [t for t in rest if t.user_attrs.get("spec") in nets]
+    rest = [t for t in rest if t.user_attrs.get("spec") not in nets] + repeats
+    return starts + rest, len(starts) + budget.search.finalists
+
+
 def choose_finalists(budget: Budget, study) -> list:
     """The screened trials to train in full, by the budget's objective (see the module docstring)."""
-    return in_order(budget, study)[:budget.search.finalists]
+    order, n = _confirmed_order(budget, study)
+    return order[:n]
 
 
 def reserves(budget: Budget, study) -> list:
     """The screened trials after the finalists that are confirmed, all seeds at once, when every
     finalist misses the target on its seeds (`[search] reserves` of them at most)."""
-    n = budget.search.finalists
-    return in_order(budget, study)[n:n + budget.search.reserves]
+    order, n = _confirmed_order(budget, study)
+    return order[n:n + budget.search.reserves]
 
 
 def _final_job(budget: Budget, tracker, parent_id: str, trial, candidate: Candidate, verdict) -> Job:

@@ -17,6 +17,7 @@ from nas.search import _claims as claims
 from nas.search._admission import Streak, judge
 from nas.search._candidate import Candidate, sample_candidate
 from nas.search._job import Job, JobResult, run_job
+from nas.search._start import START_FROM
 from nas.search._storage import (CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, fail_trial,
                                  is_multi_objective, trial_id)
 from nas.tracking import records
@@ -118,7 +119,8 @@ class Objective:
                   verdict, self.budget, ctx.tracking_uri, ctx.parent_id, threads=ctx.threads)
         try:
             with Heartbeat(self.storage, trial_id(trial), self.budget.search.heartbeat_seconds):
-                result = run_job(job, should_stop=None if is_multi_objective(self.budget) else self._pruner(trial))
+                result = run_job(job, should_stop=None if is_multi_objective(self.budget) or self._confirmed(trial)
+                                 else self._pruner(trial))
         except BaseException:
             # Cut off (Ctrl-C, SIGTERM): not judged, so queue the candidate again for a resume.
             try:
@@ -128,6 +130,11 @@ class Objective:
             raise
         self._tell_result(trial, verdict, result)
         return TRAINED
+
+    def _confirmed(self, trial) -> bool:
+        """A start_from net that `[search] confirm_starts` sends to the finals: a screening of it decides
+        nothing, so it is never pruned."""
+        return self.budget.search.confirm_starts and bool(trial.user_attrs.get(START_FROM))
 
     @staticmethod
     def _pruner(trial):

@@ -55,7 +55,7 @@ def test_frontier_budgets():
 # (edit applied to the smoke budget, key named in the error, words the message must contain)
 MISTAKES = [
     (lambda t: "bogus = 1\n" + t, "", "unknown key bogus; valid keys here: budget, data, description, name, search"),
-    (lambda t: t + "\nbogus = 1\n", "search", "unknown key bogus; valid keys here: baseline, finalists"),
+    (lambda t: t + "\nbogus = 1\n", "search", "unknown key bogus; valid keys here: baseline, confirm_starts, finalists"),
     (lambda t: t.replace("[space]", "[space]\nwidth = [3]"), "space", "unknown key width; valid keys here: activation, channels"),
     (lambda t: t.replace('dataset = "digits"', 'dataset = "cifar"'), "data.dataset", "'cifar' is not one of"),
     (lambda t: t.replace('metric = "val_accuracy"', 'metric = "f1"'), "target.metric", "'f1' is not one of"),
@@ -136,6 +136,8 @@ MISTAKES = [
      "search.min_epochs", "exceeds search.screen_epochs = 2"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nobjective = "macs"'), "search.objective",
      "'macs' is not one of accuracy, params"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nconfirm_starts = true'),
+     "search.confirm_starts", "applies to start_from nets, and there are none; list them in start_from"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreserve_deadline_minutes = 45'),
      "search.reserve_deadline_minutes", "applies to reserves only; set reserves >= 1 or remove it"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "tpe"\nreserves = 1\nreserve_deadline_minutes = -5'),

@@ -53,6 +53,29 @@ def test_the_start_is_trial_0_screened_with_the_rest_and_the_report_says_how_it_
             ) in report
 
 
+def test_confirm_starts_sends_a_start_to_the_finals_besides_the_best_screened_net(store, write_budget):
+    """The start is 4-4 M | 4 M, the narrowest net the smoke space offers: with `finalists = 1` it is
+    confirmed over every seed wherever it screened, beside the best of the drawn candidates."""
+    from nas.report import write_report
+
+    weak = {**START, "stages": [{**START["stages"][0], "convs": [{"channels": 4, "kernel": 3, "padding": "same"}] * 2},
+                                {**START["stages"][1], "convs": [{"channels": 4, "kernel": 3, "padding": "same"}]}]}
+    text = budget_starting_from(store, write_budget, weak, extra="\nconfirm_starts = true").read_text()
+    budget = load_budget(write_budget(re.sub(r"(?m)^finalists = \d+", "finalists = 1", text)))
+    assert budget.search.finalists == 1 and budget.search.confirm_starts
+    tracker = Tracker()
+    result = Search(budget, tracker).run()
+    rows = result.summary["candidates"]
+    assert rows[0]["start_from"] == "archs/start.json" and rows[0]["state"] == "complete"  # screened, not pruned
+    drawn = sorted((c for c in rows[1:] if c["state"] == "complete" and c.get("trained")),
+                   key=lambda c: (-c["screen_val_accuracy"], c["params"]))
+    finalists = [c for c in result.summary["contenders"] if c["role"] == "finalist"]
+    assert sorted(c["trial"] for c in finalists) == sorted([0, drawn[0]["number"]])
+    assert all(len(c["seeds"]) == budget.target.seeds for c in finalists)
+    report = (store / write_report(tracker, result.parent_run_id)).read_text()
+    assert "confirmed over seeds, as [search] confirm_starts asks." in report
+
+
 @pytest.mark.parametrize("edit,words", [
     (lambda s: {**s, "stages": [{**s["stages"][0], "convs": [{"channels": 12, "kernel": 3, "padding": "same"}]}]},
      "archs/start.json: s0_c0_channels = 12 is not among the budget's choices [4, 8, 16, 24]; widen [space]"),
