@@ -119,8 +119,7 @@ class Objective:
                   verdict, self.budget, ctx.tracking_uri, ctx.parent_id, threads=ctx.threads)
         try:
             with Heartbeat(self.storage, trial_id(trial), self.budget.search.heartbeat_seconds):
-                result = run_job(job, should_stop=None if is_multi_objective(self.budget) or self._confirmed(trial)
-                                 else self._pruner(trial))
+                result = run_job(job, should_stop=None if is_multi_objective(self.budget) else self._pruner(trial))
         except BaseException:
             # Cut off (Ctrl-C, SIGTERM): not judged, so queue the candidate again for a resume.
             try:
@@ -131,16 +130,14 @@ class Objective:
         self._tell_result(trial, verdict, result)
         return TRAINED
 
-    def _confirmed(self, trial) -> bool:
-        """A start_from net that `[search] confirm_starts` sends to the finals: a screening of it decides
-        nothing, so it is never pruned."""
-        return self.budget.search.confirm_starts and bool(trial.user_attrs.get(START_FROM))
+    def _pruner(self, trial):
+        # A start_from net that [search] confirm_starts sends to the finals is never pruned, since its
+        # screening decides nothing, but it still reports: its epochs are part of the median the others meet.
+        confirmed = self.budget.search.confirm_starts and bool(trial.user_attrs.get(START_FROM))
 
-    @staticmethod
-    def _pruner(trial):
         def report(record) -> bool:
             trial.report(record.val_accuracy, record.epoch)
-            return trial.should_prune()
+            return not confirmed and trial.should_prune()
 
         return report
 

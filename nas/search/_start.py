@@ -26,9 +26,13 @@ def start_trials(budget: Budget, trials: int) -> list[tuple[str, dict[str, Any]]
     if len(budget.search.start_from) > trials:
         raise ConfigError(budget.path, f"search.{START_FROM}", f"lists {len(budget.search.start_from)} nets, but the "
                                                                 f"search trains {trials}; list fewer or raise trials")
-    starts = []
+    starts, seen = [], {}
     for path in budget.search.start_from:
         spec = arch_file(budget, START_FROM, path)
+        if spec in seen:  # one net, one place: a second trial of it would screen (and be confirmed) twice
+            raise ConfigError(budget.path, f"search.{START_FROM}", f"{path} is the same net as {seen[spec]}; "
+                                                                    f"list each net once")
+        seen[spec] = path
         try:
             params = choices_of(spec, budget.space)
         except SpecError as exc:

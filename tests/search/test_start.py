@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from dataclasses import replace
 
 import pytest
 from conftest import BUDGETS
@@ -60,9 +61,8 @@ def test_confirm_starts_sends_a_start_to_the_finals_besides_the_best_screened_ne
 
     weak = {**START, "stages": [{**START["stages"][0], "convs": [{"channels": 4, "kernel": 3, "padding": "same"}] * 2},
                                 {**START["stages"][1], "convs": [{"channels": 4, "kernel": 3, "padding": "same"}]}]}
-    text = budget_starting_from(store, write_budget, weak, extra="\nconfirm_starts = true").read_text()
-    budget = load_budget(write_budget(re.sub(r"(?m)^finalists = \d+", "finalists = 1", text)))
-    assert budget.search.finalists == 1 and budget.search.confirm_starts
+    budget = load_budget(budget_starting_from(store, write_budget, weak, extra="\nconfirm_starts = true"))
+    assert budget.search.finalists == 1 and budget.search.confirm_starts  # the smoke budget's one finalist
     tracker = Tracker()
     result = Search(budget, tracker).run()
     rows = result.summary["candidates"]
@@ -74,6 +74,54 @@ def test_confirm_starts_sends_a_start_to_the_finals_besides_the_best_screened_ne
     assert all(len(c["seeds"]) == budget.target.seeds for c in finalists)
     report = (store / write_report(tracker, result.parent_run_id)).read_text()
     assert "confirmed over seeds, as [search] confirm_starts asks." in report
+
+
+def test_confirmed_starts_go_first_wherever_they_screened_and_a_drawn_repeat_of_one_goes_last():
+    """With confirm_starts, the finalists are the starts that screened plus the `finalists` best of the rest;
+    the reserves follow the rest's order; a start that was pruned is not among them."""
+    import optuna
+
+    from nas.search import _finals as finals
+
+    study = optuna.create_study(direction="maximize")
+    for accuracy, spec, start in [(0.80, "start-a", "archs/a.json"), (0.95, "net-b", None), (0.93, "net-c", None),
+                                  (0.97, "start-a", None), (0.92, "net-d", None), (0.70, "start-e", "archs/e.json")]:
+        attrs = {"params": 1000, "spec": spec, **({"start_from": start} if start else {})}
+        study.add_trial(optuna.trial.create_trial(value=accuracy, user_attrs=attrs))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED,
+                                              user_attrs={"params": 1000, "spec": "start-f", "start_from": "f.json"}))
+    base = load_budget(SMOKE)
+    budget = replace(base, search=replace(base.search, finalists=1, reserves=2, start_from=("a", "e", "f"),
+                                          confirm_starts=True))
+    assert [t.user_attrs["spec"] for t in finals.choose_finalists(budget, study)] == ["start-a", "start-e", "net-b"]
+    assert [t.user_attrs["spec"] for t in finals.reserves(budget, study)] == ["net-c", "net-d"]
+    without = replace(budget, search=replace(budget.search, confirm_starts=False))
+    assert [t.values[0] for t in finals.choose_finalists(without, study)] == [0.97]  # the drawn start-a
+
+
+def test_the_objective_reports_a_confirmed_start_to_the_pruner_but_never_prunes_it():
+    from nas.search._objective import Objective
+
+    class Trial:
+        def __init__(self, attrs):
+            self.user_attrs, self.reported = attrs, []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return True  # the pruner would stop it
+
+    class Record:
+        val_accuracy, epoch = 0.5, 1
+
+    base = load_budget(SMOKE)
+    budget = replace(base, search=replace(base.search, start_from=("archs/a.json",), confirm_starts=True))
+    objective = Objective.__new__(Objective)
+    objective.budget = budget
+    start, drawn = Trial({"start_from": "archs/a.json"}), Trial({})
+    assert objective._pruner(start)(Record()) is False and start.reported == [(1, 0.5)]
+    assert objective._pruner(drawn)(Record()) is True and drawn.reported == [(1, 0.5)]
 
 
 @pytest.mark.parametrize("edit,words", [
@@ -94,6 +142,15 @@ def test_a_start_the_search_cannot_train_exits_2_before_anything_is_created(stor
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and words in err
     assert Tracker().client.search_runs([e.experiment_id for e in Tracker().client.search_experiments()]) == []
+
+
+def test_the_same_net_listed_twice_is_refused(store, write_budget):
+    path = budget_starting_from(store, write_budget, START)
+    (store / "archs" / "copy.json").write_text(json.dumps(START, indent=2))  # the same net, written otherwise
+    path.write_text(path.read_text().replace('start_from = ["archs/start.json"]',
+                                             'start_from = ["archs/start.json", "archs/copy.json"]'))
+    with pytest.raises(ConfigError, match=r"archs/copy.json is the same net as archs/start.json; list each net once"):
+        Search(load_budget(path), Tracker())
 
 
 def test_a_start_under_the_size_floor_more_starts_than_trials_and_a_missing_file_are_named(store, write_budget):
