@@ -73,8 +73,10 @@ def cmd_search(args) -> int:
     console.print(f"search {search.parent_id} ({budget.name}): {search.n_trials} candidates to screen, "
                   f"{search.jobs} parallel job(s); Ctrl-C stops, `--resume {search.parent_id}` continues")
     if budget.search.start_from and not args.resume:
-        console.print(f"first trials: {', '.join(budget.search.start_from)} ([search] start_from), screened with "
-                      f"the rest", markup=False)
+        fate = ("never pruned, and confirmed over every seed besides the finalists ([search] confirm_starts)"
+                if budget.search.confirm_starts else "screened with the rest")
+        console.print(f"first trials: {', '.join(budget.search.start_from)} ([search] start_from), {fate}",
+                      markup=False)
     console.print(f"more machines join with: nas worker {args.budget} --search {search.parent_id} "
                   f"--storage {search.storage} --tracking-uri {tracker.uri}", markup=False)
     try:

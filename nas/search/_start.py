@@ -3,7 +3,8 @@ space and limits before anything is created, and enqueued as the study's first t
 
 Each becomes an Optuna trial with the architecture's choices fixed (`Study.enqueue_trial`); its
 training options are drawn like any candidate's, and it is screened, pruned and ranked with the rest,
-so a hand-made net competes with the search (`[search] baseline` only trains beside it).
+so a hand-made net competes with the search (`[search] baseline` only trains beside it). With
+`[search] confirm_starts` it is never pruned and is a finalist wherever it ranks (`_finals`).
 """
 
 from __future__ import annotations
