@@ -50,6 +50,8 @@ def search_seeds(reports: Path, prefix: str) -> tuple[str, dict[int, tuple[float
 
 def study_seeds(path: Path) -> dict[int, tuple[float, None]]:
     """{seed: (validation accuracy in percent, None)} of a one-cell study report."""
+    if not path.is_file():
+        sys.exit(f"error: --study {path}: no such report; give a reports/study-<budget>-around-<id>.md file")
     found = list(_STUDY_ROW.finditer(path.read_text()))
     cells = {m["levels"] for m in found}
     if len(cells) != 1:
