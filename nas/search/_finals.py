@@ -30,7 +30,7 @@ from nas.constraints import check
 from nas.search._candidate import Candidate
 from nas.search._job import Job
 from nas.search._ranking import Criteria
-from nas.search._start import START_FROM
+from nas.search._start import START_FROM, confirmed
 from nas.search._summary import COMPLETE, FAILED, NOT_TRAINED, SKIPPED, Contender, SearchSummary, SeedRun, tally
 from nas.tracking import records
 
@@ -88,15 +88,12 @@ def _confirmed_order(budget: Budget, study) -> tuple[list, int]:
     start_from nets that finished screening go first, wherever they ranked, and are finalists besides
     the `finalists` best of the rest."""
     order = in_order(budget, study)
-    if not budget.search.confirm_starts:
+    starts = sorted((t for t in order if confirmed(budget, t)), key=lambda t: t.number)
+    if not starts:
         return order, budget.search.finalists
-    starts = sorted((t for t in order if t.user_attrs.get(START_FROM)), key=lambda t: t.number)
-    nets = {t.user_attrs.get("spec") for t in starts}
-    rest = [t for t in order if not t.user_attrs.get(START_FROM)]
-    # A drawn repeat of a start's net goes after every other net, as `_distinct_first` places repeats.
-    repeats = [t for t in rest if t.user_attrs.get("spec") in nets]
-    rest = [t for t in rest if t.user_attrs.get("spec") not in nets] + repeats
-    return starts + rest, len(starts) + budget.search.finalists
+    # With the starts first, a drawn repeat of a start's net is a repeat, and goes after every distinct net.
+    first = {t.number for t in starts}
+    return _distinct_first(starts + [t for t in order if t.number not in first]), len(starts) + budget.search.finalists
 
 
 def choose_finalists(budget: Budget, study) -> list:

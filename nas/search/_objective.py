@@ -17,7 +17,7 @@ from nas.search import _claims as claims
 from nas.search._admission import Streak, judge
 from nas.search._candidate import Candidate, sample_candidate
 from nas.search._job import Job, JobResult, run_job
-from nas.search._start import START_FROM
+from nas.search._start import confirmed
 from nas.search._storage import (CONSTRAINT, Heartbeat, SharedRandomState, fail_and_retry, fail_trial,
                                  is_multi_objective, trial_id)
 from nas.tracking import records
@@ -133,11 +133,11 @@ class Objective:
     def _pruner(self, trial):
         # A start_from net that [search] confirm_starts sends to the finals is never pruned, since its
         # screening decides nothing, but it still reports: its epochs are part of the median the others meet.
-        confirmed = self.budget.search.confirm_starts and bool(trial.user_attrs.get(START_FROM))
+        never = confirmed(self.budget, trial)
 
         def report(record) -> bool:
             trial.report(record.val_accuracy, record.epoch)
-            return not confirmed and trial.should_prune()
+            return not never and trial.should_prune()
 
         return report
 

@@ -51,6 +51,11 @@ def start_trials(budget: Budget, trials: int) -> list[tuple[str, dict[str, Any]]
     return starts
 
 
+def confirmed(budget: Budget, trial) -> bool:
+    """Whether `trial` is a start_from net that `[search] confirm_starts` sends to the finals."""
+    return budget.search.confirm_starts and bool(trial.user_attrs.get(START_FROM))
+
+
 def enqueue(study, starts: list[tuple[str, dict[str, Any]]]) -> None:
     """The starts as the study's next trials, in order, each marked with its file."""
     for path, params in starts:
